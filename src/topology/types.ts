@@ -1,0 +1,120 @@
+/**
+ * topology/types.ts — the public shapes of the library's front door (Host, Network,
+ * Endpoint) that the CLI, the CNI plugin and the benchmarks build on.
+ *
+ * Layer: topology (types only). No I/O here.
+ */
+
+export interface HostOptions {
+  /**
+   * Where all host-side work happens (bridge, host veth ends, sysctls, nftables):
+   * absent = the caller's own netns; a name (under /run/netns) or an nsfs path.
+   * With `create: true` a missing named netns is created (a sandbox host).
+   */
+  readonly netns?: string;
+  readonly createNetns?: boolean;
+  /** Durable state (SQLite). Default: $CTNET_STATE_DIR or /run/ctnet-fast. */
+  readonly stateDir?: string;
+  /** Kernel backend: the addon (default when it loads) or `ip` processes. */
+  readonly backend?: 'auto' | 'native' | 'iproute2';
+  /** Firewall backend: in-process libnftables (default when present), `nft` processes, or none. */
+  readonly firewall?: 'auto' | 'libnftables' | 'nft' | 'none';
+  /** Called with one-line warnings (e.g. falling back to iproute2). Default: stderr. */
+  readonly warn?: (message: string) => void;
+}
+
+export interface NetworkSpec {
+  readonly name: string;
+  /** IPv4 subnet in CIDR form, e.g. "172.18.0.0/16". */
+  readonly subnet: string;
+  /** Optional IPv6 subnet (dual stack), e.g. "fd00:18::/64". */
+  readonly subnet6?: string;
+  /** Default: the subnet's first address. */
+  readonly gateway?: string;
+  readonly gateway6?: string;
+  /** Bridge interface name. Default: "ctbr-" + a short hash of the network name. */
+  readonly bridge?: string;
+  /** Default 1500. */
+  readonly mtu?: number;
+  /** No egress: no masquerade, no forwarding out of the bridge. */
+  readonly internal?: boolean;
+  /** Masquerade traffic leaving the subnet through anything but its bridge. Default true. */
+  readonly masquerade?: boolean;
+}
+
+export interface NetworkInfo {
+  readonly name: string;
+  readonly subnet: string;
+  readonly subnet6?: string;
+  readonly gateway: string;
+  readonly gateway6?: string;
+  readonly bridge: string;
+  readonly bridgeMac: string;
+  readonly mtu: number;
+  readonly internal: boolean;
+  readonly masquerade: boolean;
+  readonly endpoints: number;
+  readonly createdAt: string;
+}
+
+export type Protocol = 'tcp' | 'udp';
+
+/** One published port or port range: [hostIp:]hostPort[-end]:containerPort[-end][/proto]. */
+export interface PortMapping {
+  readonly hostIp?: string;
+  readonly hostPort: number;
+  /** Inclusive end of a host port range (same length as the container range). */
+  readonly hostPortEnd?: number;
+  readonly containerPort: number;
+  readonly containerPortEnd?: number;
+  readonly protocol: Protocol;
+}
+
+export type Mode = 'bridge' | 'host' | 'none';
+
+export interface AttachOptions {
+  /** Container netns: a name under /run/netns (created if missing) or an nsfs path (/proc/PID/ns/net). */
+  readonly netns: string;
+  /** Interface name inside the container. Default "eth0". */
+  readonly ifname?: string;
+  /** Static IPv4 address (must be inside the subnet and free). Default: next free from IPAM. */
+  readonly ip?: string;
+  readonly ip6?: string;
+  /** Container-side MAC. Default: derived from the IP (02:42-style, stable). */
+  readonly mac?: string;
+  /** Ports to publish, as specs ("8080:80/tcp") or objects. */
+  readonly publish?: ReadonlyArray<string | PortMapping>;
+  /** Extra routes inside the container, besides the default route via the gateway. */
+  readonly routes?: ReadonlyArray<{ readonly dst: string; readonly via?: string }>;
+}
+
+export interface EndpointInfo {
+  readonly id: string;
+  readonly network: string;
+  readonly mode: Mode;
+  /** nsfs path of the container netns */
+  readonly netns: string;
+  /** the name under /run/netns, when it has one */
+  readonly netnsName?: string;
+  /** whether ctnet-fast created the netns (and so deletes it on detach) */
+  readonly ownsNetns: boolean;
+  readonly ifname: string;
+  readonly hostIfname: string;
+  /** CIDR form, e.g. "172.18.0.2/16" */
+  readonly address: string;
+  /** plain IP, e.g. "172.18.0.2" */
+  readonly ip: string;
+  readonly gateway: string;
+  readonly address6?: string;
+  readonly ip6?: string;
+  readonly gateway6?: string;
+  readonly mac: string;
+  readonly ports: readonly PortMapping[];
+  readonly createdAt: string;
+}
+
+export interface GcReport {
+  /** What was (or, with dryRun, would be) done, one line each. */
+  readonly actions: readonly string[];
+  readonly errors: readonly string[];
+}

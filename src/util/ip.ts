@@ -1,0 +1,135 @@
+/**
+ * util/ip.ts — IP address and CIDR arithmetic, IPv4 and IPv6, as bigints.
+ *
+ * Layer: shared utility (no I/O, no kernel knowledge). Used by rtnl/ (validation),
+ * ipam/ (allocation), firewall/ (rule elements) and topology/.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { InvalidInputError } from '../errors.js';
+
+export type Family = 4 | 6;
+
+export interface Cidr {
+  readonly family: Family;
+  /** the address as written (host bits may be set, e.g. "172.18.0.2/16") */
+  readonly ip: bigint;
+  readonly prefixLen: number;
+  /** network address (host bits cleared) */
+  readonly network: bigint;
+}
+
+const BITS: Readonly<Record<Family, number>> = { 4: 32, 6: 128 };
+
+export function bits(family: Family): number {
+  return BITS[family];
+}
+
+export function familyOf(ip: string): Family | undefined {
+  if (isIPv4(ip)) return 4;
+  if (isIPv6(ip)) return 6;
+  return undefined;
+}
+
+/** Parse an IP literal to a bigint; throws InvalidInputError naming `what`. */
+export function parseIp(ip: string, what = 'address'): { family: Family; value: bigint } {
+  if (isIPv4(ip)) {
+    let v = 0n;
+    for (const part of ip.split('.')) v = (v << 8n) | BigInt(Number(part));
+    return { family: 4, value: v };
+  }
+  if (isIPv6(ip)) {
+    let text = ip;
+    // embedded IPv4 tail (::ffff:1.2.3.4)
+    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+    if (v4?.[1] !== undefined) {
+      const tail = parseIp(v4[1]).value;
+      text = `${text.slice(0, -v4[1].length)}${(tail >> 16n).toString(16)}:${(tail & 0xffffn).toString(16)}`;
+    }
+    const [head = '', tail = ''] = text.split('::') as [string, string?];
+    const h = head === '' ? [] : head.split(':');
+    const t = text.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+    const fill = 8 - h.length - t.length;
+    const groups = text.includes('::') ? [...h, ...Array<string>(fill).fill('0'), ...t] : h;
+    let v = 0n;
+    for (const g of groups) v = (v << 16n) | BigInt(parseInt(g, 16));
+    return { family: 6, value: v };
+  }
+  throw new InvalidInputError(`invalid ${what} "${ip}": not an IPv4 or IPv6 address`);
+}
+
+export function formatIp(value: bigint, family: Family): string {
+  if (family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
+  }
+  const groups: string[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  // compress the longest run of zero groups (RFC 5952)
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
+}
+
+export function mask(family: Family, prefixLen: number): bigint {
+  const b = BigInt(BITS[family]);
+  const p = BigInt(prefixLen);
+  return ((1n << b) - 1n) ^ ((1n << (b - p)) - 1n);
+}
+
+/** Parse "ADDR/LEN"; `requireNetwork` refuses host bits set (a subnet, not an interface address). */
+export function parseCidr(text: string, what = 'subnet', opts: { requireNetwork?: boolean; family?: Family } = {}): Cidr {
+  const slash = text.indexOf('/');
+  if (slash < 0) throw new InvalidInputError(`invalid ${what} "${text}": expected ADDRESS/PREFIX, e.g. 172.18.0.0/16`);
+  const addr = text.slice(0, slash);
+  const lenText = text.slice(slash + 1);
+  const { family, value } = parseIp(addr, what);
+  if (opts.family !== undefined && family !== opts.family) {
+    throw new InvalidInputError(`invalid ${what} "${text}": expected an IPv${opts.family} CIDR`);
+  }
+  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > BITS[family]) {
+    throw new InvalidInputError(`invalid ${what} "${text}": prefix length must be 0..${BITS[family]}`);
+  }
+  const prefixLen = Number(lenText);
+  const network = value & mask(family, prefixLen);
+  if (opts.requireNetwork && network !== value) {
+    throw new InvalidInputError(`invalid ${what} "${text}": host bits set (did you mean ${formatIp(network, family)}/${prefixLen}?)`);
+  }
+  return { family, ip: value, prefixLen, network };
+}
+
+export function formatCidr(c: { family: Family; prefixLen: number }, value: bigint): string {
+  return `${formatIp(value, c.family)}/${c.prefixLen}`;
+}
+
+export function networkText(c: Cidr): string {
+  return formatCidr(c, c.network);
+}
+
+/** Number of addresses in the prefix. */
+export function size(c: Cidr): bigint {
+  return 1n << BigInt(BITS[c.family] - c.prefixLen);
+}
+
+export function lastAddress(c: Cidr): bigint {
+  return c.network + size(c) - 1n;
+}
+
+export function contains(c: Cidr, value: bigint): boolean {
+  return value >= c.network && value <= lastAddress(c);
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.network <= lastAddress(b) && b.network <= lastAddress(a);
+}
+
+/** Broadcast address of an IPv4 prefix (undefined for IPv6, /31 and /32). */
+export function broadcast(c: Cidr): bigint | undefined {
+  if (c.family !== 4 || c.prefixLen >= 31) return undefined;
+  return lastAddress(c);
+}
