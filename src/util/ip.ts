@@ -88,7 +88,9 @@ export function parseCidr(text: string, what = 'subnet', opts: { requireNetwork?
   if (slash < 0) throw new InvalidInputError(`invalid ${what} "${text}": expected ADDRESS/PREFIX, e.g. 172.18.0.0/16`);
   const addr = text.slice(0, slash);
   const lenText = text.slice(slash + 1);
-  const { family, value } = parseIp(addr, what);
+  const parsed = familyOf(addr) === undefined ? undefined : parseIp(addr, what);
+  if (parsed === undefined) throw new InvalidInputError(`invalid ${what} "${text}": "${addr}" is not an IPv4 or IPv6 address`);
+  const { family, value } = parsed;
   if (opts.family !== undefined && family !== opts.family) {
     throw new InvalidInputError(`invalid ${what} "${text}": expected an IPv${opts.family} CIDR`);
   }
