@@ -1,0 +1,437 @@
+/**
+ * firewall/rules.ts — the ctnet-fast nftables ruleset, as nftables JSON strings.
+ *
+ * Layer: firewall (pure functions: no I/O, no kernel calls, no state). The topology embeds
+ * these strings into plans as `{kind:'nft', ns, json}` steps; firewall/index.ts applies
+ * them on its own. Nothing here may edit tables that are not ours.
+ *
+ * The model (DESIGN.md §4): ctnet-fast owns one table per family, `table ip ctnet` and
+ * `table ip6 ctnet`. Their rules are FIXED; every per-network and per-container fact is an
+ * ELEMENT of a set or map, so attach/publish/detach are element adds/deletes whose cost
+ * does not depend on how many networks, containers or ports exist.
+ *
+ * Sets and maps of each table (ADDR = ipv4_addr | ipv6_addr):
+ *   bridges       ifname                            every bridge of ours
+ *   intra         ifname . ifname                   "BR . BR": traffic inside one network
+ *   internal      ifname                            bridges of internal networks (no egress)
+ *   masq          ADDR (interval)                   subnets masqueraded when leaving (not internal)
+ *   hairpin       ifname . ADDR (interval)          "BR . SUBNET": DNAT-ed traffic sent back into
+ *                                                   the network it came from is masqueraded
+ *   pub_ip_addr   ADDR . inet_proto . inet_service : ADDR          published on ONE host address
+ *   pub_ip_port   ADDR . inet_proto . inet_service : inet_service
+ *   pub_any_addr  inet_proto . inet_service : ADDR                 published on ALL host addresses
+ *   pub_any_port  inet_proto . inet_service : inet_service
+ * The DNAT target is split in an address map and a port map (looked up with the same key)
+ * because nftables 1.0.6's JSON parser cannot declare a map whose data is a concatenation
+ * (`: ipv4_addr . inet_service`): the text parser can, the JSON parser silently makes a
+ * plain set. Both maps change in the same transaction, so they never disagree.
+ *
+ * Chains (same in both tables unless said):
+ *   publish      (regular)  dnat to ADDR . proto . dport via pub_ip_*; then
+ *                           fib daddr type local → dnat via pub_any_*
+ *   prerouting   nat  prerouting  -100 (dstnat)  jump publish   (traffic from outside/containers)
+ *   output       nat  output      -100 (dstnat)  jump publish   (traffic from the host itself)
+ *   postrouting  nat  postrouting  100 (srcnat)
+ *                  [ip only] ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
+ *                  ct status dnat oifname . saddr @hairpin masquerade
+ *                  saddr @masq oifname != @bridges masquerade
+ *   forward      filter forward     0 (filter)
+ *                  ct state established,related accept
+ *                  iifname . oifname @intra accept        (containers of one network)
+ *                  iifname @internal drop                 (internal: no egress)
+ *                  oifname @internal drop                 (internal: nothing in)
+ *                  ct status dnat oifname @bridges accept (published ports)
+ *                  oifname @bridges drop                  (nothing else enters a bridge)
+ * Chains have policy accept: we only decide about traffic of our bridges and leave the
+ * rest of the host's traffic to its own firewall. (An accept here cannot override a drop
+ * in another table: a host whose own forward policy is drop must allow our bridges.)
+ *
+ * Idempotent base install: `baseRuleset()` creates table, sets, maps and chains with `add`
+ * (a no-op when they exist with the same definition), then `flush chain` + re-adds the
+ * fixed rules of each chain, all in one transaction. Flushing a CHAIN drops only rules,
+ * never set/map elements, so re-running the base batch (on every process start, or to
+ * upgrade the rules of an older BASE_VERSION) keeps every network and published port,
+ * and no packet ever sees a half-built chain. A future version that must change the
+ * definition of a set (its type or flags) has to use a new set name. Rules carry the
+ * comment "ctnet-fast vN: …" so `nft list ruleset` says who owns them and which version.
+ *
+ * Exact, idempotent removal: every remove/unpublish batch first `add`s the elements it
+ * then `delete`s, in the same transaction. Adding an existing identical element is a
+ * no-op and adding a missing one makes the delete succeed, so removal of something already
+ * gone is not an error (gc, retries after a crash). Adding a key that exists with DIFFERENT
+ * data (a port now published by another container) fails with EEXIST and aborts the whole
+ * transaction: we never delete a mapping that is not ours.
+ *
+ * Sysctls the topology must set: see `requiredSysctls()`.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { InvalidInputError } from '../errors.js';
+import { formatIp, parseCidr, parseIp, networkText } from '../util/ip.js';
+import type { PortMapping } from '../topology/types.js';
+import { formatPortSpec, portCount, validatePortMapping } from './ports.js';
+
+/** Bumped whenever the fixed rules change; recorded in every rule's comment. */
+export const BASE_VERSION = 1;
+export const TABLE = 'ctnet';
+export type NftFamily = 'ip' | 'ip6';
+export const FAMILIES: readonly NftFamily[] = ['ip', 'ip6'] as const;
+
+export const SET = {
+  bridges: 'bridges',
+  intra: 'intra',
+  internal: 'internal',
+  masq: 'masq',
+  hairpin: 'hairpin',
+  pubIpAddr: 'pub_ip_addr',
+  pubIpPort: 'pub_ip_port',
+  pubAnyAddr: 'pub_any_addr',
+  pubAnyPort: 'pub_any_port',
+} as const;
+
+export const CHAIN = {
+  publish: 'publish',
+  prerouting: 'prerouting',
+  output: 'output',
+  postrouting: 'postrouting',
+  forward: 'forward',
+} as const;
+
+export interface RulesetOptions {
+  /** Also install/maintain `table ip6 ctnet` (default true). Must be the same for every call. */
+  readonly ipv6?: boolean;
+}
+
+/** What the firewall needs to know about a network. */
+export interface FirewallNetwork {
+  /** Bridge interface name (1-15 characters). */
+  readonly bridge: string;
+  /** IPv4 subnet, e.g. "172.18.0.0/16". */
+  readonly subnet: string;
+  /** IPv6 subnet of a dual-stack network, e.g. "fd00:18::/64". */
+  readonly subnet6?: string;
+  /** No egress, nothing in; never masqueraded. Default false. */
+  readonly internal?: boolean;
+  /** Masquerade traffic leaving the subnet through anything but a bridge of ours. Default true. */
+  readonly masquerade?: boolean;
+}
+
+/** What the firewall needs to know about an endpoint (EndpointInfo fits). */
+export interface FirewallEndpoint {
+  /** Container IPv4 address (plain IP, no prefix). */
+  readonly ip: string;
+  /** Container IPv6 address (plain IP), for dual-stack publishing. */
+  readonly ip6?: string;
+}
+
+export interface SysctlNeed {
+  /** /proc/sys path form, as in the plan's `sysctl` step: "net/ipv4/ip_forward". */
+  readonly key: string;
+  readonly value: string;
+  readonly why: string;
+}
+
+// ---------------------------------------------------------------- base ruleset (cold path)
+
+type Json = unknown;
+
+const L3: Readonly<Record<NftFamily, { addr: string; proto: string; loopback?: string }>> = {
+  ip: { addr: 'ipv4_addr', proto: 'ip', loopback: '127.0.0.0/8' },
+  ip6: { addr: 'ipv6_addr', proto: 'ip6' },
+};
+
+const meta = (key: string): Json => ({ meta: { key } });
+const payload = (protocol: string, field: string): Json => ({ payload: { protocol, field } });
+const match = (op: string, left: Json, right: Json): Json => ({ match: { op, left, right } });
+const concat = (...xs: Json[]): Json => ({ concat: xs });
+const ACCEPT: Json = { accept: null };
+const DROP: Json = { drop: null };
+const MASQ: Json = { masquerade: null };
+const ctStatusDnat: Json = match('in', { ct: { key: 'status' } }, 'dnat');
+
+function tableRules(f: NftFamily): Array<{ chain: string; expr: Json[]; comment: string }> {
+  const l3 = L3[f];
+  const saddr = payload(l3.proto, 'saddr');
+  const daddr = payload(l3.proto, 'daddr');
+  const l4proto = meta('l4proto');
+  const dport = payload('th', 'dport');
+  const ipKey = concat(daddr, l4proto, dport);
+  const anyKey = concat(l4proto, dport);
+  const dnat = (key: Json, addrMap: string, portMap: string): Json => ({
+    dnat: { family: f, addr: { map: { key, data: `@${addrMap}` } }, port: { map: { key, data: `@${portMap}` } } },
+  });
+  const rules: Array<{ chain: string; expr: Json[]; comment: string }> = [
+    { chain: CHAIN.publish, comment: 'published on one host address',
+      expr: [match('==', l4proto, { set: ['tcp', 'udp'] }), dnat(ipKey, SET.pubIpAddr, SET.pubIpPort)] },
+    { chain: CHAIN.publish, comment: 'published on all host addresses',
+      expr: [match('==', l4proto, { set: ['tcp', 'udp'] }), match('==', { fib: { result: 'type', flags: ['daddr'] } }, 'local'),
+        dnat(anyKey, SET.pubAnyAddr, SET.pubAnyPort)] },
+    { chain: CHAIN.prerouting, comment: 'published ports, traffic from outside and from containers',
+      expr: [{ jump: { target: CHAIN.publish } }] },
+    { chain: CHAIN.output, comment: 'published ports, traffic from the host itself',
+      expr: [{ jump: { target: CHAIN.publish } }] },
+  ];
+  if (l3.loopback !== undefined) {
+    const [a = '', len = ''] = l3.loopback.split('/');
+    rules.push({ chain: CHAIN.postrouting, comment: 'published on 127.0.0.1: the container must not see a loopback source',
+      expr: [ctStatusDnat, match('==', saddr, { prefix: { addr: a, len: Number(len) } }),
+        match('==', meta('oifname'), `@${SET.bridges}`), MASQ] });
+  }
+  rules.push(
+    { chain: CHAIN.postrouting, comment: 'hairpin: published port reached from its own network',
+      expr: [ctStatusDnat, match('==', concat(meta('oifname'), saddr), `@${SET.hairpin}`), MASQ] },
+    { chain: CHAIN.postrouting, comment: 'egress: masquerade subnets leaving through anything but our bridges',
+      expr: [match('==', saddr, `@${SET.masq}`), match('!=', meta('oifname'), `@${SET.bridges}`), MASQ] },
+    { chain: CHAIN.forward, comment: 'replies',
+      expr: [match('in', { ct: { key: 'state' } }, ['established', 'related']), ACCEPT] },
+    { chain: CHAIN.forward, comment: 'containers of one network',
+      expr: [match('==', concat(meta('iifname'), meta('oifname')), `@${SET.intra}`), ACCEPT] },
+    { chain: CHAIN.forward, comment: 'internal network: no egress',
+      expr: [match('==', meta('iifname'), `@${SET.internal}`), DROP] },
+    { chain: CHAIN.forward, comment: 'internal network: nothing in',
+      expr: [match('==', meta('oifname'), `@${SET.internal}`), DROP] },
+    { chain: CHAIN.forward, comment: 'published ports',
+      expr: [ctStatusDnat, match('==', meta('oifname'), `@${SET.bridges}`), ACCEPT] },
+    { chain: CHAIN.forward, comment: 'nothing else enters a bridge (other networks, outside)',
+      expr: [match('==', meta('oifname'), `@${SET.bridges}`), DROP] },
+  );
+  return rules;
+}
+
+function tableCommands(f: NftFamily): Json[] {
+  const addr = L3[f].addr;
+  const t = { family: f, table: TABLE };
+  const set = (name: string, type: string | string[], extra: Record<string, unknown> = {}): Json =>
+    ({ add: { set: { ...t, name, type, ...extra } } });
+  const map = (name: string, type: string | string[], data: string): Json =>
+    ({ add: { map: { ...t, name, type, map: data } } });
+  const base = (name: string, type: string, hook: string, prio: number): Json =>
+    ({ add: { chain: { ...t, name, type, hook, prio, policy: 'accept' } } });
+  const ipKey = [addr, 'inet_proto', 'inet_service'];
+  const anyKey = ['inet_proto', 'inet_service'];
+  const cmds: Json[] = [
+    { add: { table: { family: f, name: TABLE } } },
+    set(SET.bridges, 'ifname'),
+    set(SET.intra, ['ifname', 'ifname']),
+    set(SET.internal, 'ifname'),
+    set(SET.masq, addr, { flags: ['interval'] }),
+    set(SET.hairpin, ['ifname', addr], { flags: ['interval'] }),
+    map(SET.pubIpAddr, ipKey, addr),
+    map(SET.pubIpPort, ipKey, 'inet_service'),
+    map(SET.pubAnyAddr, anyKey, addr),
+    map(SET.pubAnyPort, anyKey, 'inet_service'),
+    { add: { chain: { ...t, name: CHAIN.publish } } },
+    base(CHAIN.prerouting, 'nat', 'prerouting', -100),
+    base(CHAIN.output, 'nat', 'output', -100),
+    base(CHAIN.postrouting, 'nat', 'postrouting', 100),
+    base(CHAIN.forward, 'filter', 'forward', 0),
+  ];
+  for (const name of Object.values(CHAIN)) cmds.push({ flush: { chain: { ...t, name } } });
+  for (const r of tableRules(f)) {
+    cmds.push({ add: { rule: { ...t, chain: r.chain, expr: r.expr, comment: `ctnet-fast v${BASE_VERSION}: ${r.comment}` } } });
+  }
+  return cmds;
+}
+
+/**
+ * The JSON batch that installs (or refreshes) ctnet-fast's tables, sets, maps, chains and
+ * fixed rules. Idempotent, one transaction, never drops elements (see the module comment).
+ */
+export function baseRuleset(opts: RulesetOptions = {}): string {
+  const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
+  return JSON.stringify({ nftables: fams.flatMap(tableCommands) });
+}
+
+/** Delete ctnet-fast's tables (all elements with them); succeeds when they are already gone. */
+export function removeAllRuleset(opts: RulesetOptions = {}): string {
+  const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
+  return JSON.stringify({
+    nftables: fams.flatMap((f) => [
+      { add: { table: { family: f, name: TABLE } } },
+      { delete: { table: { family: f, name: TABLE } } },
+    ]),
+  });
+}
+
+// ---------------------------------------------------------------- elements (hot path)
+// Built as strings from precomputed prefixes: every value is validated first (IP literals,
+// interface names, port numbers, tcp|udp) so none needs JSON escaping.
+
+type Verb = 'add' | 'delete';
+const PREFIX: Record<string, string> = {};
+function prefix(verb: Verb, f: NftFamily, name: string): string {
+  const k = `${verb} ${f} ${name}`;
+  let p = PREFIX[k];
+  if (p === undefined) {
+    p = `{"${verb}":{"element":{"family":"${f}","table":"${TABLE}","name":"${name}","elem":[`;
+    PREFIX[k] = p;
+  }
+  return p;
+}
+const SUFFIX = ']}}}';
+
+/** One batch under construction: per (family, set) element texts, emitted in a fixed order. */
+class Batch {
+  private readonly items: Array<{ f: NftFamily; name: string; elems: string[] }> = [];
+  add(f: NftFamily, name: string, elem: string): void {
+    let it: { f: NftFamily; name: string; elems: string[] } | undefined;
+    for (const x of this.items) if (x.f === f && x.name === name) { it = x; break; }
+    if (it === undefined) { it = { f, name, elems: [] }; this.items.push(it); }
+    it.elems.push(elem);
+  }
+  /** verbs: ['add'] installs; ['add','delete'] removes exactly and idempotently. */
+  render(verbs: readonly Verb[]): string {
+    const cmds: string[] = [];
+    for (const verb of verbs) {
+      for (const it of this.items) cmds.push(prefix(verb, it.f, it.name) + it.elems.join(',') + SUFFIX);
+    }
+    return `{"nftables":[${cmds.join(',')}]}`;
+  }
+}
+
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+function checkBridge(name: string): void {
+  if (typeof name !== 'string' || !IFNAME_RE.test(name)) {
+    throw new InvalidInputError(`invalid bridge name "${String(name)}": 1-15 characters of A-Z a-z 0-9 _ . -`);
+  }
+}
+
+function prefixElem(cidr: string, family: 4 | 6, what: string): string {
+  const c = parseCidr(cidr, what, { family });
+  const text = networkText(c);
+  const slash = text.indexOf('/');
+  return `{"prefix":{"addr":"${text.slice(0, slash)}","len":${c.prefixLen}}}`;
+}
+
+function networkBatch(net: FirewallNetwork, opts: RulesetOptions): Batch {
+  if (net === null || typeof net !== 'object') throw new InvalidInputError('invalid network: not an object');
+  checkBridge(net.bridge);
+  const br = `"${net.bridge}"`;
+  const internal = net.internal === true;
+  const masq = !internal && net.masquerade !== false;
+  const p4 = prefixElem(net.subnet, 4, `subnet of network on ${net.bridge}`);
+  const p6 = net.subnet6 === undefined ? undefined : prefixElem(net.subnet6, 6, `IPv6 subnet of network on ${net.bridge}`);
+  const b = new Batch();
+  const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
+  if (opts.ipv6 === false && p6 !== undefined) {
+    throw new InvalidInputError(`network on ${net.bridge} has an IPv6 subnet but the firewall was set up without IPv6`);
+  }
+  for (const f of fams) {
+    const p = f === 'ip' ? p4 : p6;
+    b.add(f, SET.bridges, br);
+    b.add(f, SET.intra, `{"concat":[${br},${br}]}`);
+    if (internal) b.add(f, SET.internal, br);
+    if (p !== undefined && !internal) b.add(f, SET.hairpin, `{"concat":[${br},${p}]}`);
+    if (p !== undefined && masq) b.add(f, SET.masq, p);
+  }
+  return b;
+}
+
+/** Elements that make a network known: its bridge, isolation, masquerade and hairpin entries. */
+export function addNetworkElements(net: FirewallNetwork, opts: RulesetOptions = {}): string {
+  return networkBatch(net, opts).render(['add']);
+}
+
+/** Remove exactly the elements `addNetworkElements(net)` added (idempotent). */
+export function removeNetworkElements(net: FirewallNetwork, opts: RulesetOptions = {}): string {
+  return networkBatch(net, opts).render(['add', 'delete']);
+}
+
+function checkEndpointIp(ip: string | undefined, family: 4 | 6, what: string): string | undefined {
+  if (ip === undefined) return undefined;
+  if (family === 4 ? !isIPv4(ip) : !isIPv6(ip)) {
+    throw new InvalidInputError(`invalid endpoint ${what} "${String(ip)}": not an IPv${family} address`);
+  }
+  return ip;
+}
+
+function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions): Batch {
+  if (ep === null || typeof ep !== 'object') throw new InvalidInputError('invalid endpoint: not an object');
+  const cip4 = checkEndpointIp(ep.ip, 4, 'address');
+  const cip6 = opts.ipv6 === false ? undefined : checkEndpointIp(ep.ip6, 6, 'IPv6 address');
+  const b = new Batch();
+  const seen = new Set<string>();
+  for (const m of mappings) {
+    validatePortMapping(m);
+    const spec = formatPortSpec(m);
+    const h = m.hostIp;
+    // Which tables/maps this mapping goes to.
+    let v4: 'any' | 'ip' | undefined;
+    let v6: 'any' | 'ip' | undefined;
+    let key6Ip: string | undefined;
+    if (h === undefined) {
+      v4 = cip4 !== undefined ? 'any' : undefined;
+      v6 = cip6 !== undefined ? 'any' : undefined;
+    } else if (isIPv4(h)) {
+      v4 = h === '0.0.0.0' ? 'any' : 'ip';
+    } else {
+      const n = parseIp(h, 'host address').value;
+      if (n === 0n) v6 = 'any';
+      else { v6 = 'ip'; key6Ip = formatIp(n, 6); }
+    }
+    if (h !== undefined && isIPv4(h) && cip4 === undefined) {
+      throw new InvalidInputError(`invalid port mapping "${spec}": the endpoint has no IPv4 address`);
+    }
+    if (h !== undefined && !isIPv4(h) && cip6 === undefined) {
+      throw new InvalidInputError(`invalid port mapping "${spec}": the endpoint has no IPv6 address${opts.ipv6 === false ? ' (IPv6 firewall disabled)' : ''}`);
+    }
+    if (v4 === undefined && v6 === undefined) {
+      throw new InvalidInputError(`invalid port mapping "${spec}": the endpoint has no address`);
+    }
+    const n = portCount(m);
+    const proto = m.protocol;
+    for (const [f, kind, cip, hip] of [['ip', v4, cip4, h], ['ip6', v6, cip6, key6Ip]] as const) {
+      if (kind === undefined || cip === undefined) continue;
+      const addrMap = kind === 'any' ? SET.pubAnyAddr : SET.pubIpAddr;
+      const portMap = kind === 'any' ? SET.pubAnyPort : SET.pubIpPort;
+      const keyHead = kind === 'any' ? `{"concat":["${proto}",` : `{"concat":["${hip}","${proto}",`;
+      const dupHead = `${f}|${kind === 'any' ? '*' : hip}|${proto}|`;
+      const addrTail = `]},"${cip}"]`;
+      for (let i = 0; i < n; i++) {
+        const hp = m.hostPort + i;
+        const dk = dupHead + hp;
+        if (seen.has(dk)) {
+          throw new InvalidInputError(`invalid port mapping "${spec}": host port ${kind === 'any' ? '' : `${hip} `}${hp}/${proto} is published twice`);
+        }
+        seen.add(dk);
+        const key = keyHead + hp;
+        b.add(f, addrMap, `[${key}${addrTail}`);
+        b.add(f, portMap, `[${key}]},${m.containerPort + i}]`);
+      }
+    }
+  }
+  return b;
+}
+
+/**
+ * Elements that publish `mappings` to endpoint `ep` (a range becomes one element per
+ * port). A mapping without hostIp is published on every host address of each family the
+ * endpoint has; "0.0.0.0" / "::" mean every address of that family only. Throws
+ * InvalidInputError naming the spec for bad ports, ranges, protocols and addresses.
+ */
+export function publishElements(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): string {
+  return publishBatch(ep, mappings, opts).render(['add']);
+}
+
+/** Remove exactly the mappings `publishElements(ep, mappings)` added (idempotent, never someone else's). */
+export function unpublishElements(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): string {
+  return publishBatch(ep, mappings, opts).render(['add', 'delete']);
+}
+
+/**
+ * The sysctls the topology must set for these rules to work, as plan `sysctl` steps
+ * (keys relative to /proc/sys, in the HOST netns — where the bridge lives).
+ */
+export function requiredSysctls(net: Pick<FirewallNetwork, 'bridge' | 'subnet6' | 'internal'>): SysctlNeed[] {
+  checkBridge(net.bridge);
+  const out: SysctlNeed[] = [];
+  if (net.internal !== true) {
+    out.push({ key: 'net/ipv4/ip_forward', value: '1', why: 'route container traffic out and published traffic in' });
+  }
+  out.push({ key: `net/ipv4/conf/${net.bridge}/route_localnet`, value: '1',
+    why: 'publishing on 127.0.0.1: a DNAT-ed packet with a 127.0.0.0/8 source may be routed out of the bridge' });
+  if (net.subnet6 !== undefined && net.internal !== true) {
+    out.push({ key: 'net/ipv6/conf/all/forwarding', value: '1', why: 'route IPv6 container traffic' });
+  }
+  return out;
+}
