@@ -1,0 +1,139 @@
+/**
+ * ipam/allocator.ts — which address a container gets: next free, static requests, release.
+ *
+ * Layer: ipam (pure policy). It decides; it does not store. The durable lease table, the
+ * free list and the cursor live in state/ (SQLite), which hands this module a small
+ * `LeaseBackend` bound to one network + family and calls it inside its own write
+ * transaction — so state/ depends on this module's algorithm, and this module performs
+ * no I/O itself (every backend call is one SQL statement over there).
+ *
+ * Algorithm (cost independent of how many addresses are leased):
+ *  - A per-network *cursor* is a position on the pool's circle (see pool.ts). Positions
+ *    below the cursor have been handed out at least once; positions at or above it never
+ *    have (except by static request).
+ *  - While the cursor has not reached the end of the circle, the next address is the one
+ *    at the cursor: one `tryLease` (an INSERT … ON CONFLICT DO NOTHING on the primary key)
+ *    both probes and takes it. A statically leased address ahead of the cursor is skipped;
+ *    each is skipped at most once in the cursor's life, so this is amortized O(1).
+ *  - An address released *below* the cursor joins a FIFO free list; one released at or
+ *    above the cursor needs nothing (the cursor will reach it).
+ *  - Once the cursor has wrapped (reached the end), addresses come from the free list,
+ *    oldest release first — so a just-released address is the last to be reused (like
+ *    host-local's round robin, without its scan). Empty free list ⇒ exhausted.
+ */
+import { CtnetError, InvalidInputError } from '../errors.js';
+import { contains, formatIp, parseIp } from '../util/ip.js';
+import { addressAt, positionOf, reservedReason, type Pool } from './pool.js';
+
+/** Storage for one network + family, bound by the caller (state/) to its transaction. */
+export interface LeaseBackend {
+  /** Lease `ip` (canonical text) to the caller's endpoint; false if it is already leased. */
+  tryLease(ip: string): boolean;
+  /** Who holds `ip` (an endpoint id, or "" for a lease without endpoint), for messages. */
+  holderOf(ip: string): string | undefined;
+  /** Remove and return the oldest address of the free list, or undefined when empty. */
+  takeOldestFree(): string | undefined;
+  /** Append a released address to the free list. */
+  addFree(ip: string): void;
+  /** Drop `ip` from the free list if it is there (a static request took it). */
+  removeFree(ip: string): void;
+}
+
+/**
+ * Debug counters: every backend call (= one SQL statement in state/) made by this module.
+ * Tests read them to check that an allocation's cost does not grow with the pool's fill.
+ */
+export const ipamStats = { backendCalls: 0, allocations: 0 };
+
+export function resetIpamStats(): void {
+  ipamStats.backendCalls = 0;
+  ipamStats.allocations = 0;
+}
+
+/** Error codes this module throws (besides EINVALID_INPUT from InvalidInputError). */
+export const IPAM_ERRORS = {
+  /** the requested static address is leased already */
+  inUse: 'EADDRINUSE',
+  /** no free address left in the pool */
+  exhausted: 'EEXHAUSTED',
+} as const;
+
+export interface Allocation {
+  /** canonical address text */
+  readonly ip: string;
+  readonly value: bigint;
+  /** the cursor after this allocation: persist it if it changed */
+  readonly cursor: bigint;
+}
+
+/** Allocate the next free address of `pool` (see the module comment for the order). */
+export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Allocation {
+  ipamStats.allocations++;
+  let c = cursor;
+  while (c < pool.span) {
+    const a = addressAt(pool, c);
+    c++;
+    if (a === pool.gateway) continue; // the gateway is always the circle's last position
+    const ip = formatIp(a, pool.family);
+    ipamStats.backendCalls++;
+    if (b.tryLease(ip)) return { ip, value: a, cursor: c };
+    // taken by a static request ahead of the cursor: skip it, once
+  }
+  for (;;) {
+    ipamStats.backendCalls++;
+    const ip = b.takeOldestFree();
+    if (ip === undefined) break;
+    ipamStats.backendCalls++;
+    if (b.tryLease(ip)) return { ip, value: parseIp(ip).value, cursor: c };
+    // a free-list entry that is leased would be a broken invariant; drop it and go on
+  }
+  throw new CtnetError(
+    `network "${pool.network}" has no free IPv${pool.family} address: all ${pool.capacity} ` +
+    `usable addresses of ${pool.subnet} are leased`, IPAM_ERRORS.exhausted);
+}
+
+/**
+ * Lease a specific address. Errors name the address and the network: outside the
+ * subnet, reserved (network/gateway/broadcast), or already leased (naming the holder).
+ */
+export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: LeaseBackend): Allocation {
+  const what = `address "${requested}" requested on network "${pool.network}"`;
+  const p = parseIp(requested, `IPv${pool.family} ${what}`);
+  if (p.family !== pool.family) {
+    throw new InvalidInputError(`invalid ${what}: not an IPv${pool.family} address (subnet ${pool.subnet})`);
+  }
+  const ip = formatIp(p.value, p.family);
+  if (!contains(pool.cidr, p.value)) {
+    throw new InvalidInputError(`invalid ${what}: ${ip} is outside the subnet ${pool.subnet}`);
+  }
+  const reserved = reservedReason(pool, p.value);
+  if (reserved !== undefined) {
+    throw new InvalidInputError(`invalid ${what}: ${ip} is ${reserved} of ${pool.subnet}`);
+  }
+  ipamStats.backendCalls++;
+  if (!b.tryLease(ip)) {
+    ipamStats.backendCalls++;
+    const holder = b.holderOf(ip);
+    throw new CtnetError(
+      `address ${ip} is already in use on network "${pool.network}"${holder ? ` (by endpoint ${holder})` : ''}`,
+      IPAM_ERRORS.inUse);
+  }
+  if (positionOf(pool, p.value) < cursor) {
+    ipamStats.backendCalls++;
+    b.removeFree(ip);
+  }
+  return { ip, value: p.value, cursor };
+}
+
+/**
+ * Note that `ip` (already removed from the lease table by the caller) is free again.
+ * Below the cursor it joins the free list; at or above, the cursor will reach it.
+ */
+export function noteReleased(pool: Pool, cursor: bigint, ip: string, b: LeaseBackend): void {
+  const p = parseIp(ip);
+  if (p.family !== pool.family || p.value < pool.lo || p.value > pool.hi || p.value === pool.gateway) return;
+  if (positionOf(pool, p.value) < cursor) {
+    ipamStats.backendCalls++;
+    b.addFree(formatIp(p.value, p.family));
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * state/types.ts — the records the store gives back and the inputs it takes.
+ *
+ * Layer: state (types only).
+ */
+import type { Mode, NetworkInfo, NetworkSpec, PortMapping } from '../topology/types.js';
+
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [k: string]: JsonValue };
+
+export const ENDPOINT_STATES = ['pending', 'ready', 'detaching'] as const;
+/**
+ * pending   — intent recorded (lease, ports, host ifname), kernel work not known to be done;
+ * ready     — attach finished;
+ * detaching — detach started, kernel teardown not known to be done.
+ * gc finishes or undoes every row not 'ready'.
+ */
+export type EndpointState = (typeof ENDPOINT_STATES)[number];
+
+/** Error codes the store throws (CtnetError.code), besides EINVALID_INPUT. */
+export const STATE_ERRORS = {
+  notFound: 'ENOTFOUND',
+  /** a network/endpoint/bridge name/host ifname that must be unique exists already */
+  exists: 'EEXIST',
+  /** a subnet overlaps another network's */
+  overlap: 'EOVERLAP',
+  /** a network still has endpoints; an endpoint is in the wrong state */
+  busy: 'EBUSY',
+  /** a host port is already published */
+  portInUse: 'EPORTINUSE',
+  /** static address taken (from ipam) */
+  addrInUse: 'EADDRINUSE',
+  /** pool exhausted (from ipam) */
+  exhausted: 'EEXHAUSTED',
+} as const;
+
+/** putNetwork's input: a NetworkSpec, optionally with the bridge MAC already chosen. */
+export interface NetworkInput extends NetworkSpec {
+  /** Default: derived from the network name (locally administered, stable). */
+  readonly bridgeMac?: string;
+}
+
+/** A network as stored: NetworkInfo with every default resolved, plus the spec as given. */
+export interface NetworkRecord extends NetworkInfo {
+  readonly spec: NetworkSpec;
+}
+
+export interface EndpointRecord {
+  readonly id: string;
+  /** absent for a host/none endpoint recorded without a network */
+  readonly network?: string;
+  readonly mode: Mode;
+  /** nsfs path of the container netns */
+  readonly netns: string;
+  readonly netnsName?: string;
+  readonly ownsNetns: boolean;
+  /** interface name inside the container */
+  readonly ifname: string;
+  /** host end of the veth (bridge mode) */
+  readonly hostIfname?: string;
+  /** plain addresses (no prefix), bridge mode */
+  readonly ip?: string;
+  readonly ip6?: string;
+  readonly mac?: string;
+  readonly state: EndpointState;
+  readonly createdAt: string;
+  readonly ports: readonly PortMapping[];
+  /** whatever the caller stored with beginAttach/markReady (routes, …) */
+  readonly data?: JsonValue;
+}
+
+export interface BeginAttachInput {
+  /** Network to attach to (required for mode 'bridge'). */
+  readonly network?: string;
+  /** Default 'bridge'. Only bridge mode gets addresses, a host ifname and ports. */
+  readonly mode?: 'bridge' | 'host' | 'none';
+  /** nsfs path of the container netns (e.g. /run/netns/c1 or /proc/123/ns/net). */
+  readonly netns: string;
+  readonly netnsName?: string;
+  /** ctnet-fast creates the netns (and deletes it on detach). Default false. */
+  readonly ownsNetns?: boolean;
+  /** Interface name inside the container. Default "eth0". */
+  readonly ifname?: string;
+  /** Endpoint id. Default: 16 random hex digits. */
+  readonly id?: string;
+  /** Host veth name. Default: "ctv" + store tag + a sequence number (never reused). */
+  readonly hostIfname?: string;
+  /** Static addresses; default: allocated by IPAM (IPv6 only if the network has subnet6). */
+  readonly ip?: string;
+  readonly ip6?: string;
+  /** Container MAC. Default: macFromIp(ip). */
+  readonly mac?: string;
+  /** Ports to publish, recorded in the same transaction (conflicts abort the attach). */
+  readonly ports?: readonly PortMapping[];
+  readonly data?: JsonValue;
+}
+
+/** A published mapping with its owner (for the firewall's DNAT map). */
+export interface PortRecord extends PortMapping {
+  readonly hostIp: string;
+  readonly endpointId: string;
+  readonly network?: string;
+  /** the owner's container address of the mapping's family (undefined if it has none) */
+  readonly containerIp?: string;
+}
+
+export interface LeaseRecord {
+  readonly network: string;
+  readonly family: 4 | 6;
+  readonly ip: string;
+  readonly endpointId?: string;
+}
