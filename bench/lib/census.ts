@@ -1,0 +1,57 @@
+/**
+ * bench/lib/census.ts — what exists right now in the worker's host netns, counted with
+ * independent tools (ip -j, nft -j, /proc), never by asking the library about itself.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { run } from './proc.js';
+
+export interface Census {
+  readonly links: number;
+  readonly netnsFiles: number;
+  readonly netnsMounts: number;
+  readonly addresses: number;
+  readonly nftRules: number;
+  readonly nftElements: number;
+  readonly fds: number;
+  readonly rssBytes: number;
+}
+
+function countNft(): { rules: number; elements: number } {
+  let text: string;
+  try {
+    text = run('nft', ['-j', 'list', 'ruleset']);
+  } catch {
+    return { rules: 0, elements: 0 };
+  }
+  const j = JSON.parse(text) as { nftables?: Array<Record<string, { elem?: unknown[] }>> };
+  let rules = 0, elements = 0;
+  for (const o of j.nftables ?? []) {
+    if (o.rule) rules++;
+    elements += o.set?.elem?.length ?? 0;
+    elements += o.map?.elem?.length ?? 0;
+  }
+  return { rules, elements };
+}
+
+export function census(): Census {
+  const links = (JSON.parse(run('ip', ['-j', 'link', 'show'])) as unknown[]).length;
+  const addrs = JSON.parse(run('ip', ['-j', 'addr', 'show'])) as Array<{ addr_info?: unknown[] }>;
+  let netnsFiles = 0;
+  try {
+    netnsFiles = readdirSync('/run/netns').length;
+  } catch {
+    netnsFiles = 0;
+  }
+  const netnsMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' /run/netns/')).length;
+  const nft = countNft();
+  return {
+    links,
+    netnsFiles,
+    netnsMounts,
+    addresses: addrs.reduce((acc, l) => acc + (l.addr_info?.length ?? 0), 0),
+    nftRules: nft.rules,
+    nftElements: nft.elements,
+    fds: readdirSync('/proc/self/fd').length,
+    rssBytes: process.memoryUsage().rss,
+  };
+}

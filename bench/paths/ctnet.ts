@@ -1,0 +1,97 @@
+/**
+ * bench/paths/ctnet.ts — ctnet-fast through its library, as a user would call it:
+ *   const host = await Host.open({ stateDir })
+ *   const net  = await host.network({ name: 'bench', subnet: '172.18.0.0/16' })
+ *   const ep   = await net.attach({ netns: 'bcI' })      (creates the netns)
+ *   await ep.detach()
+ * The library is loaded with a dynamic import so that, while it is still being written,
+ * the path is reported as unavailable (with the import's error) instead of breaking
+ * the whole run.
+ */
+import type { ContainerPath } from './types.js';
+import { SUBNET } from './types.js';
+import { Unavailable } from './unavailable.js';
+
+/** The slice of the library's API the benchmark uses (src/topology). */
+export interface LibEndpoint {
+  readonly address?: string;
+  readonly hostIfname?: string;
+  detach(): Promise<unknown>;
+  publish?(ports: ReadonlyArray<string>): Promise<unknown>;
+  unpublish?(ports: ReadonlyArray<string>): Promise<unknown>;
+}
+export interface LibNetwork {
+  attach(opts: { readonly netns: string; readonly publish?: ReadonlyArray<string> }): Promise<LibEndpoint>;
+  [extra: string]: unknown;
+}
+export interface LibHost {
+  network(spec: { readonly name: string; readonly subnet: string }): Promise<LibNetwork>;
+  close?(): Promise<unknown>;
+  [extra: string]: unknown;
+}
+interface LibModule {
+  Host?: { open(opts: { readonly stateDir?: string }): Promise<LibHost> };
+}
+
+export const STATE_DIR = '/run/ctnet-bench/state';
+
+/** Load the library and open a Host in this (fresh) netns, or throw Unavailable. */
+export async function openLibrary(): Promise<{ host: LibHost; net: LibNetwork }> {
+  let mod: LibModule;
+  try {
+    mod = (await import('../../src/index.js')) as LibModule;
+  } catch (err) {
+    throw new Unavailable(`cannot import the library (src/index.ts): ${(err as Error).message}`);
+  }
+  if (typeof mod.Host?.open !== 'function') {
+    throw new Unavailable('src/index.ts does not export Host (src/topology not landed yet)');
+  }
+  const host = await mod.Host.open({ stateDir: STATE_DIR });
+  const net = await host.network({ name: 'bench', subnet: SUBNET });
+  return { host, net };
+}
+
+/** Names under which the library might offer pre-warming, checked on the network then the host. */
+const PREWARM_NAMES = ['prewarm', 'prepare', 'warm'] as const;
+
+export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: number }): ContainerPath {
+  let host: LibHost | undefined;
+  let net: LibNetwork | undefined;
+  let prewarmUsed = 'none';
+  const eps = new Map<number, LibEndpoint>();
+
+  return {
+    name: opts.prewarm ? 'ctnet-prewarm' : 'ctnet',
+    async setup() {
+      ({ host, net } = await openLibrary());
+      if (opts.prewarm) {
+        for (const target of [net, host] as Array<Record<string, unknown>>) {
+          for (const name of PREWARM_NAMES) {
+            const fn = target[name];
+            if (typeof fn === 'function') {
+              await (fn as (n: number) => Promise<unknown>).call(target, opts.count);
+              prewarmUsed = `${target === net ? 'network' : 'host'}.${name}(${opts.count})`;
+              return;
+            }
+          }
+        }
+        throw new Unavailable(`the library offers no pre-warming (looked for ${PREWARM_NAMES.join('/')} on Network and Host)`);
+      }
+    },
+    async attach(i) {
+      eps.set(i, await net!.attach({ netns: `bc${i}` }));
+    },
+    async detach(i) {
+      const ep = eps.get(i);
+      if (!ep) throw new Error(`no endpoint ${i}`);
+      eps.delete(i);
+      await ep.detach();
+    },
+    async close() {
+      await host?.close?.();
+    },
+    info() {
+      return { library: 'in-process (src/index.ts via tsx)', prewarm: prewarmUsed };
+    },
+  };
+}

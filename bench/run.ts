@@ -1,0 +1,453 @@
+/**
+ * bench/run.ts — `npm run bench [-- OPTIONS]`: ctnet-fast beside the iproute2 path, the
+ * CNI bridge plugin and the kernel floor, in one run, on one machine.
+ *
+ * Every measurement runs in a worker (bench/worker.ts) inside its own fresh net+mount
+ * namespace made by test/sandbox.mjs, so no path sees another's bridge, netns files,
+ * firewall or the kernel's reaping backlog, and nothing touches the machine's network.
+ * The paths are interleaved round by round (the order rotates each round) so drift of
+ * the VM spreads over all of them alike; ratios are only ever taken inside one run.
+ *
+ * Options:
+ *   --quick              small N, 3 rounds, no scale/publish/churn runs (< 1 minute)
+ *   --n N                containers per path (default 500; --quick 60)
+ *   --rounds R           rounds the N are split into (default 5; --quick 3)
+ *   --warmup W           untimed attach/detach cycles per worker (default 2)
+ *   --paths a,b,…        among floor,ctnet,ctnet-prewarm,iproute2,cni,cni-masq
+ *   --no-scale --no-churn --no-concurrency
+ *   --churn-cycles N     (default 10000)
+ *   --out DIR            (default bench/results)
+ *   --save-sample        also write sample.json + sample.svg (the committed example)
+ * Writes DIR/latest.json and DIR/latest.svg; prints the table on stdout, progress on stderr.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeMachine } from './lib/machine.js';
+import { run, sleep } from './lib/proc.js';
+import { ANSWER_MARKER, PATHS, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
+import { fmt, table, targetsTable, type PathReport, type Target } from './lib/report.js';
+import { median, perSecond, round, summarize, type Summary } from './lib/stats.js';
+import { renderSvg } from './lib/svg.js';
+import { FLOOR_BIN, FLOOR_DIR } from './paths/floor.js';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.dirname(BENCH);
+const SANDBOX = path.join(ROOT, 'test', 'sandbox.mjs');
+const WORKER = path.join(BENCH, 'worker.ts');
+
+const LABELS: Record<PathName, string> = {
+  floor: 'floor (C, syscalls only)',
+  ctnet: 'ctnet-fast (library)',
+  'ctnet-prewarm': 'ctnet-fast, pre-warmed',
+  iproute2: 'iproute2 (9 ip processes)',
+  cni: 'CNI bridge + host-local',
+  'cni-masq': 'CNI bridge, ipMasq',
+  'floor-ipv6': 'floor, IPv6 link-local on',
+};
+const MAIN_PATHS: readonly PathName[] = ['floor', 'ctnet', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq'];
+
+interface Options {
+  quick: boolean;
+  n: number;
+  rounds: number;
+  warmup: number;
+  paths: PathName[];
+  scale: boolean;
+  churn: boolean;
+  concurrency: boolean;
+  churnCycles: number;
+  outDir: string;
+  saveSample: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const quick = argv.includes('--quick');
+  const o: Options = {
+    quick,
+    n: quick ? 60 : 500,
+    rounds: quick ? 3 : 5,
+    warmup: 2,
+    paths: [...MAIN_PATHS],
+    scale: !quick,
+    churn: !quick,
+    concurrency: true,
+    churnCycles: 10000,
+    outDir: path.join(BENCH, 'results'),
+    saveSample: false,
+  };
+  const num = (i: number, name: string): number => {
+    const v = Number(argv[i + 1]);
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a whole number`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--quick': break;
+      case '--n': o.n = Math.max(1, num(i++, a)); break;
+      case '--rounds': o.rounds = Math.max(1, num(i++, a)); break;
+      case '--warmup': o.warmup = num(i++, a); break;
+      case '--churn-cycles': o.churnCycles = Math.max(1, num(i++, a)); break;
+      case '--no-scale': o.scale = false; break;
+      case '--no-churn': o.churn = false; break;
+      case '--no-concurrency': o.concurrency = false; break;
+      case '--save-sample': o.saveSample = true; break;
+      case '--out': o.outDir = path.resolve(argv[++i] ?? ''); break;
+      case '--paths': {
+        const list = (argv[++i] ?? '').split(',').filter(Boolean);
+        for (const p of list) if (!(PATHS as readonly string[]).includes(p)) throw new Error(`unknown path ${p} (known: ${PATHS.join(', ')})`);
+        o.paths = list as PathName[];
+        break;
+      }
+      case '--help':
+        process.stdout.write(readUsage());
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${a} (try --help)`);
+    }
+  }
+  return o;
+}
+
+function readUsage(): string {
+  return 'usage: npm run bench -- [--quick] [--n N] [--rounds R] [--warmup W] [--paths a,b] [--no-scale] [--no-churn] [--no-concurrency] [--churn-cycles N] [--out DIR] [--save-sample]\n';
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+/** cc -O2 the floor program; on failure the floor is reported unavailable (with why). */
+function compileFloor(): string | null {
+  try {
+    run('cc', ['-O2', '-Wall', '-Wextra', '-pthread', '-o', FLOOR_BIN, path.join(FLOOR_DIR, 'floor.c')]);
+    return null;
+  } catch (err) {
+    return `cannot compile bench/floor/floor.c: ${(err as Error).message}`;
+  }
+}
+
+/** One job in one fresh net+mount namespace; resolves with the worker's answer. */
+function worker(job: Job): Promise<WorkerAnswer> {
+  const env = { ...process.env };
+  delete env.CTNET_SANDBOX; // so test/sandbox.mjs makes fresh namespaces for this worker
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SANDBOX, process.execPath, '--expose-gc', '--import', 'tsx', WORKER, JSON.stringify(job)], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => { out += d; });
+    child.on('error', (err) => resolve({ ok: false, unavailable: false, error: `cannot start worker: ${err.message}` }));
+    child.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(ANSWER_MARKER));
+      if (line) {
+        resolve(JSON.parse(line.slice(ANSWER_MARKER.length)) as WorkerAnswer);
+        return;
+      }
+      const tail = out.trim().split('\n').slice(-3).join(' | ');
+      resolve({ ok: false, unavailable: false, error: `worker exited ${code ?? signal} without an answer${tail ? `: ${tail}` : ''}` });
+    });
+  });
+}
+
+/** The kernel reaps a worker's namespaces after it exits; let that finish before the next. */
+const SETTLE_MS = 250;
+
+interface Acc {
+  attach: number[];
+  detach: number[];
+  roundAttach: number[];
+  roundDetach: number[];
+  status: 'ok' | 'unavailable' | 'failed';
+  error?: string;
+  info?: Record<string, unknown>;
+}
+
+async function comparePaths(o: Options, floorError: string | null): Promise<Map<PathName, Acc>> {
+  const acc = new Map<PathName, Acc>();
+  for (const p of o.paths) acc.set(p, { attach: [], detach: [], roundAttach: [], roundDetach: [], status: 'ok' });
+  if (floorError) {
+    for (const p of ['floor', 'floor-ipv6'] as const) {
+      const a = acc.get(p);
+      if (a) Object.assign(a, { status: 'unavailable', error: floorError });
+    }
+  }
+  const perRound = Math.ceil(o.n / o.rounds);
+  for (let r = 0; r < o.rounds; r++) {
+    const order = o.paths.map((_, j) => o.paths[(j + r) % o.paths.length]!);
+    for (const p of order) {
+      const a = acc.get(p)!;
+      if (a.status !== 'ok') continue;
+      const t0 = performance.now();
+      const ans = await worker({ kind: 'attach', path: p, n: perRound, warmup: o.warmup, prepopulate: 0 });
+      if (!ans.ok) {
+        a.status = ans.unavailable ? 'unavailable' : 'failed';
+        a.error = ans.error;
+        progress(`round ${r + 1}/${o.rounds}: ${p} ${a.status}: ${ans.error}`);
+        continue;
+      }
+      const res = ans.result as AttachResult;
+      a.attach.push(...res.attach);
+      a.detach.push(...res.detach);
+      a.roundAttach.push(round(median(res.attach)));
+      a.roundDetach.push(round(median(res.detach)));
+      if (res.info) a.info = res.info;
+      progress(`round ${r + 1}/${o.rounds}: ${p.padEnd(13)} ${perRound} containers, attach median ${fmt(median(res.attach))} ms (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      await sleep(SETTLE_MS);
+    }
+  }
+  return acc;
+}
+
+function buildReports(o: Options, acc: Map<PathName, Acc>): PathReport[] {
+  const sum = new Map<PathName, { attach: Summary; detach: Summary }>();
+  for (const [p, a] of acc) if (a.status === 'ok' && a.attach.length) sum.set(p, { attach: summarize(a.attach), detach: summarize(a.detach) });
+  const ratio = (mine: Summary, theirs: Summary | undefined): number => (theirs ? round(mine.medianMs / theirs.medianMs, 2) : Number.NaN);
+  const ctnet = sum.get('ctnet');
+  const floor = sum.get('floor');
+  return o.paths.map((p) => {
+    const a = acc.get(p)!;
+    const s = sum.get(p);
+    return {
+      name: p,
+      label: LABELS[p],
+      status: s ? 'ok' : a.status === 'ok' ? 'failed' : a.status,
+      ...(a.error ? { error: a.error } : {}),
+      n: a.attach.length,
+      attach: s?.attach ?? null,
+      detach: s?.detach ?? null,
+      perSecond: s ? perSecond(a.attach) : null,
+      vsCtnet: s && ctnet ? { attach: ratio(s.attach, ctnet.attach), detach: ratio(s.detach, ctnet.detach) } : null,
+      vsFloor: s && floor ? { attach: ratio(s.attach, floor.attach), detach: ratio(s.detach, floor.detach) } : null,
+      roundMediansMs: { attach: a.roundAttach, detach: a.roundDetach },
+      ...(a.info ? { info: a.info } : {}),
+    };
+  });
+}
+
+/** Attach cost with few vs ~1,000 ports on one bridge, each size in its own namespace. */
+async function scaleBridge(o: Options): Promise<Record<string, unknown>> {
+  const sizes = [10, 1000];
+  const timed = 20, reps = 3;
+  const paths: PathName[] = ['floor', 'ctnet', 'floor-ipv6'];
+  const samples = new Map<string, number[]>();
+  const errors: Record<string, string> = {};
+  for (let rep = 0; rep < reps; rep++) {
+    for (const k of sizes) {
+      for (const p of paths) {
+        if (errors[p]) continue;
+        const ans = await worker({ kind: 'attach', path: p, n: timed, warmup: o.warmup, prepopulate: k });
+        if (!ans.ok) {
+          errors[p] = ans.error;
+          progress(`scale: ${p} at ${k} ports: ${ans.error}`);
+          continue;
+        }
+        const key = `${p}@${k}`;
+        samples.set(key, [...(samples.get(key) ?? []), ...(ans.result as AttachResult).attach]);
+        progress(`scale ${rep + 1}/${reps}: ${p} with ${k} ports on the bridge: attach median ${fmt(median((ans.result as AttachResult).attach))} ms`);
+        await sleep(SETTLE_MS);
+      }
+    }
+  }
+  const out: Record<string, unknown> = { timedPerSize: timed * reps, note: `attach of ${timed} more containers with K already on the bridge (max 1023 ports), ${reps} fresh namespaces per size` };
+  for (const p of paths) {
+    if (errors[p]) {
+      out[p] = { error: errors[p] };
+      continue;
+    }
+    const row: Record<string, unknown> = {};
+    for (const k of sizes) row[`at${k}`] = summarize(samples.get(`${p}@${k}`) ?? []);
+    const at10 = median(samples.get(`${p}@10`) ?? []), at1000 = median(samples.get(`${p}@1000`) ?? []);
+    row.growth = round(at1000 / at10, 2);
+    out[p] = row;
+  }
+  return out;
+}
+
+function summaryOf(v: unknown): Summary | null {
+  return Array.isArray(v) && v.length ? summarize(v as number[]) : null;
+}
+
+async function publishCost(): Promise<Record<string, unknown>> {
+  const ans = await worker({ kind: 'publish', sizes: [10, 10000], samples: 50 });
+  if (!ans.ok) return { error: ans.error, unavailable: ans.unavailable };
+  const r = ans.result as { sizes: Array<{ ports: number; samples: number[] }> };
+  const out: Record<string, unknown> = {};
+  for (const s of r.sizes) out[`at${s.ports}`] = summaryOf(s.samples);
+  const m = (ports: number): number => median(r.sizes.find((s) => s.ports === ports)?.samples ?? []);
+  out.growth = round(m(10000) / m(10), 2);
+  return out;
+}
+
+async function nftStep(o: Options): Promise<Record<string, unknown>> {
+  const ans = await worker({ kind: 'nft', n: o.quick ? 30 : 200 });
+  if (!ans.ok) return { error: ans.error };
+  const r = ans.result as { nftVersion: string; process: { runner: string; samples: number[] }; inProcess: { runner?: string; samples?: number[]; unavailable?: string } };
+  const proc = summaryOf(r.process.samples);
+  const inproc = summaryOf(r.inProcess.samples);
+  return {
+    nftVersion: r.nftVersion,
+    process: { runner: r.process.runner, ...proc },
+    inProcess: inproc ? { runner: r.inProcess.runner, ...inproc } : { unavailable: r.inProcess.unavailable },
+    ratio: proc && inproc ? round(proc.medianMs / inproc.medianMs, 1) : null,
+  };
+}
+
+async function concurrency(o: Options): Promise<Record<string, unknown>> {
+  const levels: unknown[] = [];
+  for (const c of [1, 2, 4, 8]) {
+    const ans = await worker({ kind: 'concurrency', levels: [c], n: o.quick ? 100 : 400 });
+    if (!ans.ok) return { error: ans.error, unavailable: ans.unavailable };
+    for (const l of (ans.result as { levels: Array<Record<string, unknown>> }).levels) {
+      levels.push({ inFlight: l.inFlight, n: l.n, wallMs: l.wallMs, perSecond: l.perSecond, latency: summaryOf(l.latency) });
+    }
+    await sleep(SETTLE_MS);
+  }
+  return { path: 'ctnet', levels };
+}
+
+async function churn(o: Options): Promise<Record<string, unknown>> {
+  progress(`churn: ${o.churnCycles} attach/detach cycles`);
+  const ans = await worker({ kind: 'churn', cycles: o.churnCycles });
+  if (!ans.ok) return { error: ans.error, unavailable: ans.unavailable };
+  const r = ans.result as { cycles: number; withPublish: boolean; wallMs: number; cycleMs: number[]; before: Record<string, number>; after: Record<string, number>; delta: Record<string, number> };
+  const leaks = { links: r.delta.links, netns: r.delta.netnsFiles, netnsMounts: r.delta.netnsMounts, addresses: r.delta.addresses, nftRules: r.delta.nftRules, nftElements: r.delta.nftElements, fds: r.delta.fds };
+  return {
+    cycles: r.cycles,
+    withPublish: r.withPublish,
+    wallMs: r.wallMs,
+    cycle: summaryOf(r.cycleMs),
+    leaks,
+    rssGrowthMiB: round((r.delta.rssBytes ?? 0) / 1024 / 1024, 2),
+    before: r.before,
+    after: r.after,
+  };
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+function get(obj: unknown, ...keys: string[]): unknown {
+  let cur = obj;
+  for (const k of keys) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
+function targets(reports: readonly PathReport[], extra: Record<string, Record<string, unknown> | null>): Target[] {
+  const by = (n: string): PathReport | undefined => reports.find((r) => r.name === n && r.status === 'ok');
+  const ctnet = by('ctnet'), floor = by('floor');
+  const t = (name: string, target: string, value: number | null, ok: (v: number) => boolean, note?: string): Target => ({
+    name, target, value, pass: value === null ? null : ok(value), ...(note ? { note } : {}),
+  });
+  const slower = (n: string): number | null => {
+    const p = by(n);
+    return p?.attach && ctnet?.attach ? round(p.attach.medianMs / ctnet.attach.medianMs, 2) : null;
+  };
+  const scale = extra.scale;
+  const ctnetAt1000 = num(get(scale, 'ctnet', 'at1000', 'medianMs'));
+  const floorAt1000 = num(get(scale, 'floor', 'at1000', 'medianMs'));
+  const leaks = get(extra.churn, 'leaks') as Record<string, number> | undefined;
+  const leakSum = leaks ? Object.values(leaks).reduce((a, v) => a + Math.abs(v), 0) : null;
+  const best = (get(extra.concurrency, 'levels') as Array<{ perSecond: number }> | undefined)?.reduce((m, l) => Math.max(m, l.perSecond), 0);
+  return [
+    t('attach median vs the floor', '≤ 1.25×', ctnet?.attach && floor?.attach ? round(ctnet.attach.medianMs / floor.attach.medianMs, 2) : null, (v) => v <= 1.25),
+    t('faster than the iproute2 path', '≥ 30×', slower('iproute2'), (v) => v >= 30),
+    t('faster than CNI bridge (no masquerade)', '≥ 12×', slower('cni'), (v) => v >= 12),
+    t('faster than CNI bridge with ipMasq', '≥ 25×', slower('cni-masq'), (v) => v >= 25),
+    t('detach median', '≤ 0.3 ms', ctnet?.detach?.medianMs ?? null, (v) => v <= 0.3),
+    t('attaches per second, one in flight', '≥ 800/s', ctnet?.perSecond ?? null, (v) => v >= 800, best ? `best with up to 8 in flight: ${fmt(best, 0)}/s` : undefined),
+    t('publish at 10,000 ports vs at 10', '≤ 1.2×', num(get(extra.publish, 'growth')), (v) => v <= 1.2),
+    t('attach at 1,000 ports vs the floor at 1,000', '≤ 1.25×', ctnetAt1000 !== null && floorAt1000 !== null ? round(ctnetAt1000 / floorAt1000, 2) : null, (v) => v <= 1.25),
+    t('churn: leaked links/netns/addrs/rules/fds', '= 0', leakSum, (v) => v === 0),
+    t('churn: RSS growth (MiB)', '< 10', num(get(extra.churn, 'rssGrowthMiB')), (v) => v < 10),
+  ];
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const machine = describeMachine();
+  progress(`${o.quick ? 'quick run' : 'full run'}: ${o.n} containers per path in ${o.rounds} rounds, paths ${o.paths.join(', ')}`);
+  const floorError = compileFloor();
+  if (floorError) progress(floorError);
+
+  const acc = await comparePaths(o, floorError);
+  const reports = buildReports(o, acc);
+
+  const extra: Record<string, Record<string, unknown> | null> = { scale: null, publish: null, nftStep: null, concurrency: null, churn: null };
+  extra.nftStep = await nftStep(o);
+  if (o.concurrency) extra.concurrency = await concurrency(o);
+  if (o.scale) {
+    extra.scale = await scaleBridge(o);
+    extra.publish = await publishCost();
+  }
+  if (o.churn) extra.churn = await churn(o);
+  const goals = targets(reports, extra);
+
+  const floorSteps = reports.find((r) => r.name === 'floor')?.info?.stepsMedianMs;
+  const result = {
+    schema: 'ctnet-fast-bench/1',
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    quick: o.quick,
+    options: { n: o.n, rounds: o.rounds, perRound: Math.ceil(o.n / o.rounds), warmupPerWorker: o.warmup },
+    machine,
+    method: 'each path-round in its own fresh net+mount namespace (test/sandbox.mjs), paths interleaved with the order rotating each round; attach = netns + veth on the bridge + address + default route + links up; detach = what a user of that path runs; times from the caller (performance.now / CLOCK_MONOTONIC)',
+    paths: reports,
+    floorStepsMedianMs: floorSteps ?? null,
+    ...extra,
+    targets: goals,
+    samples: Object.fromEntries(o.paths.map((p) => [p, { attach: acc.get(p)!.attach.map((v) => round(v)), detach: acc.get(p)!.detach.map((v) => round(v)) }])),
+    wallSeconds: round((performance.now() - started) / 1000, 1),
+  };
+
+  const subtitle = `${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node} · ${o.n} containers per path · ${machine.date.slice(0, 16)}Z`;
+  const svg = renderSvg(o.paths.map((p) => ({ name: LABELS[p], attach: acc.get(p)!.attach, detach: acc.get(p)!.detach })), subtitle);
+  mkdirSync(o.outDir, { recursive: true });
+  const outs = [['latest.json', `${JSON.stringify(result, null, 1)}\n`], ['latest.svg', svg]] as const;
+  for (const [file, text] of outs) {
+    writeFileSync(path.join(o.outDir, file), text);
+    if (o.saveSample) writeFileSync(path.join(o.outDir, file.replace('latest', 'sample')), text);
+  }
+
+  const lines = [
+    '',
+    `ctnet-fast benchmark — ${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node}, ${machine.iproute2}, ${machine.cniPlugins}`,
+    `${o.n} containers per path, ${o.rounds} interleaved rounds, each in a fresh net+mount namespace. Times per container in ms.`,
+    '',
+    table(reports),
+  ];
+  if (floorSteps) lines.push('', `floor split (medians, ms): ${Object.entries(floorSteps as Record<string, number>).map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
+  const nft = extra.nftStep;
+  if (nft) {
+    lines.push('', nft.error
+      ? `nft step: ${String(nft.error)}`
+      : `nft step (one set element): nft process ${fmt(num(get(nft, 'process', 'medianMs')))} ms median · in-process ${num(get(nft, 'inProcess', 'medianMs')) !== null ? `${fmt(num(get(nft, 'inProcess', 'medianMs')))} ms` : `n/a (${String(get(nft, 'inProcess', 'unavailable'))})`}`);
+  }
+  const conc = extra.concurrency;
+  if (conc) {
+    const levels = get(conc, 'levels') as Array<{ inFlight: number; perSecond: number }> | undefined;
+    lines.push(conc.error ? `concurrency: ${String(conc.error)}` : `concurrency (ctnet attaches/s): ${(levels ?? []).map((l) => `${l.inFlight} in flight ${fmt(l.perSecond, 0)}`).join(' · ')}`);
+  }
+  const sc = extra.scale;
+  if (sc) {
+    const row = (p: string): string => get(sc, p, 'error') ? `${p} ${String(get(sc, p, 'error')).slice(0, 80)}` : `${p} ${fmt(num(get(sc, p, 'at10', 'medianMs')))} → ${fmt(num(get(sc, p, 'at1000', 'medianMs')))} ms`;
+    lines.push(`bridge ports 10 → 1000 (attach median): ${['floor', 'ctnet', 'floor-ipv6'].map(row).join(' · ')}`);
+  }
+  const pub = extra.publish;
+  if (pub) lines.push(pub.error ? `publish: ${String(pub.error)}` : `publish one port: at 10 ports ${fmt(num(get(pub, 'at10', 'medianMs')))} ms · at 10,000 ports ${fmt(num(get(pub, 'at10000', 'medianMs')))} ms`);
+  const ch = extra.churn;
+  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB`);
+  lines.push('', 'targets (ratios inside this run):', targetsTable(goals), '', `wrote ${path.relative(process.cwd(), path.join(o.outDir, 'latest.json'))} and latest.svg in ${result.wallSeconds} s`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
