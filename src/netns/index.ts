@@ -1,0 +1,105 @@
+/**
+ * netns/index.ts — network namespaces: create (exactly as `ip netns add`), open by name, path
+ * or pid, delete without blocking, list.
+ *
+ * Layer: netns. Kernel work goes through a Backend plan (netnsCreate/netnsOpen/netnsDelete
+ * steps); only `listNetns` reads the filesystem directly. Names are validated before any
+ * kernel work (InvalidInputError naming them); a missing netns is a NetlinkError ENOENT
+ * naming it. Every function takes an optional Backend; without one it uses the process-wide
+ * default (`defaultBackend()`: native if it loads, else iproute2 with one warning).
+ *
+ * Mount-namespace caveat (DESIGN.md §3): a named netns is a bind mount that exists only in
+ * the mount namespace that made it. See `inHostMountNamespace()`.
+ */
+import { promises as fs } from 'node:fs';
+import type { Backend, NsRef, Step } from '../native/contract.js';
+import { toNetlinkError } from '../rtnl/batch.js';
+import { nsLabel } from '../rtnl/ops.js';
+import { defaultBackend } from '../rtnl/backend.js';
+import { NETNS_RUN_DIR, checkNetnsName, netnsPath, resolveNetns } from './resolve.js';
+
+export { NETNS_RUN_DIR, NETNS_NAME_MAX, checkNetnsName, netnsPath, resolveNetns, toNsRef } from './resolve.js';
+export type { ResolvedNetns } from './resolve.js';
+export { inHostMountNamespace, mountNamespaceWarning } from './mount-ns.js';
+
+/** A netns we created or opened. */
+export interface Netns {
+  /** The nsfs file. */
+  readonly path: string;
+  /** Its name under /run/netns, if it has one. */
+  readonly name?: string;
+  /** For plans and `new Rtnl(backend, netns.ref)`. */
+  readonly ref: NsRef;
+}
+
+function handle(path: string, name: string | undefined): Netns {
+  return name === undefined ? { path, ref: { path } } : { path, name, ref: { path } };
+}
+
+async function runOne(backend: Backend, step: Step, context: string): Promise<void> {
+  const [r] = await backend.run({ steps: [step] });
+  if (r === undefined) throw toNetlinkError({ errno: 5, code: 'EIO', op: step.kind, message: 'backend returned no result' }, context);
+  if (!r.ok) {
+    if ('skipped' in r) throw toNetlinkError({ errno: 125, code: 'ECANCELED', op: step.kind, message: 'skipped' }, context);
+    throw toNetlinkError(r.error, context);
+  }
+}
+
+/**
+ * `ip netns add NAME`: a fresh netns bind-mounted on /run/netns/NAME (EEXIST if taken).
+ * The iproute2 backend runs exactly that; the native one does the same syscalls.
+ */
+export async function createNetns(name: string, backend?: Backend): Promise<Netns> {
+  const path = netnsPath(name);
+  await runOne(backend ?? await defaultBackend(), { kind: 'netnsCreate', path }, `create netns ${name}`);
+  return handle(path, name);
+}
+
+/**
+ * Open an existing netns: a name (/run/netns/NAME), an absolute nsfs path, or pid:N
+ * (/proc/N/ns/net). ENOENT when missing, EINVAL when the file is not a network namespace.
+ */
+export async function openNetns(nameOrPath: string, backend?: Backend): Promise<Netns> {
+  const r = resolveNetns(nameOrPath);
+  await runOne(backend ?? await defaultBackend(), { kind: 'netnsOpen', path: r.path }, `open netns ${nsLabel({ path: r.path })}`);
+  return handle(r.path, r.name);
+}
+
+/**
+ * `ip netns del NAME` (or umount -l + unlink for another path): returns at once; the kernel
+ * reaps the netns and its links when the last user goes (no ~30 ms RTM_DELLINK wait).
+ * `missingOk`: a netns that is already gone is not an error.
+ */
+export async function deleteNetns(
+  nameOrPath: string,
+  opts: { readonly backend?: Backend | undefined; readonly missingOk?: boolean | undefined } = {},
+): Promise<void> {
+  const r = resolveNetns(nameOrPath);
+  try {
+    await runOne(opts.backend ?? await defaultBackend(), { kind: 'netnsDelete', path: r.path }, `delete netns ${nsLabel({ path: r.path })}`);
+  } catch (e) {
+    if (opts.missingOk === true && (e as { code?: string }).code === 'ENOENT') return;
+    throw e;
+  }
+}
+
+/** `ip netns list`: the entries of /run/netns, sorted by name ([] when the directory is missing). */
+export async function listNetns(dir: string = NETNS_RUN_DIR): Promise<Array<{ name: string; path: string }>> {
+  try {
+    return (await fs.readdir(dir)).sort().map((name) => ({ name, path: `${dir}/${name}` }));
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Whether /run/netns/NAME exists (a file; it may be stale — `openNetns` checks it is a netns). */
+export async function netnsExists(name: string): Promise<boolean> {
+  checkNetnsName(name);
+  try {
+    await fs.lstat(netnsPath(name));
+    return true;
+  } catch {
+    return false;
+  }
+}
