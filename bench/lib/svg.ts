@@ -13,10 +13,17 @@ export interface SvgSeries {
 }
 
 const COLORS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
-const W = 980, LEFT = 150, RIGHT = 110, ROW = 34, PANEL_TOP = 46, AXIS = 34;
+const W = 1000, LEFT = 210, RIGHT = 120, ROW = 34, PANEL_TOP = 80, AXIS = 34;
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Axis ticks: round values, no trailing zeros. */
+function tickLabel(v: number): string {
+  if (v >= 1000) return `${+(v / 1000).toPrecision(3)} s`;
+  if (v >= 1) return `${+v.toPrecision(3)} ms`;
+  return `${+(v * 1000).toPrecision(3)} µs`;
 }
 
 function fmtMs(v: number): string {
@@ -41,13 +48,15 @@ function panel(title: string, rows: ReadonlyArray<{ name: string; color: string;
   const h = rows.length * ROW;
   const parts: string[] = [`<text x="${LEFT}" y="${top - 14}" class="title">${esc(title)}</text>`];
   // grid: 1-2-5 per decade
+  const decades = Math.round(Math.log10(hi / lo));
+  const steps = decades <= 3 ? [1, 2, 5] : [1];
   for (let d = lo; d < hi * 1.001; d *= 10) {
-    for (const m of [1, 2, 5]) {
+    for (const m of steps) {
       const v = d * m;
       if (v > hi * 1.001) break;
       const gx = x(v).toFixed(1);
       parts.push(`<line x1="${gx}" y1="${top}" x2="${gx}" y2="${top + h}" class="${m === 1 ? 'grid1' : 'grid'}"/>`);
-      parts.push(`<text x="${gx}" y="${top + h + 16}" class="tick">${esc(fmtMs(v))}</text>`);
+      parts.push(`<text x="${gx}" y="${top + h + 16}" class="tick">${esc(tickLabel(v))}</text>`);
     }
   }
   rows.forEach((r, k) => {
@@ -89,8 +98,9 @@ export function renderSvg(series: readonly SvgSeries[], subtitle: string): strin
  .grid1 { stroke: #ccc; }
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="${LEFT}" y="22" font-size="16" font-weight="700">ctnet-fast benchmark — latency per container (log scale)</text>
-<text x="${LEFT}" y="40" font-size="11" fill="#555">${esc(subtitle)} · dots: every sample · box: p25–p75 · whiskers: p1–p99 · bar: median</text>
+<text x="20" y="24" font-size="16" font-weight="700">ctnet-fast benchmark — latency per container (log scale)</text>
+<text x="20" y="42" font-size="11" fill="#555">${esc(subtitle)}</text>
+<text x="20" y="57" font-size="11" fill="#555">dots: every sample · box: p25–p75 · whiskers: p1–p99 · black bar: median · each path in fresh namespaces, interleaved rounds</text>
 ${a.svg}
 ${d.svg}
 </svg>
