@@ -28,15 +28,16 @@
  * same sendmsg; the peer's goes with its "up" in the netns batch. No extra syscalls.
  * `--ipv6` leaves the kernel default (host end born UP) to show what IPv6 costs.
  *
- * Usage: floor [-n N] [-k K] [-w W] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]
+ * Usage: floor [-n N] [-k K] [-w W] [-j J] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]
  *   -n N       containers timed (attach all N, then detach all N); default 100
  *   -k K       containers attached first, untimed ("K ports already on the bridge"); default 0
  *   -w W       warm-up attach+detach cycles before anything else, untimed; default 0
+ *   -j J       timed attaches in flight: J threads, each with its own host socket; default 1
  *   -b BRIDGE  bridge in the current netns; default ctb0 (gateway 172.18.0.1/16 on it)
  *   -p PREFIX  prefix of netns and host veth names; default "fl"
  *   --keep     leave the containers attached (to inspect them; detach times are then empty)
- * Output (stdout, one line of JSON): per-container attach and detach times in ms, plus
- * the median of each attach step.
+ * Output (stdout, one line of JSON): per-container attach and detach times in ms, the
+ * wall time of the attach phase, and the median of each attach step.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,8 +66,11 @@
 static int opt_n = 100, opt_k = 0, opt_w = 0, opt_ipv6 = 0, opt_keep = 0;
 static const char *opt_bridge = "ctb0", *opt_prefix = "fl";
 static unsigned bridge_index;
-static int host_ns = -1, host_sock = -1;
-static uint32_t seq = 1;
+static int opt_jobs = 1;
+static int host_ns = -1;
+/* Each thread has its own host-side socket and sequence numbers (-j runs several). */
+static __thread int host_sock = -1;
+static __thread uint32_t seq = 1;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -280,8 +284,34 @@ static void print_array(const char *name, const double *v, int n) {
   printf("]");
 }
 
+struct timed {
+  int next, end, first;
+  double *att;
+  struct steps *st;
+};
+
+static void open_host_sock(void) {
+  host_sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (host_sock < 0) die("socket", errno);
+}
+
+static void *timed_attaches(void *arg) {
+  struct timed *c = arg;
+  open_host_sock();
+  for (;;) {
+    int i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+    if (i >= c->end) break;
+    double t0 = now_ms();
+    attach(i, &c->st[i - c->first]);
+    c->att[i - c->first] = now_ms() - t0;
+  }
+  close(host_sock);
+  return NULL;
+}
+
 static void *run(void *unused) {
   (void)unused;
+  open_host_sock();
   double *att = calloc((size_t)opt_n, sizeof *att), *det = calloc((size_t)opt_n, sizeof *det);
   struct steps *st = calloc((size_t)opt_n, sizeof *st);
   if (!att || !det || !st) die("calloc", ENOMEM);
@@ -294,11 +324,17 @@ static void *run(void *unused) {
     detach(i);
   }
   for (int i = opt_w; i < first; i++) attach(i, NULL); /* pre-populated ports, untimed */
-  for (int i = first; i < total; i++) {
-    double t0 = now_ms();
-    attach(i, &st[i - first]);
-    att[i - first] = now_ms() - t0;
+  /* The timed attaches: opt_jobs threads, each taking the next index (-j = in flight). */
+  struct timed ctx = { .next = first, .end = total, .first = first, .att = att, .st = st };
+  pthread_t *threads = calloc((size_t)opt_jobs, sizeof *threads);
+  if (!threads) die("calloc", ENOMEM);
+  double w0 = now_ms();
+  for (int j = 0; j < opt_jobs; j++) {
+    int err = pthread_create(&threads[j], NULL, timed_attaches, &ctx);
+    if (err) die("pthread_create", err);
   }
+  for (int j = 0; j < opt_jobs; j++) pthread_join(threads[j], NULL);
+  double wall = now_ms() - w0;
   for (int i = first; i < total && !opt_keep; i++) {
     double t0 = now_ms();
     detach(i);
@@ -313,7 +349,8 @@ static void *run(void *unused) {
     for (int i = 0; i < opt_n; i++) tmp[i] = ((double *)&st[i])[s];
     med[s] = median(tmp, opt_n);
   }
-  printf("{\"n\":%d,\"prepopulated\":%d,\"ipv6\":%s,", opt_n, opt_k, opt_ipv6 ? "true" : "false");
+  printf("{\"n\":%d,\"prepopulated\":%d,\"ipv6\":%s,\"inFlight\":%d,\"attachWallMs\":%.3f,", opt_n, opt_k,
+         opt_ipv6 ? "true" : "false", opt_jobs, wall);
   print_array("attach", att, opt_n);
   printf(",");
   print_array("detach", det, opt_keep ? 0 : opt_n);
@@ -331,15 +368,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "-n") && v) opt_n = atoi(argv[++i]);
     else if (!strcmp(a, "-k") && v) opt_k = atoi(argv[++i]);
     else if (!strcmp(a, "-w") && v) opt_w = atoi(argv[++i]);
+    else if (!strcmp(a, "-j") && v) opt_jobs = atoi(argv[++i]);
     else if (!strcmp(a, "-b") && v) opt_bridge = argv[++i];
     else if (!strcmp(a, "-p") && v) opt_prefix = argv[++i];
     else {
-      fprintf(stderr, "usage: floor [-n N] [-k K] [-w W] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]\n");
+      fprintf(stderr, "usage: floor [-n N] [-k K] [-w W] [-j J] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]\n");
       return 2;
     }
   }
-  if (opt_n < 1 || opt_k < 0 || opt_w < 0 || opt_w + opt_k + opt_n > 65000) {
-    fprintf(stderr, "floor: need 1 <= N and W + K + N <= 65000\n");
+  if (opt_n < 1 || opt_jobs < 1 || opt_jobs > 64 || opt_k < 0 || opt_w < 0 || opt_w + opt_k + opt_n > 65000) {
+    fprintf(stderr, "floor: need 1 <= N, 1 <= J <= 64 and W + K + N <= 65000\n");
     return 2;
   }
 
@@ -354,9 +392,6 @@ int main(int argc, char **argv) {
   if (!bridge_index) die(opt_bridge, errno);
   host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (host_ns < 0) die("open host netns", errno);
-  host_sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (host_sock < 0) die("socket", errno);
-
   /* All namespace work on one dedicated thread; the main thread stays where it was. */
   pthread_t t;
   int err = pthread_create(&t, NULL, run, NULL);

@@ -16,6 +16,8 @@ export interface AttachJob {
   readonly n: number;
   readonly warmup: number;
   readonly prepopulate: number;
+  /** Attaches in flight (floor only: J threads); default 1. */
+  readonly inFlight?: number;
 }
 
 /** Publish cost: time one more published port with `sizes[i]` already published. */

@@ -15,6 +15,7 @@ export const FLOOR_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)),
 export const FLOOR_BIN = path.join(FLOOR_DIR, 'floor');
 
 interface FloorOutput {
+  attachWallMs: number;
   attach: number[];
   detach: number[];
   stepsMedianMs?: Record<string, number>;
@@ -30,11 +31,12 @@ export function runFloor(job: AttachJob): AttachResult {
   ip('addr', 'add', `${GATEWAY}/16`, 'dev', 'ctb0');
   ip('link', 'set', 'ctb0', 'up');
   const args = ['-n', String(job.n), '-k', String(job.prepopulate), '-w', String(job.warmup), '-b', 'ctb0'];
+  if (job.inFlight && job.inFlight > 1) args.push('-j', String(job.inFlight));
   if (job.path === 'floor-ipv6') args.push('--ipv6');
   const out = JSON.parse(run(FLOOR_BIN, args).trim().split('\n').pop() ?? '{}') as FloorOutput;
   return {
     attach: out.attach,
     detach: out.detach,
-    info: { stepsMedianMs: out.stepsMedianMs, ipv6LinkLocal: job.path === 'floor-ipv6' },
+    info: { stepsMedianMs: out.stepsMedianMs, ipv6LinkLocal: job.path === 'floor-ipv6', attachWallMs: out.attachWallMs },
   };
 }
