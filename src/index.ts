@@ -1,5 +1,15 @@
 /**
- * ctnet-fast — public entry point of the library.
+ * ctnet-fast — container networking that talks to the kernel directly.
+ *
+ *   const host = await Host.open();
+ *   const net  = await host.network({ name: 'demo', subnet: '172.18.0.0/16' });
+ *   const c    = await net.attach({ netns: 'netns0', publish: ['8080:80/tcp'] });
+ *   await c.detach();
  */
 export * from './errors.js';
+export { Host, Network, Endpoint } from './topology/index.js';
+export type * from './topology/types.js';
 export type * from './native/contract.js';
+export { Rtnl, loadBackend, Iproute2Backend } from './rtnl/index.js';
+export { createNetns, openNetns, deleteNetns, listNetns, resolveNetns } from './netns/index.js';
+export { parsePortSpec, formatPortSpec } from './firewall/index.js';

@@ -1,0 +1,612 @@
+/**
+ * topology/host.ts — the library's front door: Host (a host netns + state + firewall),
+ * Network (a bridge network) and Endpoint (one container's attachment).
+ *
+ * Layer: topology. Composes rtnl/ (through plans: one crossing per operation), ipam+state/
+ * (durable intent before kernel work) and firewall/ (set/map elements). It never loops over
+ * netlink messages itself and never runs processes directly.
+ *
+ * Failure rules: an attach or network creation that fails rolls back everything it did
+ * (kernel objects, rules, addresses, state); teardown is best-effort and reports every
+ * failure together (AggregateCtnetError).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Backend, NsRef, StepResult, NativeAddon, Link } from '../native/contract.js';
+import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
+import { loadBackend } from '../rtnl/backend.js';
+import { resolveNetns } from '../netns/index.js';
+import { openStore, type Store } from '../state/index.js';
+import type { EndpointRecord, NetworkRecord } from '../state/index.js';
+import {
+  Firewall, addNetworkElements, removeNetworkElements, publishElements, unpublishElements, normalizeMappings,
+  type FirewallBackendName,
+} from '../firewall/index.js';
+import { parseCidr, broadcast as broadcastOf, formatIp, parseIp } from '../util/ip.js';
+import type {
+  AttachOptions, EndpointInfo, GcReport, HostOptions, NetworkInfo, NetworkSpec, PortMapping,
+} from './types.js';
+import { validateIfname, validateMac, ALIAS_PREFIX } from './names.js';
+import { allFailures, firstFailure, runSteps, rtnlStep, type Labelled } from './plan.js';
+import {
+  attachSteps, detachSteps, deleteHostVethSteps, networkSteps, networkSysctls, removeNetworkSteps,
+  type EndpointPlanInput, type NetRecord,
+} from './plans.js';
+
+function notFound(what: string): CtnetError {
+  return new CtnetError(`${what} not found`, 'ENOTFOUND');
+}
+
+/** NetRecord (what plans need) from a stored network. */
+function netRecord(n: NetworkRecord): NetRecord {
+  const c = parseCidr(n.subnet);
+  const b = broadcastOf(c);
+  const c6 = n.subnet6 !== undefined ? parseCidr(n.subnet6) : undefined;
+  return {
+    name: n.name, subnet: n.subnet, prefixLen: c.prefixLen, gateway: n.gateway,
+    ...(b !== undefined ? { broadcast: formatIp(b, 4) } : {}),
+    ...(n.subnet6 !== undefined && c6 !== undefined && n.gateway6 !== undefined
+      ? { subnet6: n.subnet6, prefixLen6: c6.prefixLen, gateway6: n.gateway6 } : {}),
+    bridge: n.bridge, bridgeMac: n.bridgeMac, mtu: n.mtu, internal: n.internal, masquerade: n.masquerade,
+  };
+}
+
+function fwNetwork(n: NetRecord): { bridge: string; subnet: string; subnet6?: string; internal: boolean; masquerade: boolean } {
+  return {
+    bridge: n.bridge, subnet: n.subnet, internal: n.internal, masquerade: n.masquerade,
+    ...(n.subnet6 !== undefined ? { subnet6: n.subnet6 } : {}),
+  };
+}
+
+function fwEndpoint(rec: { ip?: string | undefined; ip6?: string | undefined }): { ip: string; ip6?: string } {
+  return { ip: rec.ip ?? '0.0.0.0', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}) };
+}
+
+function infoOf(n: NetworkRecord): NetworkInfo {
+  const { spec: _spec, ...info } = n;
+  return info;
+}
+
+function endpointInfo(rec: EndpointRecord, net: NetworkRecord | undefined): EndpointInfo {
+  const prefix = net !== undefined ? parseCidr(net.subnet).prefixLen : 0;
+  const prefix6 = net?.subnet6 !== undefined ? parseCidr(net.subnet6).prefixLen : 0;
+  return {
+    id: rec.id, network: rec.network ?? '', mode: rec.mode, netns: rec.netns,
+    ...(rec.netnsName !== undefined ? { netnsName: rec.netnsName } : {}),
+    ownsNetns: rec.ownsNetns, ifname: rec.ifname, hostIfname: rec.hostIfname ?? '',
+    address: rec.ip !== undefined ? `${rec.ip}/${prefix}` : '', ip: rec.ip ?? '', gateway: net?.gateway ?? '',
+    ...(rec.ip6 !== undefined ? { address6: `${rec.ip6}/${prefix6}`, ip6: rec.ip6 } : {}),
+    ...(net?.gateway6 !== undefined && rec.ip6 !== undefined ? { gateway6: net.gateway6 } : {}),
+    mac: rec.mac ?? '', ports: rec.ports, createdAt: rec.createdAt,
+  };
+}
+
+/** Parse the extra routes of an attach. */
+function parseRoutes(routes: AttachOptions['routes']): EndpointPlanInput['routes'] {
+  return (routes ?? []).map((r) => {
+    const c = parseCidr(r.dst, 'route destination', { requireNetwork: true });
+    if (r.via !== undefined && parseIp(r.via, 'route gateway').family !== c.family) {
+      throw new InvalidInputError(`invalid route ${r.dst} via ${r.via}: gateway family differs from the destination's`);
+    }
+    return { dst: formatIp(c.network, c.family), dstLen: c.prefixLen, family: c.family, ...(r.via !== undefined ? { via: r.via } : {}) };
+  });
+}
+
+interface Ctx {
+  readonly backend: Backend;
+  readonly hostNs: NsRef;
+  readonly hostNsPath: string | undefined;
+  readonly store: Store;
+  readonly fw: Firewall;
+  readonly warn: (m: string) => void;
+  /** bridge ifindex per network, learnt when the network is ensured */
+  readonly bridgeIndex: Map<string, number>;
+  /** slow host-veth deletions running in the background (awaited by close) */
+  readonly background: Set<Promise<void>>;
+}
+
+/** How published-port rules travel: inside the plan (one crossing), as a separate call, or not at all. */
+function nftMode(ctx: Ctx): 'embed' | 'separate' | 'none' {
+  const fw = ctx.fw.backendName;
+  if (fw === 'none') return 'none';
+  if (fw === 'libnftables') return 'embed';
+  // the iproute2 backend runs nft steps as `nft` processes itself
+  return ctx.backend.name === 'iproute2' ? 'embed' : 'separate';
+}
+
+export class Host {
+  readonly #ctx: Ctx;
+  readonly #ownsBackend: boolean;
+  #closed = false;
+
+  private constructor(ctx: Ctx, ownsBackend: boolean) {
+    this.#ctx = ctx;
+    this.#ownsBackend = ownsBackend;
+  }
+
+  /** Open a host: this netns (default) or another one given by name/path (`createNetns` makes a missing named one). */
+  static async open(opts: HostOptions & { readonly backendInstance?: Backend } = {}): Promise<Host> {
+    const warn = opts.warn ?? ((m: string) => { process.stderr.write(`ctnet-fast: ${m}\n`); });
+    const backend = opts.backendInstance ?? await loadBackend(opts.backend ?? 'auto', warn);
+    let hostNs: NsRef = { self: true };
+    let hostNsPath: string | undefined;
+    try {
+      if (opts.netns !== undefined) {
+        const r = resolveNetns(opts.netns);
+        hostNsPath = r.path;
+        hostNs = { path: r.path };
+        if (!existsSync(r.path)) {
+          if (opts.createNetns !== true || r.name === undefined) {
+            throw new CtnetError(`host netns ${opts.netns} does not exist (${r.path})${r.name !== undefined ? '; pass createNetns to create it' : ''}`, 'ENOENT');
+          }
+          await runSteps(backend, [{ step: { kind: 'netnsCreate', path: r.path }, label: `create host netns ${r.path}` }], 'open host');
+        }
+      }
+      const store = openStore(opts.stateDir);
+      const addon = (backend as { addon?: NativeAddon }).addon;
+      const fw = new Firewall({
+        firewall: opts.firewall ?? 'auto', backend, ns: hostNs,
+        ...(addon !== undefined ? { nftAvailable: () => addon.nftAvailable() } : {}),
+      });
+      return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set() }, opts.backendInstance === undefined);
+    } catch (e) {
+      if (opts.backendInstance === undefined) await backend.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  get backendName(): 'native' | 'iproute2' { return this.#ctx.backend.name; }
+  /** The firewall backend (resolving 'auto'; throws EnvironmentError if nftables is missing). */
+  get firewallName(): FirewallBackendName { return this.#ctx.fw.backendName; }
+  /** The host netns path (undefined: the caller's own netns). */
+  get netnsPath(): string | undefined { return this.#ctx.hostNsPath; }
+  /** The kernel backend (for callers composing their own plans, e.g. benchmarks). */
+  get backend(): Backend { return this.#ctx.backend; }
+
+  /**
+   * Ensure a bridge network: creates it (bridge, gateway address, sysctls, rules) or, when it
+   * exists with the same settings, makes sure its kernel state is there. Different settings
+   * or an overlapping subnet: a clear error, nothing changed.
+   */
+  async network(spec: NetworkSpec): Promise<Network> {
+    const ctx = this.#ctx;
+    const { network: rec, created } = ctx.store.putNetwork(spec, { existOk: true });
+    const net = netRecord(rec);
+    try {
+      const index = await this.#ensureKernel(net, created);
+      ctx.bridgeIndex.set(net.name, index);
+    } catch (e) {
+      if (created) {
+        await teardownNetworkKernel(ctx, net).catch(() => undefined);
+        ctx.store.deleteNetwork(net.name);
+      }
+      throw e instanceof CtnetError ? e.withContext(`create network ${spec.name}`) : e;
+    }
+    return new Network(ctx, rec);
+  }
+
+  async #bridgeLink(net: NetRecord): Promise<Link | undefined> {
+    const [r] = await this.#ctx.backend.run({ steps: [{ kind: 'rtnl', ns: this.#ctx.hostNs, ops: [{ op: 'linkGet', link: net.bridge }] }] });
+    const op = r?.ok === true ? r.ops?.[0] : undefined;
+    if (op?.ok === true) return op.value as Link;
+    return undefined;
+  }
+
+  /** Kernel side of a network; returns the bridge's ifindex. */
+  async #ensureKernel(net: NetRecord, created: boolean): Promise<number> {
+    const ctx = this.#ctx;
+    let link = created ? undefined : await this.#bridgeLink(net);
+    const steps: Labelled[] = [];
+    if (link === undefined) steps.push(...networkSteps(ctx.hostNs, net));
+    steps.push(...networkSysctls(ctx.hostNs, net));
+    const mode = nftMode(ctx);
+    if (mode !== 'none') await ctx.fw.ensureBase();
+    const json = addNetworkElements(fwNetwork(net), ctx.fw.ruleOpts);
+    if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `add network ${net.name} to the firewall` });
+    await runSteps(ctx.backend, steps, `network ${net.name}`);
+    if (mode === 'separate') await ctx.fw.apply(json);
+    link ??= await this.#bridgeLink(net);
+    if (link === undefined) throw new CtnetError(`bridge ${net.bridge} vanished right after creation`, 'ENODEV');
+    return link.index;
+  }
+
+  async getNetwork(name: string): Promise<Network> {
+    const rec = this.#ctx.store.getNetwork(name);
+    if (rec === undefined) throw notFound(`network "${name}"`);
+    return new Network(this.#ctx, rec);
+  }
+
+  async networks(): Promise<NetworkInfo[]> {
+    return this.#ctx.store.listNetworks().map(infoOf);
+  }
+
+  /** Remove a network: refused while endpoints exist unless `force` (which detaches them first). */
+  async removeNetwork(name: string, opts: { force?: boolean } = {}): Promise<void> {
+    await (await this.getNetwork(name)).remove(opts);
+  }
+
+  async endpoints(filter: { network?: string } = {}): Promise<EndpointInfo[]> {
+    const ctx = this.#ctx;
+    const nets = new Map(ctx.store.listNetworks().map((n) => [n.name, n]));
+    return ctx.store.listEndpoints(filter.network !== undefined ? { network: filter.network } : {})
+      .map((r) => endpointInfo(r, r.network !== undefined ? nets.get(r.network) : undefined));
+  }
+
+  /** The endpoint of a netns (name or path), optionally on one network. */
+  async findEndpoint(netns: string, network?: string): Promise<Endpoint | undefined> {
+    const path = resolveNetns(netns).path;
+    const rec = this.#ctx.store.findEndpoint(network !== undefined ? { netns: path, network } : { netns: path });
+    return rec === undefined ? undefined : new Endpoint(this.#ctx, rec);
+  }
+
+  /** Mode "host": the container shares the host's netns; nothing to build, only recorded. */
+  async attachHostMode(netns?: string): Promise<EndpointInfo> {
+    const path = netns !== undefined ? resolveNetns(netns).path : (this.#ctx.hostNsPath ?? `/proc/${process.pid}/ns/net`);
+    const rec = this.#ctx.store.beginAttach({ mode: 'host', netns: path, data: { pid: process.pid } });
+    this.#ctx.store.markReady(rec.id);
+    return endpointInfo(rec, undefined);
+  }
+
+  /** Mode "none": the container's own netns (created if missing) with only lo up. */
+  async attachNoneMode(netns: string): Promise<EndpointInfo> {
+    const ctx = this.#ctx;
+    const r = resolveNetns(netns);
+    const create = r.name !== undefined && !existsSync(r.path);
+    const rec = ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: { pid: process.pid } });
+    const steps: Labelled[] = [
+      create ? { step: { kind: 'netnsCreate', path: r.path }, label: `create netns ${r.path}` } : { step: { kind: 'netnsOpen', path: r.path }, label: `open netns ${r.path}` },
+      rtnlStep({ slot: 0 }, [{ op: 'linkSet', link: 'lo', up: true }], `set lo up in ${r.path}`),
+    ];
+    const results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
+    const err = firstFailure(steps, results);
+    if (err !== undefined) {
+      if (create && results[0]?.ok === true) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: r.path }] }).catch(() => undefined);
+      ctx.store.finishDetach(rec.id);
+      throw err.withContext(`attach ${netns} (mode none)`);
+    }
+    ctx.store.markReady(rec.id);
+    return endpointInfo(rec, undefined);
+  }
+
+  /**
+   * Reconcile state with the kernel: undo attaches whose process died half-way, forget
+   * endpoints whose netns is gone, delete links and bridges tagged as ours that no state
+   * knows, and recreate missing bridges of known networks.
+   */
+  async gc(opts: { dryRun?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<GcReport> {
+    return runGc(this.#ctx, opts, (net, created) => this.#ensureKernel(net, created));
+  }
+
+  /** Wait for background teardown, release the backend (if we loaded it) and the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#ctx.background]);
+    this.#ctx.store.close();
+    if (this.#ownsBackend) await this.#ctx.backend.close();
+  }
+}
+
+export class Network {
+  readonly #ctx: Ctx;
+  readonly #rec: NetworkRecord;
+  readonly #net: NetRecord;
+
+  /** @internal */
+  constructor(ctx: Ctx, rec: NetworkRecord) {
+    this.#ctx = ctx;
+    this.#rec = rec;
+    this.#net = netRecord(rec);
+  }
+
+  get info(): NetworkInfo {
+    return infoOf(this.#ctx.store.getNetwork(this.#rec.name) ?? this.#rec);
+  }
+  get name(): string { return this.#rec.name; }
+
+  /**
+   * Attach a container netns: one plan (netns, veth with the peer born inside it and the host
+   * end on the bridge, lo/eth0 up, address, routes, published ports). Rolls back on failure.
+   */
+  async attach(opts: AttachOptions): Promise<Endpoint> {
+    try {
+      return await attachOne(this.#ctx, this.#net, opts);
+    } catch (e) {
+      throw e instanceof CtnetError ? e.withContext(`attach ${opts.netns} to network ${this.#rec.name}`) : e;
+    }
+  }
+
+  /** Attach several netns one after the other (one process, one start-up). Stops at the first failure. */
+  async attachMany(list: readonly AttachOptions[], onProgress?: (done: number, total: number) => void): Promise<Endpoint[]> {
+    const out: Endpoint[] = [];
+    for (const o of list) {
+      out.push(await this.attach(o));
+      onProgress?.(out.length, list.length);
+    }
+    return out;
+  }
+
+  async endpoints(): Promise<EndpointInfo[]> {
+    return this.#ctx.store.listEndpoints({ network: this.#rec.name }).map((r) => endpointInfo(r, this.#rec));
+  }
+
+  /** Remove the network: refused while endpoints exist unless `force` (which detaches them first). */
+  async remove(opts: { force?: boolean } = {}): Promise<void> {
+    const ctx = this.#ctx;
+    const name = this.#rec.name;
+    const eps = ctx.store.listEndpoints({ network: name });
+    if (eps.length > 0) {
+      if (opts.force !== true) {
+        throw new CtnetError(`remove network ${name}: it still has ${eps.length} endpoint(s) (e.g. ${eps[0]?.netns}); detach them or use force`, 'EBUSY');
+      }
+      const errors: Error[] = [];
+      for (const ep of eps) await detachRecord(ctx, ep).catch((e: Error) => errors.push(e));
+      if (errors.length > 0) throw new AggregateCtnetError(`remove network ${name}`, errors);
+    }
+    await teardownNetworkKernel(ctx, this.#net);
+    ctx.store.deleteNetwork(name);
+    ctx.bridgeIndex.delete(name);
+  }
+}
+
+/** Delete a network's bridge and firewall elements; every failure reported together. */
+async function teardownNetworkKernel(ctx: Ctx, net: NetRecord): Promise<void> {
+  const errors: Error[] = [];
+  const steps = removeNetworkSteps(ctx.hostNs, net);
+  const mode = nftMode(ctx);
+  const json = removeNetworkElements(fwNetwork(net), ctx.fw.ruleOpts);
+  if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `remove network ${net.name} from the firewall` });
+  const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+  errors.push(...allFailures(steps, results).filter((e) => !/ENODEV|ENOENT/.test(e.message)));
+  if (mode === 'separate') await ctx.fw.apply(json).catch((e: Error) => errors.push(e));
+  if (errors.length > 0) throw new AggregateCtnetError(`remove network ${net.name}`, errors);
+}
+
+export class Endpoint {
+  readonly #ctx: Ctx;
+  #rec: EndpointRecord;
+
+  /** @internal */
+  constructor(ctx: Ctx, rec: EndpointRecord) {
+    this.#ctx = ctx;
+    this.#rec = rec;
+  }
+
+  get info(): EndpointInfo {
+    const net = this.#rec.network !== undefined ? this.#ctx.store.getNetwork(this.#rec.network) : undefined;
+    return endpointInfo(this.#rec, net);
+  }
+  get id(): string { return this.#rec.id; }
+  get address(): string { return this.info.address; }
+  get ip(): string { return this.#rec.ip ?? ''; }
+  get mac(): string { return this.#rec.mac ?? ''; }
+  get hostIfname(): string { return this.#rec.hostIfname ?? ''; }
+  get netns(): string { return this.#rec.netns; }
+
+  /** Detach: unpublish, release the address, and drop the netns we created (the kernel reaps the veth later). */
+  async detach(): Promise<void> {
+    await detachRecord(this.#ctx, this.#rec);
+  }
+
+  /** Publish ports ("8080:80/tcp", ranges, host IPs). A host port already published is an error; nothing half-done. */
+  async publish(specs: ReadonlyArray<string | PortMapping>): Promise<PortMapping[]> {
+    const ctx = this.#ctx;
+    const mappings = normalizeMappings(specs);
+    if (mappings.length === 0) return [];
+    if (this.#rec.mode !== 'bridge') throw new InvalidInputError(`publish on ${this.#rec.netns}: only bridge-mode endpoints can publish ports`);
+    const added = ctx.store.addPorts(this.#rec.id, mappings);
+    try {
+      await applyPorts(ctx, this.#rec, added, 'publish');
+    } catch (e) {
+      ctx.store.removePorts(this.#rec.id, added);
+      throw e instanceof CtnetError ? e.withContext(`publish on ${this.#rec.netns}`) : e;
+    }
+    this.#refresh();
+    return added;
+  }
+
+  /** Remove exactly these mappings (they must be published by this endpoint). */
+  async unpublish(specs: ReadonlyArray<string | PortMapping>): Promise<void> {
+    const ctx = this.#ctx;
+    const mappings = normalizeMappings(specs);
+    if (mappings.length === 0) return;
+    await applyPorts(ctx, this.#rec, mappings, 'unpublish');
+    ctx.store.removePorts(this.#rec.id, mappings);
+    this.#refresh();
+  }
+
+  #refresh(): void {
+    this.#rec = this.#ctx.store.getEndpoint(this.#rec.id) ?? this.#rec;
+  }
+}
+
+async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly PortMapping[], what: 'publish' | 'unpublish'): Promise<void> {
+  const mode = nftMode(ctx);
+  if (mode === 'none') return;
+  await ctx.fw.ensureBase();
+  const json = what === 'publish' ? publishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts) : unpublishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts);
+  if (mode === 'embed') {
+    await runSteps(ctx.backend, [{ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `${what} ports of ${rec.netns}` }], what);
+  } else {
+    await ctx.fw.apply(json);
+  }
+}
+
+async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number | undefined> {
+  const known = ctx.bridgeIndex.get(net.name);
+  if (known !== undefined) return known;
+  const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkGet', link: net.bridge }] }] });
+  const op = r?.ok === true ? r.ops?.[0] : undefined;
+  if (op?.ok !== true) {
+    throw new CtnetError(`bridge ${net.bridge} of network ${net.name} is missing from the host netns; run \`ctnet-fast gc\` or re-create the network`, 'ENODEV');
+  }
+  const index = (op.value as Link).index;
+  ctx.bridgeIndex.set(net.name, index);
+  return index;
+}
+
+async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise<Endpoint> {
+  if (typeof opts?.netns !== 'string') throw new InvalidInputError('attach: netns is required (a name under /run/netns or an nsfs path)');
+  const ifname = opts.ifname ?? 'eth0';
+  validateIfname(ifname, 'container interface name');
+  const mac = opts.mac !== undefined ? validateMac(opts.mac, 'container MAC') : undefined;
+  const ports = normalizeMappings(opts.publish ?? []);
+  const routes = parseRoutes(opts.routes);
+  const ns = resolveNetns(opts.netns);
+  const exists = existsSync(ns.path);
+  if (!exists && ns.name === undefined) {
+    throw new CtnetError(`netns path ${ns.path} does not exist (a path is never created; give a name to have one created)`, 'ENOENT');
+  }
+  const create = !exists;
+  const bridgeIndex = await bridgeIndexOf(ctx, net);
+  const mode = nftMode(ctx);
+  if (ports.length > 0 && mode !== 'none') await ctx.fw.ensureBase();
+
+  const rec = ctx.store.beginAttach({
+    network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
+    ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
+    ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
+  });
+  const input: EndpointPlanInput = {
+    id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
+    ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
+  };
+  const json = rec.ports.length > 0 && mode !== 'none' ? publishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
+  const steps = attachSteps(ctx.hostNs, net, bridgeIndex, input, mode === 'embed' ? json : undefined);
+  let results: readonly StepResult[] = [];
+  let err: Error | undefined;
+  try {
+    results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
+    err = firstFailure(steps, results);
+    if (err === undefined && json !== undefined && mode === 'separate') await ctx.fw.apply(json);
+  } catch (e) {
+    err = e as Error;
+  }
+  if (err !== undefined) {
+    await rollbackAttach(ctx, rec, create, results).catch((e: Error) => ctx.warn(`rollback of ${ns.path}: ${e.message}`));
+    // a bridge deleted behind our back: forget its index so the next attach re-learns it
+    if (/ENODEV/.test(err.message)) ctx.bridgeIndex.delete(net.name);
+    throw err;
+  }
+  ctx.store.markReady(rec.id);
+  return new Endpoint(ctx, { ...rec, state: 'ready' });
+}
+
+/** Undo what a failed attach did, from its step results; then forget it in the state. */
+async function rollbackAttach(ctx: Ctx, rec: EndpointRecord, created: boolean, results: readonly StepResult[]): Promise<void> {
+  const nsOk = results[0]?.ok === true;
+  const vethOk = results[1]?.ok === true;
+  const steps: Labelled[] = [];
+  if (created && nsOk) steps.push({ step: { kind: 'netnsDelete', path: rec.netns }, label: `delete netns ${rec.netns}` });
+  else if (vethOk && rec.hostIfname !== undefined) steps.push(...deleteHostVethSteps(ctx.hostNs, rec.hostIfname));
+  try {
+    if (steps.length > 0) {
+      const r = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+      const errors = allFailures(steps, r);
+      if (errors.length > 0) throw new AggregateCtnetError('rollback', errors);
+    }
+  } finally {
+    ctx.store.finishDetach(rec.id);
+  }
+}
+
+/** Best-effort detach of a stored endpoint; every failure reported together. */
+async function detachRecord(ctx: Ctx, rec0: EndpointRecord): Promise<void> {
+  const rec = ctx.store.beginDetach(rec0.id);
+  if (rec === undefined) return; // already gone: detach is idempotent
+  const errors: Error[] = [];
+  if (rec.mode === 'bridge') {
+    const mode = nftMode(ctx);
+    const json = rec.ports.length > 0 && mode !== 'none' ? unpublishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
+    const steps = detachSteps(ctx.hostNs, { netnsPath: rec.netns, ownsNetns: rec.ownsNetns, hostIfname: rec.hostIfname ?? '' }, mode === 'embed' ? json : undefined);
+    if (json !== undefined && mode === 'separate') await ctx.fw.apply(json).catch((e: Error) => errors.push(e));
+    if (steps.length > 0) {
+      const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+      errors.push(...allFailures(steps, results).filter((e) => !/ENOENT|EINVAL.*netnsDelete/.test(e.message)));
+    }
+    if (!rec.ownsNetns && rec.hostIfname !== undefined) {
+      // Deleting a veth blocks ~30 ms in the kernel (device unregister): not on the caller's path.
+      const del = deleteHostVethSteps(ctx.hostNs, rec.hostIfname);
+      const p: Promise<void> = ctx.backend.run({ steps: del.map((s) => s.step) }).then((r) => {
+        for (const e of allFailures(del, r)) if (!/ENODEV/.test(e.message)) ctx.warn(`detach ${rec.netns}: ${e.message}`);
+      }, (e: Error) => ctx.warn(`detach ${rec.netns}: ${e.message}`)).finally(() => ctx.background.delete(p));
+      ctx.background.add(p);
+    }
+  } else if (rec.mode === 'none' && rec.ownsNetns) {
+    const r = await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: rec.netns }] });
+    errors.push(...allFailures([{ step: { kind: 'netnsDelete', path: rec.netns }, label: `delete netns ${rec.netns}` }], r));
+  }
+  ctx.store.finishDetach(rec.id);
+  if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
+}
+
+function pidAlive(pid: unknown): boolean {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: number, total: number) => void },
+  ensure: (net: NetRecord, created: boolean) => Promise<number>): Promise<GcReport> {
+  const actions: string[] = [];
+  const errors: string[] = [];
+  const dry = opts.dryRun === true;
+  const act = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+    actions.push(what);
+    if (dry) return;
+    try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
+  };
+  const eps = ctx.store.listEndpoints();
+  const total = eps.length;
+  let done = 0;
+  for (const ep of eps) {
+    const owner = (ep.data as { pid?: unknown } | undefined)?.pid;
+    if (ep.state === 'pending' && pidAlive(owner) && owner !== process.pid) {
+      // another live process is attaching it right now
+    } else if (ep.state !== 'ready') {
+      await act(`${ep.state === 'pending' ? 'undo half-done attach' : 'finish detach'} of ${ep.netns} (endpoint ${ep.id})`, async () => {
+        if (ep.ownsNetns) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: ep.netns }] });
+        if (ep.hostIfname !== undefined) await ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, ep.hostIfname).map((s) => s.step) });
+        const json = ep.ports.length > 0 && nftMode(ctx) !== 'none' ? unpublishElements(fwEndpoint(ep), ep.ports, ctx.fw.ruleOpts) : undefined;
+        if (json !== undefined) await ctx.fw.apply(json).catch(() => undefined);
+        ctx.store.finishDetach(ep.id);
+      });
+    } else if (ep.mode !== 'host' && !existsSync(ep.netns)) {
+      await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone`, async () => {
+        await detachRecord(ctx, ep).catch(() => undefined);
+      });
+    }
+    opts.onProgress?.(++done, total);
+  }
+  // networks whose bridge vanished; bridges and veths tagged as ours that no state knows
+  const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkList' }] }] });
+  const op = r?.ok === true ? r.ops?.[0] : undefined;
+  const links = op?.ok === true ? (op.value as Link[]) : [];
+  const known = new Set(ctx.store.listEndpoints().map((e) => e.id));
+  const nets = ctx.store.listNetworks();
+  const netNames = new Set(nets.map((n) => n.name));
+  for (const n of nets) {
+    if (!links.some((l) => l.name === n.bridge)) {
+      await act(`re-create bridge ${n.bridge} of network ${n.name}`, async () => {
+        ctx.bridgeIndex.set(n.name, await ensure(netRecord(n), true));
+      });
+    }
+  }
+  for (const l of links) {
+    const alias = l.alias ?? '';
+    if (!alias.startsWith(ALIAS_PREFIX)) continue;
+    const [, kind, id] = /^ctnet:(br|ep):(.*)$/.exec(alias) ?? [];
+    if (kind === 'ep' && id !== undefined && !known.has(id)) {
+      await act(`delete orphan veth ${l.name} (endpoint ${id} unknown)`, () => ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, l.name).map((s) => s.step) }));
+    } else if (kind === 'br' && id !== undefined && !netNames.has(id)) {
+      await act(`delete orphan bridge ${l.name} (network ${id} unknown)`, () => ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkDel', link: l.name }] }] }));
+    }
+  }
+  if (dry) return { actions, errors };
+  if (errors.length > 0 && actions.length === 0) throw new EnvironmentError(errors.join('; '));
+  return { actions, errors };
+}

@@ -1,0 +1,5 @@
+/**
+ * topology/ — Host, Network, Endpoint: the library's front door. See host.ts.
+ */
+export { Host, Network, Endpoint } from './host.js';
+export type * from './types.js';
