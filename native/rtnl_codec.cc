@@ -318,7 +318,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
       if (op.master.set) b.putU32(IFLA_MASTER, static_cast<uint32_t>(master));
       b.putStrz(IFLA_IFNAME, op.name);
       size_t li = b.nestStart(IFLA_LINKINFO);
-      b.putStrz(IFLA_INFO_KIND, op.kind);
+      b.putStr(IFLA_INFO_KIND, op.kind);  // no NUL, as iproute2 sends it (NLA_STRING)
       if (op.kind == "bridge" && (op.brForwardDelay || op.brStp || op.brMcastSnooping || op.brVlanFiltering)) {
         size_t data = b.nestStart(IFLA_INFO_DATA);
         if (op.brForwardDelay) b.putU32(IFLA_BR_FORWARD_DELAY, *op.brForwardDelay);
