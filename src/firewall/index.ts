@@ -18,7 +18,7 @@ import path from 'node:path';
 import { EnvironmentError, InvalidInputError, NetlinkError } from '../errors.js';
 import type { Backend, NsRef, StepResult } from '../native/contract.js';
 import type { PortMapping } from '../topology/types.js';
-import { runNftArgs, runNftProcess } from './nft-process.js';
+import { nftErrno, runNftArgs, runNftProcess } from './nft-process.js';
 import {
   FAMILIES, TABLE, addNetworkElements, baseRuleset, publishElements, removeAllRuleset, removeNetworkElements,
   unpublishElements, type FirewallEndpoint, type FirewallNetwork, type NftFamily, type RulesetOptions,
@@ -26,7 +26,7 @@ import {
 
 export * from './rules.js';
 export * from './ports.js';
-export { runNftProcess, runNftArgs } from './nft-process.js';
+export { runNftProcess, runNftArgs, nftErrno } from './nft-process.js';
 
 export type FirewallBackendName = 'libnftables' | 'nft' | 'none';
 export type FirewallChoice = 'auto' | FirewallBackendName;
@@ -98,7 +98,9 @@ function stepError(r: StepResult | undefined): Error | undefined {
   if (r === undefined) return new NetlinkError({ errno: 5, op: 'nft', extack: 'the backend returned no result for the nft step' });
   if (r.ok) return undefined;
   if ('skipped' in r) return new NetlinkError({ errno: 5, op: 'nft', extack: 'the nft step was skipped' });
-  return new NetlinkError({ errno: r.error.errno, op: r.error.op || 'nft', extack: r.error.message });
+  // libnftables gives only text (the addon reports EINVAL): recover the errno from it
+  const errno = r.error.errno === 22 && r.error.message !== undefined ? nftErrno(r.error.message, 22) : r.error.errno;
+  return new NetlinkError({ errno, op: r.error.op || 'nft', extack: r.error.message });
 }
 
 /** Apply one JSON batch in `ns` through the named backend ('none' does nothing). */

@@ -43,7 +43,7 @@ export async function runNftArgs(args: readonly string[], nsPath?: string): Prom
   }
   if (r.failed) {
     const text = String(r.stderr || r.stdout || r.shortMessage).trim().split('\n').slice(0, 6).join(' | ');
-    throw new NetlinkError({ errno: errnoFromText(text), op: 'nft', extack: text || `nft exited with ${r.exitCode}` });
+    throw new NetlinkError({ errno: nftErrno(text), op: 'nft', extack: text || `nft exited with ${r.exitCode}` });
   }
   return String(r.stdout);
 }
@@ -58,13 +58,17 @@ export async function runNftProcess(json: string, nsPath?: string): Promise<stri
   }
 }
 
-/** nft prints strerror() text ("Error: Could not process rule: File exists"): map the common ones back. */
-function errnoFromText(text: string): number {
+/**
+ * nft and libnftables report a failed transaction as strerror() text only ("Error: Could
+ * not process rule: File exists"): map the common ones back to the errno, so both backends
+ * give the same code (EEXIST for a clash, ENOENT for a missing table…). Default: `fallback`.
+ */
+export function nftErrno(text: string, fallback = 22): number {
   const known: ReadonlyArray<[RegExp, number]> = [
     [/File exists/, 17], [/No such file or directory/, 2], [/Device or resource busy/, 16],
     [/Operation not permitted/, 1], [/Operation not supported/, 95], [/No space left/, 28],
     [/Interval overlaps/, 17],
   ];
   for (const [re, n] of known) if (re.test(text)) return n;
-  return 22;
+  return fallback;
 }
