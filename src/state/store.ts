@@ -171,11 +171,12 @@ export class Store {
   }
 
   /**
-   * Run `fn` (synchronous!) in one BEGIN IMMEDIATE transaction; nested calls (including
-   * every store method called inside `fn`) join it. A throw rolls everything back.
+   * Run `fn` (synchronous — it must not await) in one BEGIN IMMEDIATE transaction and
+   * return its result; a throw rolls everything back. Store methods called inside `fn`
+   * join it, each as a SAVEPOINT: one that fails is undone entirely even if `fn` catches
+   * its error and goes on.
    */
   transaction<T>(fn: () => T): T {
-    if (this.#db.inTransaction) return fn();
     return this.#tx.immediate(fn) as T;
   }
 
@@ -313,8 +314,8 @@ export class Store {
       if (input.network !== undefined) {
         net = this.#s.getNetworkRow.get(input.network) as NetworkRow | undefined;
         if (!net) throw notFound(`network "${input.network}"`);
-        const dup = this.#s.findEndpointIn.get(input.netns, input.network) as { id: string; state: string } | undefined;
-        if (dup) throw new CtnetError(`netns ${input.netns} is already attached to network "${input.network}" (endpoint ${dup.id}, ${dup.state})`, STATE_ERRORS.exists);
+        // (a netns attached twice to one network is caught by UNIQUE (network, netns) below:
+        // no extra lookup on the hot path)
       }
       let ip: string | null = null, ip6: string | null = null, mac: string | null = null, hostIfname: string | null = null;
       if (mode === 'bridge' && net) {
@@ -334,7 +335,7 @@ export class Store {
         }
         if (a4.cursor !== c4 || n6 !== c6) this.#s.setCursors.run(String(a4.cursor), String(n6), net.name);
         mac = macIn ?? macFromIp(ip);
-        hostIfname = input.hostIfname ?? `ctv${this.#ifnameTag}${this.nextSeq('veth').toString(36)}`;
+        hostIfname = input.hostIfname ?? `ctv${this.#ifnameTag}${(this.#s.nextSeq.get('veth') as { value: number }).value.toString(36)}`;
       } else if (input.hostIfname !== undefined) {
         hostIfname = input.hostIfname;
       }
@@ -345,7 +346,7 @@ export class Store {
           owns_netns: input.ownsNetns ? 1 : 0, ifname, host_ifname: hostIfname, ip, ip6, mac, state: 'pending', created_at: createdAt, data,
         });
       } catch (e) {
-        throw this.#explainEndpointConflict(e, id, hostIfname);
+        throw this.#explainEndpointConflict(e, id, hostIfname, input);
       }
       const ports = mappings.length > 0 ? this.#insertPorts(id, mappings) : [];
       const rec: Mutable<EndpointRecord> = {
@@ -428,13 +429,13 @@ export class Store {
     return toEndpoint(r, (this.#s.portsOf.all(id) as PortDbRow[]).map(toPortRow));
   }
 
-  /** The endpoint of netns path `netns` (on `network`, if given; else the first by id). */
+  /** The endpoint of netns path `netns` (on `network`, if given; else the oldest). */
   findEndpoint(q: { readonly netns: string; readonly network?: string }): EndpointRecord | undefined {
     const r = (q.network !== undefined ? this.#s.findEndpointIn.get(q.netns, q.network) : this.#s.findEndpointAny.get(q.netns)) as { id: string } | undefined;
     return r ? this.getEndpoint(r.id) : undefined;
   }
 
-  /** Endpoints, filtered by network, state and/or netns path, ordered by creation. */
+  /** Endpoints, filtered by network, state and/or netns path, in the order they were created. */
   listEndpoints(q: { readonly network?: string; readonly state?: EndpointState; readonly netns?: string } = {}): EndpointRecord[] {
     const rows = this.#s.listEndpoints.all({ network: q.network ?? null, state: q.state ?? null, netns: q.netns ?? null }) as EndpointRow[];
     if (rows.length === 0) return [];
@@ -598,10 +599,12 @@ export class Store {
     return [...mappings];
   }
 
-  #explainEndpointConflict(e: unknown, id: string, hostIfname: string | null): unknown {
+  #explainEndpointConflict(e: unknown, id: string, hostIfname: string | null, input: BeginAttachInput): unknown {
     const code = (e as { code?: unknown } | null)?.code;
     if (code !== 'SQLITE_CONSTRAINT_PRIMARYKEY' && code !== 'SQLITE_CONSTRAINT_UNIQUE') return e;
     const msg = (e as Error).message;
+    const dup = input.network !== undefined ? this.#s.findEndpointIn.get(input.netns, input.network) as { id: string; state: string } | undefined : undefined;
+    if (dup) return new CtnetError(`netns ${input.netns} is already attached to network "${String(input.network)}" (endpoint ${dup.id}, ${dup.state})`, STATE_ERRORS.exists);
     if (msg.includes('endpoints.id')) return new CtnetError(`endpoint ${id} already exists`, STATE_ERRORS.exists);
     if (msg.includes('endpoints.host_ifname')) return new CtnetError(`host interface name ${String(hostIfname)} is already used by another endpoint`, STATE_ERRORS.exists);
     return new CtnetError(`endpoint ${id}: ${msg}`, STATE_ERRORS.exists);
@@ -672,9 +675,9 @@ function prepareAll(db: Database.Database) {
     getEndpointState: p('SELECT state FROM endpoints WHERE id = ?'),
     getEndpointNetwork: p('SELECT network FROM endpoints WHERE id = ?'),
     findEndpointIn: p('SELECT id, state FROM endpoints WHERE netns = ? AND network = ?'),
-    findEndpointAny: p('SELECT id FROM endpoints WHERE netns = ? ORDER BY id LIMIT 1'),
+    findEndpointAny: p('SELECT id FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
     listEndpoints: p(`SELECT * FROM endpoints WHERE (@network IS NULL OR network = @network) AND (@state IS NULL OR state = @state)
-      AND (@netns IS NULL OR netns = @netns) ORDER BY created_at, id`),
+      AND (@netns IS NULL OR netns = @netns) ORDER BY rowid`),
     markReady: p(`UPDATE endpoints SET state = 'ready' WHERE id = ? AND state IN ('pending', 'ready')`),
     markReadyData: p(`UPDATE endpoints SET state = 'ready', data = ? WHERE id = ? AND state IN ('pending', 'ready')`),
     markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ?`),
