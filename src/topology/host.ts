@@ -345,6 +345,8 @@ export class Network {
     await teardownNetworkKernel(ctx, this.#net);
     ctx.store.deleteNetwork(name);
     ctx.bridgeIndex.delete(name);
+    // the last network gone: leave nothing of ours in the firewall either
+    if (ctx.store.listNetworks().length === 0 && nftMode(ctx) !== 'none') await ctx.fw.removeAll();
   }
 }
 
