@@ -20,7 +20,7 @@ import { NETNS_RUN_DIR, checkNetnsName, netnsPath, resolveNetns } from './resolv
 
 export { NETNS_RUN_DIR, NETNS_NAME_MAX, checkNetnsName, netnsPath, resolveNetns, toNsRef } from './resolve.js';
 export type { ResolvedNetns } from './resolve.js';
-export { inHostMountNamespace, mountNamespaceWarning } from './mount-ns.js';
+export { inHostMountNamespace, mountNamespaceWarning, outerNamespace } from './mount-ns.js';
 
 /** A netns we created or opened. */
 export interface Netns {

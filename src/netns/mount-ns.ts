@@ -9,19 +9,56 @@
  * `ip netns exec NAME` elsewhere fails and the netns dies with our mount namespace. Front
  * doors should warn (once) when `inHostMountNamespace()` is false.
  */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
+
+function nsLink(pid: number | 'self', kind: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid …" — comm may contain spaces and parentheses: cut at the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * True when this process shares PID 1's mount namespace (compares the nsfs links
- * /proc/self/ns/mnt and /proc/1/ns/mnt). When /proc/1 cannot be read (no privilege, hidepid)
- * we cannot tell and answer true, so nobody is warned on a guess.
+ * The namespace (as its nsfs link text, e.g. "mnt:[4026531841]") of the host: PID 1's when we
+ * may read it; otherwise (no CAP_SYS_PTRACE over PID 1, as in some CI containers) the one of
+ * our outermost readable ancestor. Undefined when nothing can be read.
+ */
+export function outerNamespace(kind: 'mnt' | 'net'): string | undefined {
+  const init = nsLink(1, kind);
+  if (init !== undefined) return init;
+  let found: string | undefined;
+  let pid = process.ppid;
+  for (let hops = 0; pid > 1 && hops < 64; hops++) {
+    const link = nsLink(pid, kind);
+    if (link !== undefined) found = link;
+    const next = parentOf(pid);
+    if (next === undefined) break;
+    pid = next;
+  }
+  return found;
+}
+
+/**
+ * True when this process shares the host's mount namespace (compares /proc/self/ns/mnt with
+ * PID 1's, or with our outermost readable ancestor's). When nothing can be read we cannot
+ * tell and answer true, so nobody is warned on a guess.
  */
 export function inHostMountNamespace(): boolean {
-  try {
-    return readlinkSync('/proc/self/ns/mnt') === readlinkSync('/proc/1/ns/mnt');
-  } catch {
-    return true;
-  }
+  const own = nsLink('self', 'mnt');
+  const outer = outerNamespace('mnt');
+  return own === undefined || outer === undefined || own === outer;
 }
 
 /** The one-line warning a front door prints when named netns made here are private, or undefined. */

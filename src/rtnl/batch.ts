@@ -140,8 +140,8 @@ export class Batch {
   /** Read (no value) or write /proc/sys/KEY inside a netns. Returns the step index. */
   sysctl(ns: NsRef, key: string, value?: string): number {
     const where = this.checkRef(ns, 'netns of sysctl');
-    checkSysctlKey(key);
-    return this.push(value === undefined ? { kind: 'sysctl', ns: where, key } : { kind: 'sysctl', ns: where, key, value });
+    const k = checkSysctlKey(key);
+    return this.push(value === undefined ? { kind: 'sysctl', ns: where, key: k } : { kind: 'sysctl', ns: where, key: k, value });
   }
 
   /** An nftables JSON batch inside a netns. Returns the step index. */
@@ -179,14 +179,18 @@ export class Batch {
   }
 }
 
-/** "net/ipv4/ip_forward" or "net.ipv4.ip_forward"; no "..", no leading '/'. */
+/**
+ * A sysctl key, returned in the contract's slash form: "net/ipv4/ip_forward" is kept as is
+ * (so interface names with dots stay intact), "net.ipv4.ip_forward" becomes slashes.
+ * Refuses "", a leading '/', NUL, and "." / ".." / empty components.
+ */
 export function checkSysctlKey(key: unknown): string {
-  const bad = typeof key !== 'string' || key === '' || key.startsWith('/') || key.includes('\0')
-    || (key.includes('/')
-      ? key.split('/').some((s) => s === '' || s === '.' || s === '..')
-      : key.split('.').some((s) => s === ''));
-  if (bad) throw new InvalidInputError(`invalid sysctl key "${String(key)}": expected e.g. net/ipv4/ip_forward`);
-  return key as string;
+  if (typeof key !== 'string') throw new InvalidInputError('invalid sysctl key: expected a string like net/ipv4/ip_forward');
+  const slash = key.includes('/') ? key : key.replaceAll('.', '/');
+  if (key === '' || key.startsWith('/') || key.includes('\0') || slash.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InvalidInputError(`invalid sysctl key "${key}": expected e.g. net/ipv4/ip_forward`);
+  }
+  return slash;
 }
 
 function describeStep(steps: readonly Step[], i: number, j?: number): string {

@@ -157,8 +157,11 @@ export function decodeAddrs(raw: readonly unknown[]): Addr[] {
   return out;
 }
 
-/** `ip -j -N -d [-4|-6] route show` → Route list. `byName` resolves "dev" names to oif. */
-export function decodeRoutes(raw: readonly unknown[], family: Family, byName: ReadonlyMap<string, number>): Route[] {
+/**
+ * `ip -j -N -d [-4|-6] route show [table T]` → Route list. `byName` resolves "dev" names to
+ * oif. iproute2 does not print the table it was asked to filter on: `table` fills it in.
+ */
+export function decodeRoutes(raw: readonly unknown[], family: Family, byName: ReadonlyMap<string, number>, table = 254): Route[] {
   const out: Route[] = [];
   for (const r of raw as Json[]) {
     const d = str(r.dst) ?? 'default';
@@ -181,7 +184,7 @@ export function decodeRoutes(raw: readonly unknown[], family: Family, byName: Re
       dstLen,
       ...(gateway !== undefined ? { gateway } : {}),
       ...(oif !== undefined ? { oif } : {}),
-      table: num(r.table, TABLES, 254),
+      table: num(r.table, TABLES, table),
       ...(typeof r.metric === 'number' ? { metric: r.metric } : {}),
       protocol: num(r.protocol, PROTOCOLS, 3),
       scope: num(r.scope, SCOPES, 0),

@@ -42,6 +42,7 @@ const EXTACK: ReadonlyArray<readonly [RegExp, number]> = [
   [/Address not found/i, 99],
   [/Nexthop has invalid gateway/i, 101],
   [/Unknown device type/i, 95],
+  [/FIB table does not exist/i, 2],
   [/Device does not exist|Cannot find device|does not exist\./i, 19],
   [/already exists|already in use|exists/i, 17],
   [/not supported|unsupported/i, 95],

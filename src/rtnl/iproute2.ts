@@ -234,9 +234,17 @@ async function runOp(op: RtnlOp, nsPath: string | undefined, names: LinkNames, s
       const families: Family[] = op.family !== undefined ? [op.family] : [4, 6];
       const routes = [];
       for (const f of families) {
-        const raw = await ipJson(nsPath, ['-N', '-d', `-${f}`, 'route', 'show', 'table', String(op.table ?? 254)], rtm);
+        let raw: unknown[];
+        try {
+          raw = await ipJson(nsPath, ['-N', '-d', `-${f}`, 'route', 'show', 'table', String(op.table ?? 254)], rtm);
+        } catch (e) {
+          // A table with no route of this family does not exist yet (strict dump: ENOENT):
+          // that is an empty list, as a plain dump filtered by table gives.
+          if (e instanceof OpFailure && /FIB table does not exist/.test(e.kerr.message ?? '')) continue;
+          throw e;
+        }
         const byName = raw.some((r) => typeof (r as { dev?: unknown }).dev === 'string') ? await names.byName(rtm) : new Map<string, number>();
-        routes.push(...decodeRoutes(raw, f, byName));
+        routes.push(...decodeRoutes(raw, f, byName, op.table ?? 254));
       }
       return { ok: true, value: routes };
     }

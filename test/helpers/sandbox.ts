@@ -4,12 +4,14 @@
  * /run). Call `assertSandbox()` in every privileged suite's `before` hook.
  */
 import { readlinkSync } from 'node:fs';
+import { outerNamespace } from '../../src/netns/mount-ns.js';
 
 export function inSandbox(): boolean {
   if (process.env.CTNET_SANDBOX !== '1') return false;
   try {
-    // A fresh netns: ours differs from PID 1's (the machine's).
-    return readlinkSync('/proc/self/ns/net') !== readlinkSync('/proc/1/ns/net');
+    // A fresh netns: ours differs from the machine's (PID 1's, or our outermost readable ancestor's).
+    const outer = outerNamespace('net');
+    return outer !== undefined && readlinkSync('/proc/self/ns/net') !== outer;
   } catch {
     return false;
   }
