@@ -6,7 +6,8 @@
 //      namespaces need a single-threaded caller or an unshared fs_struct).
 //   2. Undo what Node did to the process that a fresh program must not inherit:
 //      ignored signals (Node ignores SIGPIPE; SIG_IGN survives execve), the signal mask
-//      of this thread (survives execve), and O_NONBLOCK that libuv may have set on the
+//      of this thread (survives execve), FD_CLOEXEC that Node sets on fds 0-2 (the
+//      program would start without stdio), and O_NONBLOCK that libuv may have set on the
 //      stdio descriptors (it lives in the shared open file description).
 //   3. execvp(file, argv): the kernel ends every other thread (libuv pool, V8 workers)
 //      and this thread's namespaces become the new program's.
@@ -74,6 +75,10 @@ void ResetForExec() {
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, nullptr);
   for (int fd = 0; fd <= 2; ++fd) {
+    // Node marks its stdio descriptors close-on-exec: without this the program would
+    // start with fds 0-2 closed (and its first open() would become its stdin).
+    int fdfl = fcntl(fd, F_GETFD);
+    if (fdfl >= 0 && (fdfl & FD_CLOEXEC) != 0) fcntl(fd, F_SETFD, fdfl & ~FD_CLOEXEC);
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK) != 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   }

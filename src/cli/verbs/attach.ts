@@ -1,0 +1,169 @@
+/**
+ * cli/verbs/attach.ts — `attach`, `detach` and `ls` (endpoints).
+ *
+ * Layer: CLI front door. `attach` takes many NETNS (arguments and/or --from-file) and does
+ * them in ONE process through Network.attachMany, so a script wiring many containers pays
+ * Node's start-up once.
+ */
+import { readFileSync } from 'node:fs';
+import type { Context } from '../main.js';
+import type { AttachOptions, EndpointInfo } from '../../topology/types.js';
+import { UsageError, parseFromFileLine } from '../args.js';
+import { withHost } from '../lib.js';
+import { endpointsTable, netnsLabel } from '../format.js';
+import { resolveNetns } from '../ns.js';
+import { AggregateCtnetError, CtnetError } from '../../errors.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function str(ctx: Context, name: string): string | undefined {
+  const v = ctx.options[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function readList(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? 'EIO';
+    throw new CtnetError(`attach --from-file ${file}: cannot read: ${(e as Error).message}`, code === 'ENOENT' ? 'ENOTFOUND' : code);
+  }
+}
+
+/** Turn the command line (and --from-file) into AttachOptions, validating before any kernel work. */
+export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'>, readFile: (f: string) => string = readList): Promise<{
+  network: string; targets: AttachOptions[]; many: boolean;
+}> {
+  const verb = 'attach';
+  const o = ctx.options;
+  const s = (k: string): string | undefined => (typeof o[k] === 'string' ? o[k] as string : undefined);
+  const network = s('network');
+  if (network === undefined) throw new UsageError('attach: missing --network NAME', verb);
+  const publish = Array.isArray(o.publish) ? o.publish : [];
+  const lines: Array<{ netns: string; ip?: string; ip6?: string; mac?: string; ifname?: string; publish: string[] }> =
+    ctx.positionals.map((netns) => ({ netns, publish: [] }));
+  const fromFile = s('from-file');
+  if (fromFile !== undefined) {
+    const text = readFile(fromFile);
+    text.split('\n').forEach((line, i) => {
+      const l = parseFromFileLine(line, i + 1);
+      if (l !== undefined) lines.push(l);
+    });
+  }
+  if (lines.length === 0) {
+    throw new UsageError(fromFile !== undefined ? `attach: --from-file ${fromFile} lists no NETNS` : 'attach: missing NETNS', verb);
+  }
+  const many = lines.length > 1 || fromFile !== undefined;
+  for (const k of ['ip', 'ip6', 'mac'] as const) {
+    if (s(k) !== undefined && lines.length > 1) {
+      throw new UsageError(`attach: --${k} applies to one NETNS, got ${lines.length} (give per-container values in --from-file lines)`, verb);
+    }
+  }
+  if (publish.length > 0 && lines.length > 1) {
+    throw new UsageError(`attach: --publish with ${lines.length} NETNS would publish the same host port twice (give --publish per line in --from-file)`, verb);
+  }
+  const { parsePortSpec } = await import('../../firewall/ports.js');
+  const seen = new Set<string>();
+  const targets = lines.map((l) => {
+    resolveNetns(l.netns, verb);
+    if (seen.has(l.netns)) throw new UsageError(`attach: NETNS "${l.netns}" given twice`, verb);
+    seen.add(l.netns);
+    const t: Mutable<AttachOptions> = { netns: l.netns };
+    const ifname = l.ifname ?? s('ifname');
+    if (ifname !== undefined) {
+      if (ifname.length > 15 || !/^[A-Za-z0-9_.:-]+$/.test(ifname)) throw new UsageError(`attach: --ifname "${ifname}": not a valid interface name (1-15 characters)`, verb);
+      t.ifname = ifname;
+    }
+    const ip = l.ip ?? s('ip');
+    if (ip !== undefined) t.ip = ip;
+    const ip6 = l.ip6 ?? s('ip6');
+    if (ip6 !== undefined) t.ip6 = ip6;
+    const mac = l.mac ?? s('mac');
+    if (mac !== undefined) {
+      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw new UsageError(`attach: --mac "${mac}": expected six hex pairs, e.g. 02:42:ac:12:00:02`, verb);
+      t.mac = mac.toLowerCase();
+    }
+    const specs = [...l.publish, ...(lines.length === 1 ? publish : [])];
+    if (specs.length > 0) {
+      for (const spec of specs) {
+        try { parsePortSpec(spec); } catch (e) { throw new UsageError(`attach: --publish ${(e as Error).message}`, verb); }
+      }
+      t.publish = specs;
+    }
+    return t;
+  });
+  return { network, targets, many };
+}
+
+export async function attach(ctx: Context): Promise<number> {
+  const { network, targets, many } = await attachTargets(ctx);
+  const onProgress = ctx.out.progress(`attach to ${network}`);
+  const eps = await withHost(ctx, async (host): Promise<EndpointInfo[]> => {
+    if (network === 'host' || network === 'none') {
+      const out: EndpointInfo[] = [];
+      for (const t of targets) {
+        if (t.ip !== undefined || t.publish !== undefined || t.mac !== undefined) {
+          throw new UsageError(`attach: --ip, --mac and --publish do not apply to --network ${network}`, 'attach');
+        }
+        out.push(network === 'host' ? await host.attachHostMode(t.netns) : await host.attachNoneMode(t.netns));
+        onProgress(out.length, targets.length);
+      }
+      return out;
+    }
+    const net = await host.getNetwork(network);
+    const t0 = performance.now();
+    const r = targets.length === 1 && targets[0] !== undefined
+      ? [await net.attach(targets[0])]
+      : await net.attachMany(targets, onProgress);
+    ctx.out.debug(`attached ${r.length} in ${(performance.now() - t0).toFixed(2)} ms`);
+    return r.map((e) => e.info);
+  });
+  const doc = many ? eps : eps[0];
+  ctx.out.result(doc, () => {
+    if (ctx.out.quiet) return eps.map((e) => (e.ip === '' ? netnsLabel(e) : e.ip)).join('\n');
+    return endpointsTable(ctx.out, eps);
+  });
+  return 0;
+}
+
+export async function detach(ctx: Context): Promise<number> {
+  const network = str(ctx, 'network');
+  for (const n of ctx.positionals) resolveNetns(n, 'detach');
+  const onProgress = ctx.out.progress('detach');
+  const detached: EndpointInfo[] = [];
+  const errors: Error[] = [];
+  await withHost(ctx, async (host) => {
+    for (const netns of ctx.positionals) {
+      try {
+        const ep = await host.findEndpoint(netns, network);
+        if (ep === undefined) {
+          throw new CtnetError(`detach: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}`, 'ENOTFOUND');
+        }
+        await ep.detach();
+        detached.push(ep.info);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+      onProgress(detached.length + errors.length, ctx.positionals.length);
+    }
+  });
+  if (errors.length === 1 && detached.length === 0) throw errors[0];
+  if (errors.length > 0) {
+    const agg = new AggregateCtnetError(`detach (detached: ${detached.map(netnsLabel).join(', ') || 'none'})`, errors);
+    const code = (errors[0] as { code?: unknown }).code;
+    if (typeof code === 'string') agg.code = code;
+    throw agg;
+  }
+  ctx.out.result({ detached }, () => (ctx.out.quiet ? '' : detached.map((e) => `detached ${netnsLabel(e)} from ${e.network}${e.address !== '' ? ` (${e.address})` : ''}`).join('\n')));
+  return 0;
+}
+
+export async function ls(ctx: Context): Promise<number> {
+  const network = str(ctx, 'network');
+  const eps = await withHost(ctx, async (host) => {
+    if (network !== undefined) await host.getNetwork(network);
+    return host.endpoints(network !== undefined ? { network } : undefined);
+  }, { privileged: false });
+  ctx.out.result(eps, () => (ctx.out.quiet ? eps.map(netnsLabel).join('\n') : endpointsTable(ctx.out, eps)));
+  return 0;
+}

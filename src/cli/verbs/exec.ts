@@ -1,0 +1,101 @@
+/**
+ * cli/verbs/exec.ts — `exec NETNS -- CMD [ARG...]`: run CMD inside a netns, like
+ * `nsenter --net=PATH CMD` but without an nsenter process.
+ *
+ * Layer: CLI front door. The proper path is the addon's execInNetns (native/exec.cc):
+ * setns(CLONE_NEWNET) on this thread, then execvp — CMD replaces this process (same pid,
+ * stdio and exit status). When the loaded addon has no execInNetns yet, it falls back to
+ * `ip netns exec NAME CMD` (names) or `nsenter --net=PATH CMD` (paths) and passes the exit
+ * status through. No shell anywhere: argument arrays only.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Context } from '../main.js';
+import { requireNetnsFile, resolveNetns } from '../ns.js';
+import { checkPrivilege } from '../privilege.js';
+import { CtnetError, EnvironmentError } from '../../errors.js';
+
+type ExecFn = (nsPath: string, file: string, argv: string[]) => never;
+
+/** The package root: the nearest directory above this module with our package.json. */
+export function packageRoot(from = path.dirname(fileURLToPath(import.meta.url))): string | undefined {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const pj = path.join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === 'ctnet-fast') return dir;
+      } catch { /* keep looking */ }
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Load the addon's execInNetns, or say why not. */
+export function loadNativeExec(): { fn: ExecFn } | { why: string } {
+  const root = packageRoot();
+  if (root === undefined) return { why: 'package root not found' };
+  const tried: string[] = [];
+  for (const rel of ['build/Release/ctnet_native.node', 'build/Debug/ctnet_native.node']) {
+    const file = path.join(root, rel);
+    tried.push(file);
+    if (!existsSync(file)) continue;
+    try {
+      const addon = createRequire(import.meta.url)(file) as { execInNetns?: unknown };
+      if (typeof addon.execInNetns === 'function') return { fn: addon.execInNetns as ExecFn };
+      return { why: `the addon (${file}) has no execInNetns (RegisterExec not wired into its Init yet)` };
+    } catch (e) {
+      return { why: `cannot load ${file}: ${(e as Error).message}` };
+    }
+  }
+  return { why: `addon not built (tried ${tried.join(', ')})` };
+}
+
+function execFailure(e: unknown, file: string): number {
+  const code = (e as { code?: string }).code;
+  if (code === 'ENOENT') throw Object.assign(new CtnetError(`exec: ${file}: command not found`, 'ENOCMD'), { exitCode: 127 });
+  if (code === 'EACCES' || code === 'ENOEXEC') throw Object.assign(new CtnetError(`exec: ${file}: cannot execute (${code})`, 'ENOEXECUTE'), { exitCode: 126 });
+  throw e;
+}
+
+export async function exec(ctx: Context): Promise<number> {
+  const arg = ctx.positionals[0] ?? '';
+  const ref = resolveNetns(arg, 'exec');
+  requireNetnsFile(ref, 'exec');
+  checkPrivilege('exec');
+  const [file, ...rest] = ctx.command;
+  if (file === undefined) throw new CtnetError('exec: missing CMD', 'EUSAGE');
+  const native = loadNativeExec();
+  if ('fn' in native) {
+    ctx.out.debug(`exec: setns(${ref.path}) + execvp(${file}) in this process`);
+    try {
+      native.fn(ref.path, file, [file, ...rest]);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if ((e as { syscall?: string }).syscall === 'execvp') return execFailure(e, file);
+      if (code === 'EINVAL') throw new CtnetError(`exec: ${ref.path} is not a network namespace`, 'EINVALID_INPUT');
+      if (code === 'EPERM' || code === 'EACCES') throw new EnvironmentError(`exec: cannot enter ${ref.path}: ${(e as Error).message}: run as root`, code);
+      throw e;
+    }
+  }
+  // Fallback: one helper process (ip netns exec / nsenter); the exit status is passed through.
+  const [cmd, argv] = ref.name !== undefined
+    ? ['ip', ['netns', 'exec', ref.name, file, ...rest]] as const
+    : ['nsenter', [`--net=${ref.path}`, '--', file, ...rest]] as const;
+  ctx.out.debug(`exec: ${'why' in native ? native.why : ''}; falling back to ${cmd} ${argv.slice(0, 3).join(' ')} …`);
+  const r = spawnSync(cmd, [...argv], { stdio: 'inherit' });
+  if (r.error !== undefined) {
+    if ((r.error as { code?: string }).code === 'ENOENT') {
+      throw new EnvironmentError(`exec: ${cmd} is not installed (needed until the addon has execInNetns): apt-get install ${cmd === 'ip' ? 'iproute2' : 'util-linux'}`, 'ENOTOOL');
+    }
+    throw r.error;
+  }
+  if (r.signal !== null) {
+    // Die the same way the command did, so callers see the signal.
+    process.kill(process.pid, r.signal);
+    return 128;
+  }
+  return r.status ?? 1;
+}

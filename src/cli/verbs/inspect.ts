@@ -1,0 +1,215 @@
+/**
+ * cli/verbs/inspect.ts — `inspect [NETNS]`: the tutorial's inspect-net-stack.sh for one
+ * netns: devices (with addresses), routes, neighbours, and our nftables tables.
+ *
+ * Layer: CLI front door; a diagnostic, not a hot path. Reads the kernel through `ip -j`
+ * and `nft -j` (run inside the netns with `ip -n NAME` / `nsenter --net=PATH`), so what it
+ * shows is an independent view of what the library did. Argument arrays only.
+ */
+import { spawnSync } from 'node:child_process';
+import type { Context } from '../main.js';
+import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
+import { checkPrivilege } from '../privilege.js';
+import { EnvironmentError, CtnetError } from '../../errors.js';
+import { formatFields } from '../output.js';
+
+export interface InspectDevice {
+  readonly index: number;
+  readonly name: string;
+  readonly kind?: string;
+  readonly state: string;
+  readonly up: boolean;
+  readonly mtu: number;
+  readonly mac?: string;
+  readonly master?: string;
+  readonly peer?: string;
+  readonly alias?: string;
+  readonly addresses: readonly string[];
+}
+export interface InspectRoute {
+  readonly family: 4 | 6;
+  readonly dst: string;
+  readonly via?: string;
+  readonly dev?: string;
+  readonly protocol?: string;
+  readonly scope?: string;
+  readonly src?: string;
+  readonly metric?: number;
+}
+export interface InspectNeighbour {
+  readonly dst: string;
+  readonly dev: string;
+  readonly lladdr?: string;
+  readonly state: readonly string[];
+}
+export interface InspectReport {
+  /** "host" (this process's netns), or the nsfs path inspected */
+  readonly netns: string;
+  readonly netnsName?: string;
+  readonly devices: readonly InspectDevice[];
+  readonly routes: readonly InspectRoute[];
+  readonly neighbours: readonly InspectNeighbour[];
+  /** Our nftables tables (`table ip ctnet`, `table ip6 ctnet`) as `nft -j` objects; null when nft is not installed. */
+  readonly nftables: { readonly tables: ReadonlyArray<{ family: string; name: string }>; readonly text: string; readonly json: readonly unknown[] } | null;
+}
+
+type Run = (file: string, args: readonly string[]) => { ok: boolean; stdout: string; stderr: string; missing: boolean };
+
+function runner(ref: NetnsRef | undefined): Run {
+  return (file, args) => {
+    let cmd = file;
+    let argv = [...args];
+    if (ref !== undefined) {
+      if (file === 'ip' && ref.name !== undefined) argv = ['-n', ref.name, ...args];
+      else { cmd = 'nsenter'; argv = [`--net=${ref.path}`, '--', file, ...args]; }
+    }
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+    const missing = (r.error as { code?: string } | undefined)?.code === 'ENOENT' || (cmd === 'nsenter' && r.status === 127);
+    return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: (r.stderr ?? '').trim(), missing };
+  };
+}
+
+function json(run: Run, args: readonly string[]): unknown[] {
+  const r = run('ip', ['-j', ...args]);
+  if (r.missing) throw new EnvironmentError('inspect: ip is not installed: apt-get install iproute2', 'ENOTOOL');
+  if (!r.ok) throw new CtnetError(`inspect: ip ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`, 'EFAILURE');
+  if (r.stdout.trim() === '') return [];
+  const v: unknown = JSON.parse(r.stdout);
+  return Array.isArray(v) ? v : [];
+}
+
+type Rec = Record<string, unknown>;
+const s = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const n = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/** Turn `ip -j` outputs into the report (exported for unit tests). */
+export function buildReport(raw: { links: unknown[]; addrs: unknown[]; routes4: unknown[]; routes6: unknown[]; neigh: unknown[] }): Pick<InspectReport, 'devices' | 'routes' | 'neighbours'> {
+  const addrsByIndex = new Map<number, string[]>();
+  for (const a of raw.addrs as Rec[]) {
+    const idx = n(a.ifindex) ?? -1;
+    const list = addrsByIndex.get(idx) ?? [];
+    for (const ai of (Array.isArray(a.addr_info) ? a.addr_info : []) as Rec[]) {
+      const local = s(ai.local);
+      if (local !== undefined) list.push(`${local}/${n(ai.prefixlen) ?? ''}`);
+    }
+    addrsByIndex.set(idx, list);
+  }
+  const devices = (raw.links as Rec[]).map((l): InspectDevice => {
+    const flags = Array.isArray(l.flags) ? l.flags as string[] : [];
+    const linkinfo = (l.linkinfo ?? {}) as Rec;
+    const d: { -readonly [K in keyof InspectDevice]: InspectDevice[K] } = {
+      index: n(l.ifindex) ?? 0, name: s(l.ifname) ?? '?', state: s(l.operstate) ?? 'UNKNOWN', up: flags.includes('UP'),
+      mtu: n(l.mtu) ?? 0, addresses: addrsByIndex.get(n(l.ifindex) ?? -1) ?? [],
+    };
+    const kind = s(linkinfo.info_kind);
+    if (kind !== undefined) d.kind = kind;
+    const mac = s(l.address);
+    if (mac !== undefined && s(l.link_type) !== 'loopback' && s(l.link_type) !== 'none') d.mac = mac;
+    const master = s(l.master);
+    if (master !== undefined) d.master = master;
+    const peer = s(l.link);
+    if (peer !== undefined) d.peer = peer;
+    else if (n(l.link_index) !== undefined) d.peer = `if${n(l.link_index)}${l.link_netnsid !== undefined ? ` (netnsid ${String(l.link_netnsid)})` : ''}`;
+    const alias = s(l.ifalias);
+    if (alias !== undefined) d.alias = alias;
+    return d;
+  });
+  const route = (family: 4 | 6) => (r: Rec): InspectRoute => {
+    const o: { -readonly [K in keyof InspectRoute]: InspectRoute[K] } = { family, dst: s(r.dst) ?? 'default' };
+    const via = s(r.gateway);
+    if (via !== undefined) o.via = via;
+    const dev = s(r.dev);
+    if (dev !== undefined) o.dev = dev;
+    const protocol = s(r.protocol);
+    if (protocol !== undefined) o.protocol = protocol;
+    const scope = s(r.scope);
+    if (scope !== undefined) o.scope = scope;
+    const src = s(r.prefsrc);
+    if (src !== undefined) o.src = src;
+    const metric = n(r.metric);
+    if (metric !== undefined) o.metric = metric;
+    return o;
+  };
+  const routes = [...(raw.routes4 as Rec[]).map(route(4)), ...(raw.routes6 as Rec[]).map(route(6))];
+  const neighbours = (raw.neigh as Rec[]).map((x): InspectNeighbour => {
+    const o: { -readonly [K in keyof InspectNeighbour]: InspectNeighbour[K] } = {
+      dst: s(x.dst) ?? '?', dev: s(x.dev) ?? '?', state: Array.isArray(x.state) ? x.state as string[] : [],
+    };
+    const ll = s(x.lladdr);
+    if (ll !== undefined) o.lladdr = ll;
+    return o;
+  });
+  return { devices, routes, neighbours };
+}
+
+function ourTables(run: Run): InspectReport['nftables'] {
+  const list = run('nft', ['-j', 'list', 'tables']);
+  if (list.missing) return null;
+  if (!list.ok) return { tables: [], text: `(nft list tables failed: ${list.stderr.split('\n')[0] ?? ''})`, json: [] };
+  const tables: Array<{ family: string; name: string }> = [];
+  try {
+    for (const item of ((JSON.parse(list.stdout) as Rec).nftables ?? []) as Rec[]) {
+      const t = item.table as Rec | undefined;
+      if (t !== undefined && s(t.name) === 'ctnet') tables.push({ family: s(t.family) ?? '?', name: 'ctnet' });
+    }
+  } catch { /* no tables */ }
+  let text = '';
+  const objects: unknown[] = [];
+  for (const t of tables) {
+    const txt = run('nft', ['list', 'table', t.family, t.name]);
+    text += txt.ok ? txt.stdout : `(nft list table ${t.family} ${t.name}: ${txt.stderr})\n`;
+    const j = run('nft', ['-j', 'list', 'table', t.family, t.name]);
+    if (j.ok) {
+      try { objects.push(...(((JSON.parse(j.stdout) as Rec).nftables ?? []) as unknown[]).filter((o) => !('metainfo' in (o as Rec)))); } catch { /* skip */ }
+    }
+  }
+  return { tables, text, json: objects };
+}
+
+export async function inspect(ctx: Context): Promise<number> {
+  const arg = ctx.positionals[0] ?? ctx.global.hostNetns;
+  const ref = arg === undefined ? undefined : resolveNetns(arg, 'inspect');
+  if (ref !== undefined) {
+    requireNetnsFile(ref, 'inspect');
+    checkPrivilege('inspect');
+  }
+  const run = runner(ref);
+  const base = buildReport({
+    links: json(run, ['-d', 'link', 'show']),
+    addrs: json(run, ['addr', 'show']),
+    routes4: json(run, ['-4', 'route', 'show']),
+    routes6: json(run, ['-6', 'route', 'show']),
+    neigh: json(run, ['neigh', 'show']),
+  });
+  const report: InspectReport = {
+    netns: ref?.path ?? 'host', ...(ref?.name !== undefined ? { netnsName: ref.name } : {}),
+    ...base, nftables: ourTables(run),
+  };
+  ctx.out.result(report, () => renderInspect(ctx, report));
+  return 0;
+}
+
+export function renderInspect(ctx: Pick<Context, 'out'>, r: InspectReport): string {
+  const out = ctx.out;
+  const where = r.netns === 'host' ? 'host netns (this process)' : `netns ${r.netnsName ?? r.netns}${r.netnsName !== undefined ? ` (${r.netns})` : ''}`;
+  const parts = [
+    formatFields([['Netns', where]]),
+    out.bold('# Network devices'),
+    out.table(['IDX', 'NAME', 'KIND', 'STATE', 'MTU', 'MAC', 'MASTER', 'PEER', 'ADDRESSES'], r.devices.map((d) => [
+      String(d.index), d.name, d.kind ?? '-', d.state, String(d.mtu), d.mac ?? '-', d.master ?? '-', d.peer ?? '-',
+      d.addresses.length === 0 ? '-' : d.addresses.join(' '),
+    ])),
+    out.bold('# Routes'),
+    r.routes.length === 0 ? '(none)\n' : out.table(['DST', 'VIA', 'DEV', 'PROTO', 'SCOPE', 'SRC'], r.routes.map((x) => [
+      x.dst, x.via ?? '-', x.dev ?? '-', x.protocol ?? '-', x.scope ?? '-', x.src ?? '-',
+    ])),
+    out.bold('# Neighbours'),
+    r.neighbours.length === 0 ? '(none)\n' : out.table(['DST', 'DEV', 'LLADDR', 'STATE'], r.neighbours.map((x) => [
+      x.dst, x.dev, x.lladdr ?? '-', x.state.join(',') || '-',
+    ])),
+    out.bold('# nftables (ctnet-fast tables)'),
+    r.nftables === null ? '(nft is not installed: apt-get install nftables)\n'
+      : r.nftables.tables.length === 0 ? '(no ctnet tables in this netns)\n' : r.nftables.text,
+  ];
+  return parts.join('\n');
+}

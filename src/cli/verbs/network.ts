@@ -1,0 +1,112 @@
+/**
+ * cli/verbs/network.ts — `network create | rm | ls | inspect`.
+ *
+ * Layer: CLI front door: validate arguments (naming the bad one), call Host, print.
+ */
+import type { Context } from '../main.js';
+import type { NetworkSpec } from '../../topology/types.js';
+import { UsageError } from '../args.js';
+import { withHost } from '../lib.js';
+import { endpointsTable, networkFields, networksTable } from '../format.js';
+import { AggregateCtnetError } from '../../errors.js';
+
+function str(ctx: Context, name: string): string | undefined {
+  const v = ctx.options[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Validate the arguments of `network create` without touching the kernel. Exported for unit tests. */
+export async function networkSpecFrom(name: string, o: Readonly<Record<string, string | boolean | string[]>>): Promise<NetworkSpec> {
+  const { parseCidr, parseIp } = await import('../../util/ip.js');
+  const s = (k: string): string | undefined => (typeof o[k] === 'string' ? o[k] as string : undefined);
+  const named = (opt: string, f: () => unknown): void => {
+    try { f(); } catch (e) { throw new UsageError(`network create: --${opt}: ${(e as Error).message}`, 'network create'); }
+  };
+  const subnet = s('subnet');
+  if (subnet === undefined) throw new UsageError('network create: missing --subnet CIDR (e.g. --subnet 172.18.0.0/16)', 'network create');
+  named('subnet', () => parseCidr(subnet, 'subnet', { requireNetwork: true, family: 4 }));
+  const spec: { -readonly [K in keyof NetworkSpec]: NetworkSpec[K] } = { name, subnet };
+  const subnet6 = s('subnet6');
+  if (subnet6 !== undefined) { named('subnet6', () => parseCidr(subnet6, 'subnet6', { requireNetwork: true, family: 6 })); spec.subnet6 = subnet6; }
+  const gateway = s('gateway');
+  if (gateway !== undefined) {
+    named('gateway', () => { if (parseIp(gateway, 'gateway').family !== 4) throw new Error(`"${gateway}" is not an IPv4 address`); });
+    spec.gateway = gateway;
+  }
+  const gateway6 = s('gateway6');
+  if (gateway6 !== undefined) {
+    if (subnet6 === undefined) throw new UsageError('network create: --gateway6 needs --subnet6', 'network create');
+    named('gateway6', () => { if (parseIp(gateway6, 'gateway6').family !== 6) throw new Error(`"${gateway6}" is not an IPv6 address`); });
+    spec.gateway6 = gateway6;
+  }
+  const bridge = s('bridge');
+  if (bridge !== undefined) {
+    if (bridge.length > 15 || !/^[A-Za-z0-9_.:-]+$/.test(bridge) || bridge === '.' || bridge === '..') {
+      throw new UsageError(`network create: --bridge "${bridge}": not a valid interface name (1-15 characters, no spaces or /)`, 'network create');
+    }
+    spec.bridge = bridge;
+  }
+  const mtu = s('mtu');
+  if (mtu !== undefined) {
+    if (!/^\d+$/.test(mtu) || Number(mtu) < 68 || Number(mtu) > 65535) {
+      throw new UsageError(`network create: --mtu "${mtu}": expected a number 68..65535`, 'network create');
+    }
+    spec.mtu = Number(mtu);
+  }
+  if (o.internal === true) { spec.internal = true; spec.masquerade = false; }
+  if (o['no-masquerade'] === true) spec.masquerade = false;
+  return spec;
+}
+
+export async function create(ctx: Context): Promise<number> {
+  const name = ctx.positionals[0] ?? '';
+  const spec = await networkSpecFrom(name, ctx.options);
+  const info = await withHost(ctx, async (host) => (await host.network(spec)).info);
+  ctx.out.result(info, () => (ctx.out.quiet ? info.name : networkFields(info)));
+  return 0;
+}
+
+export async function rm(ctx: Context): Promise<number> {
+  const force = ctx.options.force === true;
+  const removed: string[] = [];
+  const errors: Error[] = [];
+  await withHost(ctx, async (host) => {
+    for (const name of ctx.positionals) {
+      try {
+        await host.removeNetwork(name, { force });
+        removed.push(name);
+        if (!ctx.out.json && ctx.positionals.length > 1) ctx.out.info(`removed ${name}`);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+  });
+  if (errors.length === 1 && removed.length === 0) throw errors[0];
+  if (errors.length > 0) {
+    const agg = new AggregateCtnetError(`network rm (removed: ${removed.join(', ') || 'none'})`, errors);
+    const first = errors[0] as { code?: unknown };
+    if (typeof first.code === 'string') agg.code = first.code;
+    throw agg;
+  }
+  ctx.out.result({ removed }, () => (ctx.out.quiet ? '' : removed.map((n) => `removed network ${n}`).join('\n')));
+  return 0;
+}
+
+export async function ls(ctx: Context): Promise<number> {
+  const nets = await withHost(ctx, (host) => host.networks(), { privileged: false });
+  ctx.out.result(nets, () => (ctx.out.quiet ? nets.map((n) => n.name).join('\n') : networksTable(ctx.out, nets)));
+  return 0;
+}
+
+export async function inspect(ctx: Context): Promise<number> {
+  const name = ctx.positionals[0] ?? '';
+  const { network, endpoints } = await withHost(ctx, async (host) => {
+    const net = await host.getNetwork(name);
+    return { network: net.info, endpoints: await host.endpoints({ network: name }) };
+  }, { privileged: false });
+  ctx.out.result({ network, endpoints }, () => {
+    if (ctx.out.quiet) return network.name;
+    return `${networkFields(network)}\n${endpoints.length === 0 ? '(no endpoints)\n' : endpointsTable(ctx.out, endpoints, false)}`;
+  });
+  return 0;
+}

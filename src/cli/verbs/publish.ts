@@ -1,0 +1,52 @@
+/**
+ * cli/verbs/publish.ts — `publish NETNS SPEC...` and `unpublish NETNS SPEC...`.
+ *
+ * Layer: CLI front door.
+ */
+import type { Context } from '../main.js';
+import type { PortMapping } from '../../topology/types.js';
+import { UsageError } from '../args.js';
+import { withHost, type Host } from '../lib.js';
+import { portText } from '../format.js';
+import { resolveNetns } from '../ns.js';
+import { CtnetError } from '../../errors.js';
+
+async function specsOf(ctx: Context): Promise<{ netns: string; specs: string[]; mappings: PortMapping[] }> {
+  const [netns, ...specs] = ctx.positionals;
+  if (netns === undefined) throw new UsageError(`${ctx.verb.name}: missing NETNS`, ctx.verb.name);
+  resolveNetns(netns, ctx.verb.name);
+  const { parsePortSpec } = await import('../../firewall/ports.js');
+  const mappings = specs.map((spec) => {
+    try { return parsePortSpec(spec); } catch (e) { throw new UsageError(`${ctx.verb.name}: ${(e as Error).message}`, ctx.verb.name); }
+  });
+  return { netns, specs, mappings };
+}
+
+async function endpointOf(ctx: Context, host: Host, netns: string) {
+  const network = typeof ctx.options.network === 'string' ? ctx.options.network : undefined;
+  const ep = await host.findEndpoint(netns, network);
+  if (ep === undefined) {
+    throw new CtnetError(`${ctx.verb.name}: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}: attach it first (ctnet-fast attach ${netns} --network NAME)`, 'ENOTFOUND');
+  }
+  return ep;
+}
+
+export async function publish(ctx: Context): Promise<number> {
+  const { netns, specs } = await specsOf(ctx);
+  const { ports, ip } = await withHost(ctx, async (host) => {
+    const ep = await endpointOf(ctx, host, netns);
+    return { ports: await ep.publish(specs), ip: ep.info.ip };
+  });
+  ctx.out.result(ports, () => (ctx.out.quiet ? '' : ports.map((p) => `published ${portText(p)} → ${netns} (${ip})`).join('\n')));
+  return 0;
+}
+
+export async function unpublish(ctx: Context): Promise<number> {
+  const { netns, specs, mappings } = await specsOf(ctx);
+  await withHost(ctx, async (host) => {
+    const ep = await endpointOf(ctx, host, netns);
+    await ep.unpublish(specs);
+  });
+  ctx.out.result({ unpublished: mappings }, () => (ctx.out.quiet ? '' : mappings.map((p) => `unpublished ${portText(p)} from ${netns}`).join('\n')));
+  return 0;
+}
