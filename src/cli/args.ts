@@ -354,8 +354,9 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (verb === undefined) {
     throw new UsageError(`unknown command "${first}" (see ctnet-fast --help)`);
   }
+  // Options may sit anywhere around the verb words: drop just those words.
   const verbEnd = (at[at.length - 1] ?? 0) + 1;
-  const before = argv.slice(0, at[0]);
+  const before = argv.filter((_, i) => i < verbEnd && !at.includes(i));
   let rest = argv.slice(verbEnd);
   let command: string[] = [];
   if (verb.name === 'exec') {
