@@ -366,6 +366,9 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
       v4 = h === '0.0.0.0' ? 'any' : 'ip';
     } else {
       const n = parseIp(h, 'host address').value;
+      if (n === 1n) {
+        throw new InvalidInputError(`invalid port mapping "${spec}": publishing on ::1 is not possible (IPv6 has no route_localnet: the kernel never routes a ::1 source out of a bridge); use 127.0.0.1`);
+      }
       if (n === 0n) v6 = 'any';
       else { v6 = 'ip'; key6Ip = formatIp(n, 6); }
     }
@@ -420,7 +423,16 @@ export function unpublishElements(ep: FirewallEndpoint, mappings: readonly PortM
 
 /**
  * The sysctls the topology must set for these rules to work, as plan `sysctl` steps
- * (keys relative to /proc/sys, in the HOST netns — where the bridge lives).
+ * (keys relative to /proc/sys, in the HOST netns — where the bridge lives). route_localnet
+ * is per bridge, so it is set after the bridge exists.
+ *
+ * Not a sysctl but needed too: hairpin mode on every bridge port (IFLA_BRPORT_MODE = 1,
+ * `ip link set VETH type bridge_slave hairpin on`) for a container to reach its OWN
+ * published port through a host address while br_netfilter is active (the DNAT-ed frame
+ * is bridged back out of the port it came in on). Siblings do not need it.
+ * br_netfilter (net/bridge/bridge-nf-call-iptables) is NOT required: the rules work with
+ * it on (intra-network frames then pass the forward hook with iif = oif = the bridge and
+ * are accepted by @intra) and off (intra-network frames never reach IP hooks).
  */
 export function requiredSysctls(net: Pick<FirewallNetwork, 'bridge' | 'subnet6' | 'internal'>): SysctlNeed[] {
   checkBridge(net.bridge);

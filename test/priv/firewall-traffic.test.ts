@@ -120,8 +120,11 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
           { host: '127.0.0.1', port: 8081 },
           { host: '127.0.0.1', port: 8080 },
           { proto: 'udp', host: '127.0.0.1', port: 5353 },
+          { host: OUT.hostIp6, port: 8080 },
+          { host: OUT.hostIp6, port: 8083 },
         ]), [
           `c1 ${OUT.hostIp} 80`, `c1 ${NET_A.gw} 10001`, `c1 ${NET_A.gw} 81`, `c1 ${NET_A.gw} 80`, `c1 ${NET_A.gw} 53`,
+          `c1 ${OUT.hostIp6} 80`, `c1 ${OUT.hostIp6} 80`,
         ]);
       });
 
@@ -129,8 +132,8 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
         // masqueraded to the gateway, so replies come back through the host and match
         assert.deepEqual(await lab.probeFrom(C2.ns, [{ host: OUT.hostIp, port: 8080 }, { proto: 'udp', host: OUT.hostIp, port: 5353 }]),
           [`c1 ${NET_A.gw} 80`, `c1 ${NET_A.gw} 53`]);
-        assert.deepEqual(await lab.probeFrom(C1.ns, [{ host: OUT.hostIp, port: 8080 }, { host: OUT.hostIp, port: 8090 }]),
-          [`c1 ${NET_A.gw} 80`, `c2 ${NET_A.gw} 80`]);
+        assert.deepEqual(await lab.probeFrom(C1.ns, [{ host: OUT.hostIp, port: 8080 }, { host: OUT.hostIp, port: 8090 }, { host: OUT.hostIp6, port: 8080 }]),
+          [`c1 ${NET_A.gw} 80`, `c2 ${NET_A.gw} 80`, `c1 ${NET_A.gw6!} 80`]);
         // from another network, published ports are reachable too (Docker's behaviour), no SNAT needed
         assert.deepEqual(await lab.probeFrom(C3.ns, [{ host: OUT.hostIp, port: 8080 }]), [`c1 ${C3.ip} 80`]);
         // Why the topology must set hairpin mode on every bridge port: with br_netfilter the
@@ -158,6 +161,19 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
           await fw.apply(intra.replace('"delete"', '"add"'));
         }
         assert.deepEqual(await lab.probeFrom(C1.ns, [{ host: C2.ip, port: 80 }]), [`c2 ${C1.ip} 80`]);
+      });
+
+      t('the rules also hold with br_netfilter off (bridge-nf-call-iptables=0)', async () => {
+        const key = 'net/bridge/bridge-nf-call-iptables';
+        lab.writeSysctl(key, '0');
+        try {
+          assert.deepEqual(await lab.probeFrom(C1.ns, [{ host: C2.ip, port: 80 }, { host: OUT.hostIp, port: 8080 }, { host: C3.ip, port: 80 }]),
+            [`c2 ${C1.ip} 80`, `c1 ${NET_A.gw} 80`, 'ERR TIMEOUT']);
+          assert.deepEqual(await lab.probeFrom(C2.ns, [{ host: OUT.hostIp, port: 8080 }, { host: OUT.ip, port: 7000 }]),
+            [`c1 ${NET_A.gw} 80`, `out ${OUT.hostIp} 7000`]);
+        } finally {
+          lab.writeSysctl(key, '1');
+        }
       });
 
       t('two networks cannot reach each other; the outside cannot reach containers directly', async () => {

@@ -128,8 +128,9 @@ describe('firewall/ports: parsePortSpec and validation', () => {
   });
   it('refuses a port published twice in one batch, and mappings the endpoint cannot take', () => {
     assert.throws(() => publishElements(ep, [parsePortSpec('8080:80'), parsePortSpec('8079-8081:1-3')]), /8080\/tcp is published twice/);
-    assert.throws(() => publishElements({ ip: '172.18.0.2' }, [parsePortSpec('[::1]:80:80')]), /no IPv6 address/);
+    assert.throws(() => publishElements({ ip: '172.18.0.2' }, [parsePortSpec('[fd00::1]:80:80')]), /no IPv6 address/);
     assert.throws(() => publishElements({ ip: 'nope' }, [parsePortSpec('80:80')]), /invalid endpoint address "nope"/);
+    assert.throws(() => publishElements(ep, [parsePortSpec('[::1]:80:80')]), /"\[::1\]:80:80\/tcp".*not possible.*127\.0\.0\.1/);
     // same port, different host addresses / protocols: fine
     publishElements(ep, [parsePortSpec('8080:80'), parsePortSpec('8080:80/udp'), parsePortSpec('127.0.0.1:8080:80')]);
   });
