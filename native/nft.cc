@@ -4,6 +4,8 @@
 
 #include <dlfcn.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 namespace ctn {
@@ -69,6 +71,17 @@ std::string trim(const char* s) {
   return t;
 }
 
+// libnftables reports kernel failures as text ("Could not process rule: No such file or
+// directory"); recover the errno from the strerror() text when there is one, else EINVAL
+// (parse and validation errors).
+int errnoOf(const std::string& text) {
+  static const int kKnown[] = {ENOENT, EEXIST, EPERM, EACCES, EBUSY, ENOSPC, ENOMEM, EOPNOTSUPP, EAFNOSUPPORT,
+                               ENOBUFS, EMSGSIZE, ERANGE, E2BIG, ENODEV, ENOTDIR, ELOOP, EOVERFLOW};
+  for (int e : kKnown)
+    if (text.find(std::strerror(e)) != std::string::npos) return e;
+  return EINVAL;
+}
+
 }  // namespace
 
 bool nftLoad(std::string* reason) {
@@ -108,7 +121,7 @@ KErr nftRun(NftCtx* c, const std::string& json, std::string* out) {
   // Reading a buffer also resets it for the next command.
   std::string o = trim(gLib.get_output(c));
   std::string e = trim(gLib.get_error(c));
-  if (rc != 0) return mkErr(EINVAL, "nft", e.empty() ? "nft_run_cmd_from_buffer failed" : e);
+  if (rc != 0) return mkErr(errnoOf(e), "nft", e.empty() ? "nft_run_cmd_from_buffer failed" : e);
   *out = o;
   return {};
 }

@@ -106,6 +106,7 @@ describe('native addon (privileged): sysctl and nft steps', function () {
       { kind: 'nft', ns: { path: PATH }, json: JSON.stringify({ nftables: [{ delete: { table: { family: 'ip', name: 'ctnn_absent' } } }] }) },
     ] });
     assert.deepEqual(r.map((s) => s.ok), [true, true, true, false, false], JSON.stringify(r));
+    assert.deepEqual(r.slice(3).map((s) => (!s.ok && 'error' in s ? s.error.code : 'ok')), ['EINVAL', 'ENOENT']);
     for (const s of r.slice(3)) {
       assert.ok(!s.ok && 'error' in s);
       assert.equal(s.error.op, 'nft');
