@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "exec.h"
 #include "js_conv.h"
 #include "nft.h"
 #include "nl_msg.h"
@@ -240,6 +241,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
   exports.Set("nftAvailable", Napi::Function::New(env, NftAvailable, "nftAvailable"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  // Not part of NativeAddon: `ctnet-fast exec` (native/exec.cc, owned by the CLI). It
+  // setns()es the calling thread and execvp()s at once, replacing the whole process.
+  RegisterExec(env, exports);
   return exports;
 }
 

@@ -52,10 +52,10 @@ let cached: NativeLoad | undefined;
 /**
  * Load the addon from (in order) $CTNET_NATIVE_PATH (relative paths resolve against the
  * package root), build/Release/ctnet_native.node, build/Debug/ctnet_native.node.
- * The result is cached for the process.
+ * The result is cached for the process (`fresh: true` looks again, e.g. in tests).
  */
-export function loadNative(): NativeLoad {
-  if (cached) return cached;
+export function loadNative(opts: { readonly fresh?: boolean } = {}): NativeLoad {
+  if (cached && opts.fresh !== true) return cached;
   const root = packageRoot();
   const require = createRequire(import.meta.url);
   const candidates: string[] = [];

@@ -27,6 +27,9 @@ function addon(): NativeAddon {
 async function run(steps: Step[], stopOnError?: boolean): Promise<StepResult[]> {
   return addon().run(stopOnError === undefined ? { steps } : { steps, stopOnError });
 }
+function errMsg(r: StepResult | undefined): string {
+  return r && !r.ok && 'error' in r ? r.error.message ?? '' : '';
+}
 function errCode(r: StepResult | undefined): string | undefined {
   return r && !r.ok && 'error' in r ? r.error.code : undefined;
 }
@@ -70,12 +73,12 @@ describe('native addon (privileged): namespaces, plan semantics, threads', funct
   it('netnsOpen: ENOENT naming the path, EINVAL for a file that is not a netns, slot refs to it work', async () => {
     const missing = await run([{ kind: 'netnsOpen', path: NS('missing') }]);
     assert.equal(errCode(missing[0]), 'ENOENT');
-    assert.match(!missing[0]?.ok && 'error' in missing[0] ? missing[0].error.message ?? '' : '', /ctnn-missing/);
+    assert.match(errMsg(missing[0]), /ctnn-missing/);
     const plain = `/run/${P}plainfile`;
     writeFileSync(plain, 'x');
     const notNs = await run([{ kind: 'netnsOpen', path: plain }]);
     assert.equal(errCode(notNs[0]), 'EINVAL');
-    assert.match(!notNs[0]?.ok && 'error' in notNs[0] ? notNs[0].error.message ?? '' : '', /not a network namespace/);
+    assert.match(errMsg(notNs[0]), /not a network namespace/);
     const mntNs = await run([{ kind: 'netnsOpen', path: '/proc/self/ns/mnt' }]);
     assert.equal(errCode(mntNs[0]), 'EINVAL');
     const ok = await run([

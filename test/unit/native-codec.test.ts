@@ -232,7 +232,7 @@ describe('native codec: decoders against real kernel replies', () => {
   it('RTM_NEWADDR → Addr matches ip -j addr show', () => {
     const c = cap('addr-dump');
     const got = decodeAll(c).filter((m) => m.type === 20).map((m) => m.value as Addr);
-    const want = c.json.flatMap((l) => (l['addr_info'] as Array<Record<string, unknown>>).map((a) => ({ ...a, ifindex: l['ifindex'] })));
+    const want = c.json.flatMap((l) => (l['addr_info'] as Array<Record<string, unknown>>).map((a): Record<string, unknown> => ({ ...a, ifindex: l['ifindex'] })));
     assert.equal(got.length, want.length);
     for (const w of want) {
       const a = got.find((x) => x.local === w['local'] && x.index === w['ifindex']);
