@@ -9,6 +9,9 @@ import type { Context } from './main.js';
 import type { HostOptions } from '../topology/types.js';
 import type { Host } from '../topology/host.js';
 import { checkPrivilege } from './privilege.js';
+import { resolveNetns } from './ns.js';
+import { existsSync } from 'node:fs';
+import { CtnetError } from '../errors.js';
 
 export type { Host };
 
@@ -25,6 +28,14 @@ export function hostOptions(ctx: Context): HostOptions {
 /** Open a Host for this command, run `fn`, close the Host (even on error). */
 export async function withHost<T>(ctx: Context, fn: (host: Host) => Promise<T>, opts: { privileged?: boolean } = {}): Promise<T> {
   if (opts.privileged !== false) checkPrivilege(ctx.verb.name);
+  if (ctx.global.hostNetns !== undefined) {
+    const ref = resolveNetns(ctx.global.hostNetns, ctx.verb.name);
+    if (!existsSync(ref.path)) {
+      throw new CtnetError(`${ctx.verb.name}: host netns (--host-netns) ${ref.name !== undefined
+        ? `"${ref.name}" not found (${ref.path}): create it with ctnet-fast netns add ${ref.name}`
+        : `path "${ref.path}" does not exist`}`, 'ENOTFOUND');
+    }
+  }
   const t0 = performance.now();
   const { Host: HostClass } = await import('../topology/host.js');
   const t1 = performance.now();

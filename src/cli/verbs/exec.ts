@@ -8,7 +8,7 @@
  * `ip netns exec NAME CMD` (names) or `nsenter --net=PATH CMD` (paths) and passes the exit
  * status through. No shell anywhere: argument arrays only.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -53,6 +53,21 @@ export function loadNativeExec(): { fn: ExecFn } | { why: string } {
   return { why: `addon not built (tried ${tried.join(', ')})` };
 }
 
+/** execvp's lookup, answered without running it: 'ok', 'ENOENT' or 'EACCES'. */
+export function findExecutable(file: string, pathVar: string): 'ok' | 'ENOENT' | 'EACCES' {
+  const candidates = file.includes('/') ? [file] : pathVar.split(':').map((d) => path.join(d === '' ? '.' : d, file));
+  let denied = false;
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      if (statSync(c).isFile()) return 'ok';
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EACCES') denied = true;
+    }
+  }
+  return denied ? 'EACCES' : 'ENOENT';
+}
+
 function execFailure(e: unknown, file: string): number {
   const code = (e as { code?: string }).code;
   if (code === 'ENOENT') throw Object.assign(new CtnetError(`exec: ${file}: command not found`, 'ENOCMD'), { exitCode: 127 });
@@ -81,6 +96,9 @@ export async function exec(ctx: Context): Promise<number> {
     }
   }
   // Fallback: one helper process (ip netns exec / nsenter); the exit status is passed through.
+  // Look CMD up first so "not found" / "not executable" exit 127 / 126 as with the native path.
+  const found = findExecutable(file, ctx.env.PATH ?? '');
+  if (found !== 'ok') return execFailure({ code: found }, file);
   const [cmd, argv] = ref.name !== undefined
     ? ['ip', ['netns', 'exec', ref.name, file, ...rest]] as const
     : ['nsenter', [`--net=${ref.path}`, '--', file, ...rest]] as const;

@@ -11,6 +11,16 @@ import { portText } from '../format.js';
 import { resolveNetns } from '../ns.js';
 import { CtnetError } from '../../errors.js';
 
+const ANY = new Set([undefined, '0.0.0.0', '::']);
+
+/** Whether a requested mapping names a published one (no host address = the any-address). */
+export function samePorts(want: PortMapping, have: PortMapping): boolean {
+  const ipOk = want.hostIp === undefined ? ANY.has(have.hostIp) : want.hostIp === have.hostIp;
+  return ipOk && want.protocol === have.protocol && want.hostPort === have.hostPort && want.containerPort === have.containerPort
+    && (want.hostPortEnd ?? want.hostPort) === (have.hostPortEnd ?? have.hostPort)
+    && (want.containerPortEnd ?? want.containerPort) === (have.containerPortEnd ?? have.containerPort);
+}
+
 async function specsOf(ctx: Context): Promise<{ netns: string; specs: string[]; mappings: PortMapping[] }> {
   const [netns, ...specs] = ctx.positionals;
   if (netns === undefined) throw new UsageError(`${ctx.verb.name}: missing NETNS`, ctx.verb.name);
@@ -45,7 +55,12 @@ export async function unpublish(ctx: Context): Promise<number> {
   const { netns, specs, mappings } = await specsOf(ctx);
   await withHost(ctx, async (host) => {
     const ep = await endpointOf(ctx, host, netns);
-    await ep.unpublish(specs);
+    const published = ep.info.ports;
+    const missing = mappings.filter((m) => !published.some((p) => samePorts(m, p)));
+    if (missing.length > 0) {
+      throw new CtnetError(`unpublish: ${missing.map(portText).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not published by ${netns} (published: ${published.length === 0 ? 'none' : published.map(portText).join(', ')})`, 'ENOTFOUND');
+    }
+    await ep.unpublish(published.filter((p) => mappings.some((m) => samePorts(m, p))));
   });
   ctx.out.result({ unpublished: mappings }, () => (ctx.out.quiet ? '' : mappings.map((p) => `unpublished ${portText(p)} from ${netns}`).join('\n')));
   return 0;
