@@ -331,6 +331,8 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
         size_t data = b.nestStart(IFLA_INFO_DATA);
         size_t peer = b.nestStart(VETH_INFO_PEER);
         // VETH_INFO_PEER carries a whole struct ifinfomsg, then the peer's attributes.
+        // Kernel quirk (seen on 6.18): the peer's ifi_index is honoured only when the
+        // main link asks for an ifindex too (op.index); otherwise it is silently ignored.
         ifinfomsg pi{};
         pi.ifi_index = p.index;
         b.raw(&pi, sizeof pi);

@@ -238,6 +238,15 @@ describe('native addon (privileged): rtnetlink ops against the kernel', function
     assert.deepEqual(val<Route[]>(6), [], 'a table that does not exist has no routes');
   });
 
+  it('linkSet ns moves a link into another netns (by path)', async () => {
+    okOps(await rtnl([{ op: 'linkAdd', kind: 'veth', name: `${P}vm`, peer: { name: `${P}vmp` } }]));
+    okOps(await rtnl([{ op: 'linkSet', link: `${P}vmp`, ns: { path: `/run/netns/${P}a` } }]));
+    assert.ok(!(await links()).some((l) => l.ifname === `${P}vmp`));
+    assert.ok((await links(`${P}a`)).some((l) => l.ifname === `${P}vmp`));
+    const inside = okOps(await rtnl([{ op: 'linkGet', link: `${P}vmp` }], { path: `/run/netns/${P}a` }))[0];
+    assert.ok(inside?.ok && (inside.value as Link).linkNetnsId !== undefined, 'peer lives in another netns');
+  });
+
   it('routeDel, addrDel, linkDel by name and by index', async () => {
     okOps(await rtnl([
       { op: 'routeDel', family: 4, dst: '10.90.0.0', dstLen: 16, link: `${P}vb` },
