@@ -8,11 +8,9 @@
  * `ip netns exec NAME CMD` (names) or `nsenter --net=PATH CMD` (paths) and passes the exit
  * status through. No shell anywhere: argument arrays only.
  */
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { accessSync, constants, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Context } from '../main.js';
 import { requireNetnsFile, resolveNetns } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
@@ -20,37 +18,14 @@ import { CtnetError, EnvironmentError } from '../../errors.js';
 
 type ExecFn = (nsPath: string, file: string, argv: string[]) => never;
 
-/** The package root: the nearest directory above this module with our package.json. */
-export function packageRoot(from = path.dirname(fileURLToPath(import.meta.url))): string | undefined {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const pj = path.join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === 'ctnet-fast') return dir;
-      } catch { /* keep looking */ }
-    }
-    if (path.dirname(dir) === dir) return undefined;
-  }
-}
-
-/** Load the addon's execInNetns, or say why not. */
-export function loadNativeExec(): { fn: ExecFn } | { why: string } {
-  const root = packageRoot();
-  if (root === undefined) return { why: 'package root not found' };
-  const tried: string[] = [];
-  for (const rel of ['build/Release/ctnet_native.node', 'build/Debug/ctnet_native.node']) {
-    const file = path.join(root, rel);
-    tried.push(file);
-    if (!existsSync(file)) continue;
-    try {
-      const addon = createRequire(import.meta.url)(file) as { execInNetns?: unknown };
-      if (typeof addon.execInNetns === 'function') return { fn: addon.execInNetns as ExecFn };
-      return { why: `the addon (${file}) has no execInNetns (RegisterExec not wired into its Init yet)` };
-    } catch (e) {
-      return { why: `cannot load ${file}: ${(e as Error).message}` };
-    }
-  }
-  return { why: `addon not built (tried ${tried.join(', ')})` };
+/** The addon's execInNetns (through the library's own loader: same paths, $CTNET_NATIVE_PATH), or why not. */
+export async function loadNativeExec(): Promise<{ fn: ExecFn } | { why: string }> {
+  const { loadNative } = await import('../../native/addon.js');
+  const r = loadNative();
+  if (r.addon === undefined) return { why: `addon not loaded (tried ${r.tried.join(', ')}${r.error !== undefined ? `: ${r.error}` : ''})` };
+  const fn = (r.addon as unknown as { execInNetns?: unknown }).execInNetns;
+  if (typeof fn !== 'function') return { why: 'the loaded addon has no execInNetns (RegisterExec is not in its Init)' };
+  return { fn: fn as ExecFn };
 }
 
 /** execvp's lookup, answered without running it: 'ok', 'ENOENT' or 'EACCES'. */
@@ -82,7 +57,7 @@ export async function exec(ctx: Context): Promise<number> {
   checkPrivilege('exec');
   const [file, ...rest] = ctx.command;
   if (file === undefined) throw new CtnetError('exec: missing CMD', 'EUSAGE');
-  const native = loadNativeExec();
+  const native = await loadNativeExec();
   if ('fn' in native) {
     ctx.out.debug(`exec: setns(${ref.path}) + execvp(${file}) in this process`);
     try {
