@@ -2,7 +2,7 @@
 // network + mount namespace, builds the tutorial's network, proves it with traffic, times
 // it against ip processes and tears it down. Timings are printed, never asserted.
 import assert from 'node:assert/strict';
-import { ctnet, ensureBuilt, tempState } from './cli-network.test.js';
+import { BIN, ctnet, ensureBuilt, tempState, testEnv } from './cli-network.test.js';
 import { existsSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
@@ -40,5 +40,20 @@ describe('ctnet-fast CLI: demo (privileged)', function () {
     for (const n of ['netns0', 'netns1', 'outside']) assert.equal(existsSync(`/run/netns/${n}`), false, n);
     const links = (JSON.parse(spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
     for (const l of ['vout', 'br0', 'veth0', 'veth1']) assert.ok(!links.includes(l), l);
+  });
+
+  it('demo without root: runs inside a user namespace when the kernel allows it, else exit 4 with the fix', () => {
+    const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '--user', '--map-root-user', '--net', '--mount', '--', 'true']);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, '--json', 'demo', '--no-compare'],
+      { encoding: 'utf8', env: { ...testEnv(state), HOME: '/tmp' }, timeout: 120_000 });
+    if (probe.status === 0) {
+      assert.equal(r.status, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as { ok: boolean; sandbox: { description: string } };
+      assert.equal(doc.ok, true);
+      assert.match(doc.sandbox.description, /user namespace mapping you to root/);
+    } else {
+      assert.equal(r.status, 4);
+      assert.match(r.stderr, /sudo ctnet-fast demo/);
+    }
   });
 });

@@ -58,13 +58,27 @@ function nsId(kind: 'net' | 'mnt', pid: string | number = 'self'): string | unde
   try { return readlinkSync(`/proc/${pid}/ns/${kind}`); } catch { return undefined; }
 }
 
-/** Without a sandbox yet: re-run this same command inside fresh network + mount namespaces. */
+/**
+ * Without a sandbox yet: re-run this same command inside fresh network + mount namespaces.
+ * As root: `unshare --net --mount`. Without root: the same inside a new user namespace that
+ * maps the caller to root (`--user --map-root-user`), when the kernel allows unprivileged
+ * user namespaces; otherwise a clear exit 4.
+ */
 function reexec(ctx: Context): number {
-  checkPrivilege('demo');
   const script = process.argv[1];
   if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', 'EFAILURE');
-  const marker = `${nsId('net') ?? '?'} ${nsId('mnt') ?? '?'}`;
-  const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', '--',
+  let userns = false;
+  try {
+    checkPrivilege('demo');
+  } catch (e) {
+    const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--mount', '--', 'true'], { stdio: 'ignore' });
+    if (probe.error !== undefined || probe.status !== 0) {
+      throw new EnvironmentError(`${(e as Error).message.replace(/: run as root.*$/, '')}, and this kernel does not allow unprivileged user namespaces: run sudo ctnet-fast demo`, 'EPERM');
+    }
+    userns = true;
+  }
+  const marker = `${nsId('net') ?? '?'} ${nsId('mnt') ?? '?'}${userns ? ' userns' : ''}`;
+  const r = spawnSync('unshare', [...(userns ? ['--user', '--map-root-user'] : []), '--net', '--mount', '--propagation', 'private', '--',
     process.execPath, ...process.execArgv, script, ...ctx.argv], { stdio: 'inherit', env: { ...ctx.env, [SANDBOX_ENV]: marker } });
   if (r.error !== undefined) {
     if ((r.error as { code?: string }).code === 'ENOENT') throw new EnvironmentError('demo: unshare is not installed: apt-get install util-linux', 'ENOTOOL');
@@ -233,7 +247,7 @@ function natCmds(tool: 'iptables' | 'nft' | 'none', what: 'masq' | 'publish' | '
 async function inside(ctx: Context, marker: string): Promise<number> {
   const out = ctx.out;
   // Refuse unless this process really is in namespaces of its own.
-  const [parentNet, parentMnt] = marker.split(' ');
+  const [parentNet, parentMnt, userns] = marker.split(' ');
   const myNet = nsId('net');
   const myMnt = nsId('mnt');
   if (myNet === undefined || myMnt === undefined || myNet === parentNet || myMnt === parentMnt || myNet === nsId('net', 1) || myMnt === nsId('mnt', 1)) {
@@ -241,7 +255,7 @@ async function inside(ctx: Context, marker: string): Promise<number> {
   }
   must('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'ctnet-demo', '/run'], 'private /run');
   must('ip', ['link', 'set', 'lo', 'up'], 'loopback up');
-  const description = `a private network + mount namespace made with unshare (pid ${process.pid}) and a tmpfs /run of its own; the machine's own interfaces, routes, firewall and /run/netns are not touched, and everything vanishes when the demo exits`;
+  const description = `a private network + mount namespace made with unshare (pid ${process.pid}${userns === 'userns' ? ', inside a user namespace mapping you to root' : ''}) and a tmpfs /run of its own; the machine's own interfaces, routes, firewall and /run/netns are not touched, and everything vanishes when the demo exits`;
   out.info(`ctnet-fast demo: running in ${description}`);
 
   const steps: DemoStep[] = [];
@@ -275,6 +289,8 @@ async function inside(ctx: Context, marker: string): Promise<number> {
     const [h, tOpen] = await timed(async () => {
       const { Host } = await import('../../topology/host.js');
       return Host.open({
+        // the demo's state lives on its private /run, never in the caller's state dir
+        stateDir: '/run/ctnet-fast-demo',
         warn: (m) => { if (/mount namespace/.test(m)) out.debug(m); else out.warn(m); },
         ...(ctx.global.backend !== undefined ? { backend: ctx.global.backend } : {}),
         ...(ctx.global.firewall !== undefined ? { firewall: ctx.global.firewall } : {}),
