@@ -129,7 +129,11 @@ export function decodeLinks(raw: readonly unknown[], byName: ReadonlyMap<string,
   return raw.map((r) => decodeLink(r, byName));
 }
 
-/** `ip -j [-N] addr show` (links with addr_info) → flat Addr list (inet and inet6 only). */
+/**
+ * `ip -j [-N] addr show` (links with addr_info) → flat Addr list (inet and inet6 only), in
+ * the kernel's dump order: every IPv4 address (by link), then every IPv6 address — iproute2
+ * groups them by link instead.
+ */
 export function decodeAddrs(raw: readonly unknown[]): Addr[] {
   const out: Addr[] = [];
   for (const l of raw) {
@@ -154,7 +158,7 @@ export function decodeAddrs(raw: readonly unknown[]): Addr[] {
       });
     }
   }
-  return out;
+  return [...out.filter((a) => a.family === 4), ...out.filter((a) => a.family === 6)];
 }
 
 /**
