@@ -6,9 +6,9 @@
  * and the printer; each verb module (and through it the library) is imported lazily, and
  * `version` and usage errors never load the library at all.
  */
-import { readFileSync } from 'node:fs';
 import { parseCommandLine, UsageError, type Parsed, type VerbDef, type GlobalValues } from './args.js';
 import { Output, EXIT, type Streams } from './output.js';
+import { versionInfo, versionText } from './version.js';
 
 /** What every verb receives. */
 export interface Context {
@@ -55,24 +55,9 @@ function roughGlobals(argv: readonly string[]): Pick<GlobalValues, 'json' | 'qui
   return { json: a.includes('--json') || a.includes('-j'), quiet: a.includes('--quiet') || a.includes('-q'), verbose: a.includes('--verbose') || a.includes('-v') };
 }
 
-function readPackage(): { name: string; version: string } {
-  // dist/src/cli/main.js → ../../../package.json; src/cli/main.ts (tsx) → ../../package.json
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const text = readFileSync(new URL(rel, import.meta.url), 'utf8');
-      const pkg = JSON.parse(text) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'ctnet-fast' && typeof pkg.version === 'string') return { name: pkg.name, version: pkg.version };
-    } catch { /* try the next */ }
-  }
-  return { name: 'ctnet-fast', version: 'unknown' };
-}
-
 function version(out: Output): number {
-  const pkg = readPackage();
-  out.result(
-    { name: pkg.name, version: pkg.version, node: process.version, platform: `${process.platform}-${process.arch}` },
-    () => `${pkg.name} ${pkg.version} (node ${process.version}, ${process.platform}-${process.arch})`,
-  );
+  const v = versionInfo();
+  out.result(v, () => versionText(v));
   return EXIT.OK;
 }
 

@@ -112,6 +112,14 @@ describe('ctnet-fast CLI: networks (privileged)', function () {
     rmSync(state, { recursive: true, force: true });
   });
 
+  it('version: one line, or one JSON document; exit 0', () => {
+    const h = ctnet(state, ['version']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /^ctnet-fast \d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+, linux-\w+\)\n$/);
+    const j = ctnet(state, ['version', '--json']).json<{ name: string; version: string }>();
+    assert.equal(j.name, 'ctnet-fast');
+  });
+
   it('network create: --json gives a NetworkInfo; the kernel has the bridge with the gateway address; nft knows the bridge', () => {
     const r = ctnet(state, ['--json', 'network', 'create', 'ccli-net1', '--subnet', '10.231.0.0/24', '--bridge', 'ccli-br1']);
     assert.equal(r.code, 0, r.stderr);

@@ -2,10 +2,17 @@
 // help, and every error that must be caught before any kernel work (exit 2 naming the bad
 // argument, exit 3 for a missing netns), in human and --json form. No privileges needed.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 import { networkSpecFrom } from '../../src/cli/verbs/network.js';
 import { attachTargets } from '../../src/cli/verbs/attach.js';
 import { fakeStreams } from './cli-output.test.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   const s = fakeStreams();
@@ -105,5 +112,21 @@ describe('cli main', () => {
     assert.equal(one.many, false);
     await assert.rejects(attachTargets({ options: { network: 'demo', 'from-file': 'x' }, positionals: [] }, () => '# nothing\n'), /lists no NETNS/);
     await assert.rejects(attachTargets({ options: { network: 'demo', 'from-file': 'x' }, positionals: [] }, () => 'c1 -p 99999:1\n'), /--publish invalid port mapping "99999:1"/);
+  });
+
+  it('the bin says how to build when dist/ is missing (exit 4), without a stack trace', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ccli-bin-'));
+    try {
+      mkdirSync(path.join(dir, 'bin'));
+      copyFileSync(path.join(ROOT, 'bin/ctnet-fast.js'), path.join(dir, 'bin/ctnet-fast.js'));
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'ctnet-fast', type: 'module' }));
+      for (const argv of [['network', 'ls'], ['version']]) {
+        const r = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.js'), ...argv], { encoding: 'utf8' });
+        assert.equal(r.status, 4, r.stderr);
+        assert.equal(r.stderr, 'ctnet-fast: the CLI is not built (dist/src/cli/main.js is missing): run npm run build\n');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
