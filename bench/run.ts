@@ -9,9 +9,9 @@
  * the VM spreads over all of them alike; ratios are only ever taken inside one run.
  *
  * Options:
- *   --quick              small N, 3 rounds, no scale/publish/churn runs (< 1 minute)
- *   --n N                containers per path (default 500; --quick 60)
- *   --rounds R           rounds the N are split into (default 5; --quick 3)
+ *   --quick              small N, 2 rounds, no scale/publish/churn runs (< 1 minute)
+ *   --n N                containers per path (default 500; --quick 50)
+ *   --rounds R           rounds the N are split into (default 5; --quick 2)
  *   --warmup W           untimed attach/detach cycles per worker (default 2)
  *   --paths a,b,…        among floor,ctnet,ctnet-prewarm,iproute2,cni,cni-masq
  *   --no-scale --no-churn --no-concurrency
@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine } from './lib/machine.js';
+import { describeMachine, loadAvg } from './lib/machine.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, PATHS, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
 import { fmt, table, targetsTable, type PathReport, type Target } from './lib/report.js';
@@ -66,8 +66,8 @@ function parseArgs(argv: readonly string[]): Options {
   const quick = argv.includes('--quick');
   const o: Options = {
     quick,
-    n: quick ? 60 : 500,
-    rounds: quick ? 3 : 5,
+    n: quick ? 50 : 500,
+    rounds: quick ? 2 : 5,
     warmup: 2,
     paths: [...MAIN_PATHS],
     scale: !quick,
@@ -301,7 +301,7 @@ async function nftStep(o: Options): Promise<Record<string, unknown>> {
 
 /** Attaches/s with C in flight: ctnet-fast (its own async API) beside the floor (C threads). */
 async function concurrency(o: Options): Promise<Record<string, unknown>> {
-  const n = o.quick ? 100 : 400;
+  const n = o.quick ? 50 : 400;
   const levels: unknown[] = [];
   let ctnetError: string | undefined;
   for (const c of [1, 2, 4, 8]) {
@@ -424,6 +424,7 @@ async function main(): Promise<void> {
     targets: goals,
     samples: Object.fromEntries(o.paths.map((p) => [p, { attach: acc.get(p)!.attach.map((v) => round(v)), detach: acc.get(p)!.detach.map((v) => round(v)) }])),
     wallSeconds: round((performance.now() - started) / 1000, 1),
+    loadAvgAtEnd: loadAvg(),
   };
 
   const subtitle = `${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node} · ${o.n} containers per path · ${machine.date.slice(0, 16)}Z`;
@@ -442,6 +443,9 @@ async function main(): Promise<void> {
     '',
     table(reports),
   ];
+  const ctInfo = reports.find((r) => r.name === 'ctnet')?.info;
+  if (ctInfo) lines.push('', `ctnet-fast ran with backend ${String(ctInfo.backend)}, firewall ${String(ctInfo.firewall)}`);
+  lines.push(`load average at start ${machine.loadAvgAtStart}, at end ${result.loadAvgAtEnd} (other work on the machine widens every distribution)`);
   if (floorSteps) lines.push('', `floor split (medians, ms): ${Object.entries(floorSteps as Record<string, number>).map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
   const nft = extra.nftStep;
   if (nft) {

@@ -14,7 +14,7 @@ import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
-import { ctnetPath, openLibrary, type LibEndpoint } from './paths/ctnet.js';
+import { backendsOf, ctnetPath, openLibrary, type LibEndpoint, type LibHost } from './paths/ctnet.js';
 import { runFloor } from './paths/floor.js';
 import { iproute2Path } from './paths/iproute2.js';
 import { nftElementCount, nftProcessApply, nftSetup, nftVersion, timeElementAdds } from './paths/nft.js';
@@ -108,7 +108,7 @@ async function runPublish(job: PublishJob): Promise<unknown> {
       progress(`publish: timed at ${size} ports`);
     }
     await ep.detach();
-    return { sizes: out };
+    return { sizes: out, ...backendsOf(host) };
   } finally {
     await host.close?.();
   }
@@ -129,27 +129,29 @@ async function runNft(job: NftJob): Promise<unknown> {
 }
 
 /**
- * The same element add through the library's in-process libnftables backend: the native
- * backend's `run()` with a one-step plan (src/native/contract.ts).
+ * The same element add through the library's in-process libnftables: the native backend's
+ * `run()` with a one-step plan (src/native/contract.ts), as the topology embeds it.
  */
 async function nftInProcess(n: number): Promise<Record<string, unknown>> {
-  // Computed specifier: the loader may not exist yet, and then this part says so.
-  const spec = '../src/native/load.js';
-  let loader: Record<string, unknown>;
+  let lib: { host: LibHost };
   try {
-    loader = (await import(spec)) as Record<string, unknown>;
+    lib = await openLibrary();
   } catch (err) {
-    return { unavailable: `no native loader yet: ${(err as Error).message.split('\n')[0]}` };
+    return { unavailable: (err as Error).message };
   }
-  const load = Object.values(loader).find((v) => typeof v === 'function') as (() => unknown) | undefined;
-  const addon = load?.() as { run?: (plan: unknown) => Promise<Array<{ ok: boolean }>> } | undefined;
-  if (!addon?.run) return { unavailable: 'the native loader returned no backend with run()' };
-  const apply = async (json: string): Promise<void> => {
-    const [r] = await addon.run!({ steps: [{ kind: 'nft', ns: { self: true }, json }] });
-    if (!r?.ok) throw new Error(`in-process nft step failed: ${JSON.stringify(r)}`);
-  };
-  const samples = await timeElementAdds(apply, n, 3, 100000);
-  return { runner: 'native backend run(): one nft step (libnftables)', samples };
+  const { host } = lib;
+  try {
+    const backend = host.backend;
+    if (!backend) return { unavailable: 'Host exposes no backend' };
+    const apply = async (json: string): Promise<void> => {
+      const [r] = await backend.run({ steps: [{ kind: 'nft', ns: { self: true }, json }] });
+      if (!r?.ok) throw new Error(`in-process nft step failed: ${JSON.stringify(r)}`);
+    };
+    const samples = await timeElementAdds(apply, n, 3, 100000);
+    return { runner: `Host.backend.run(): one nft step (${JSON.stringify(backendsOf(host))})`, samples };
+  } finally {
+    await host.close?.();
+  }
 }
 
 function diff(a: Census, b: Census): Record<string, number> {
@@ -191,7 +193,7 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
     await settle();
     (globalThis as { gc?: () => void }).gc?.();
     const after = census();
-    return { cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times, before, after, delta: diff(before, after) };
+    return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times, before, after, delta: diff(before, after) };
   } finally {
     await host.close?.();
   }
@@ -233,7 +235,7 @@ async function runConcurrency(job: ConcurrencyJob): Promise<unknown> {
       progress(`concurrency ${c}: ${round((job.n * 1000) / wallMs, 1)} attaches/s`);
       await settle();
     }
-    return { levels };
+    return { levels, ...backendsOf(host) };
   } finally {
     await host.close?.();
   }

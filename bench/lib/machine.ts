@@ -2,6 +2,7 @@
  * bench/lib/machine.ts — the machine the numbers were measured on: they mean nothing
  * without it (DESIGN §3: ±30 % between runs of the same VM; compare inside one run).
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { cniVersion } from '../paths/cni.js';
 import { versionOf } from './proc.js';
@@ -18,6 +19,16 @@ export interface Machine {
   readonly cniPlugins: string;
   readonly nftables: string;
   readonly cc: string;
+  /** /proc/loadavg when the run started: anything else running on the machine shows here. */
+  readonly loadAvgAtStart: string;
+}
+
+export function loadAvg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function describeMachine(): Machine {
@@ -34,5 +45,6 @@ export function describeMachine(): Machine {
     cniPlugins: `containernetworking-plugins ${cniVersion()}`,
     nftables: versionOf('nft', ['--version']),
     cc: versionOf('cc', ['--version']),
+    loadAvgAtStart: loadAvg(),
   };
 }

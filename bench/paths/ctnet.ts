@@ -27,28 +27,54 @@ export interface LibNetwork {
 export interface LibHost {
   network(spec: { readonly name: string; readonly subnet: string }): Promise<LibNetwork>;
   close?(): Promise<unknown>;
+  /** 'native' | 'iproute2' */
+  readonly backendName?: string;
+  /** 'libnftables' | 'nft' | 'none' */
+  readonly firewallName?: string;
+  /** The kernel backend, for composing plans (the nft step alone). */
+  readonly backend?: { run(plan: unknown): Promise<ReadonlyArray<{ readonly ok: boolean }>> };
   [extra: string]: unknown;
 }
 interface LibModule {
-  Host?: { open(opts: { readonly stateDir?: string }): Promise<LibHost> };
+  Host?: { open(opts: { readonly stateDir?: string; readonly backend?: string }): Promise<LibHost> };
 }
 
 export const STATE_DIR = '/run/ctnet-bench/state';
 
-/** Load the library and open a Host in this (fresh) netns, or throw Unavailable. */
+/**
+ * Load the library and open a Host in this (fresh) netns, or throw Unavailable. The native
+ * backend is required: the library would fall back to `ip` processes when the addon is
+ * missing (e.g. while someone rebuilds it), and that must not be reported as ctnet-fast.
+ */
 export async function openLibrary(): Promise<{ host: LibHost; net: LibNetwork }> {
   let mod: LibModule;
   try {
-    mod = (await import('../../src/index.js')) as LibModule;
+    mod = (await import('../../src/index.js')) as unknown as LibModule;
   } catch (err) {
     throw new Unavailable(`cannot import the library (src/index.ts): ${(err as Error).message}`);
   }
   if (typeof mod.Host?.open !== 'function') {
     throw new Unavailable('src/index.ts does not export Host (src/topology not landed yet)');
   }
-  const host = await mod.Host.open({ stateDir: STATE_DIR });
+  let host: LibHost;
+  try {
+    host = await mod.Host.open({ stateDir: STATE_DIR, backend: 'native' });
+  } catch (err) {
+    throw new Unavailable(`Host.open with the native backend: ${(err as Error).message}`);
+  }
   const net = await host.network({ name: 'bench', subnet: SUBNET });
   return { host, net };
+}
+
+/** Which backends the library picked (printed beside the numbers). */
+export function backendsOf(host: LibHost | undefined): Record<string, unknown> {
+  let firewall: string | undefined;
+  try {
+    firewall = host?.firewallName;
+  } catch (err) {
+    firewall = `unavailable (${(err as Error).message})`;
+  }
+  return { backend: host?.backendName ?? 'unknown', firewall: firewall ?? 'unknown' };
 }
 
 /** Names under which the library might offer pre-warming, checked on the network then the host. */
@@ -91,7 +117,7 @@ export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: num
       await host?.close?.();
     },
     info() {
-      return { library: 'in-process (src/index.ts via tsx)', prewarm: prewarmUsed };
+      return { library: 'in-process (src/index.ts via tsx)', ...backendsOf(host), prewarm: prewarmUsed };
     },
   };
 }

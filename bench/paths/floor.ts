@@ -1,7 +1,7 @@
 /**
  * bench/paths/floor.ts — runs the floor program (bench/floor/floor.c, compiled by
- * bench/run.ts) in the worker's namespace, on a bridge made here like the iproute2
- * path's, and reads its one line of JSON.
+ * bench/run.ts) in the worker's namespace, on a bridge made here the way ctnet-fast makes
+ * its own, and reads its one line of JSON.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -27,7 +27,10 @@ export function runFloor(job: AttachJob): AttachResult {
   } catch {
     throw new Unavailable(`${FLOOR_BIN} is not built (bench/run.ts compiles it with cc -O2)`);
   }
-  ip('link', 'add', 'ctb0', 'type', 'bridge');
+  // The bridge as ctnet-fast makes its own (untimed): fixed MAC (no bridge-id recalculation
+  // as ports come and go), no STP, forward delay 0, and quiet about IPv6 on an IPv4 network.
+  ip('link', 'add', 'ctb0', 'address', '02:42:ac:12:00:01', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+  ip('link', 'set', 'ctb0', 'addrgenmode', 'none');
   ip('addr', 'add', `${GATEWAY}/16`, 'dev', 'ctb0');
   ip('link', 'set', 'ctb0', 'up');
   const args = ['-n', String(job.n), '-k', String(job.prepopulate), '-w', String(job.warmup), '-b', 'ctb0'];
