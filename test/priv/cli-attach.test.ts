@@ -190,6 +190,11 @@ describe('ctnet-fast CLI: containers (privileged)', function () {
     const host = ok(ctnet(state, ['--json', 'inspect'])).json<typeof rep>();
     assert.ok(host.devices.some((d) => d.name === BR));
     assert.ok((host.nftables?.tables.length ?? 0) >= 1);
+    // the addon's dump and ip -j tell the same story
+    const viaIp = ok(ctnet(state, ['--json', '--backend', 'iproute2', 'inspect', 'ccli-c0'])).json<typeof rep & { source: string }>();
+    assert.equal(viaIp.source, 'ip');
+    const view = (x: typeof rep) => ({ devices: x.devices.map((d) => [d.name, d.addresses]), routes: x.routes.map((y) => [y.dst, y.via]) });
+    assert.deepEqual(view(viaIp), view(rep));
     const human = ok(ctnet(state, ['inspect', 'ccli-c0']));
     assert.match(human.stdout, /# Network devices\n/);
     assert.match(human.stdout, /# Routes\n/);

@@ -6,7 +6,7 @@ import { helpFor, mainHelp, verbHelp } from '../../src/cli/help.js';
 import { VERBS, UsageError } from '../../src/cli/args.js';
 import { portText, endpointsTable, networksTable } from '../../src/cli/format.js';
 import { missingCaps, effectiveCaps, checkPrivilege } from '../../src/cli/privilege.js';
-import { buildReport } from '../../src/cli/verbs/inspect.js';
+import { buildReport, fromRtnl } from '../../src/cli/verbs/inspect.js';
 import { CtnetError, EnvironmentError, InvalidInputError, NetlinkError } from '../../src/errors.js';
 import type { EndpointInfo, NetworkInfo } from '../../src/topology/types.js';
 
@@ -164,5 +164,32 @@ describe('cli output', () => {
     assert.equal(r.devices[0]?.mac, undefined);
     assert.deepEqual(r.routes[0], { family: 4, dst: 'default', via: '172.18.0.1', dev: 'eth0' });
     assert.deepEqual(r.neighbours, [{ dst: '172.18.0.1', dev: 'eth0', lladdr: '02:00:00:00:00:01', state: ['REACHABLE'] }]);
+  });
+
+  it('inspect: the addon dumps give the same shape as ip -j (main-table unicast routes, names for indexes)', () => {
+    const r = fromRtnl(
+      [
+        { index: 1, name: 'lo', mtu: 65536, mac: '00:00:00:00:00:00', up: true, operState: 'UNKNOWN', flags: 0 },
+        { index: 2, name: 'eth0', kind: 'veth', mtu: 1500, mac: '02:42:ac:12:00:02', up: true, operState: 'UP', flags: 0, link: 7, linkNetnsId: 0 },
+        { index: 3, name: 'br', kind: 'bridge', mtu: 1500, mac: '02:00:00:00:00:01', up: true, operState: 'UP', flags: 0, alias: 'ctnet:br:x' },
+        { index: 4, name: 'v1', kind: 'veth', mtu: 1500, up: false, operState: 'DOWN', flags: 0, master: 3 },
+      ],
+      [{ index: 2, family: 4, local: '172.18.0.2', prefixLen: 16, scope: 0, flags: 0 }],
+      [
+        { family: 4, dstLen: 0, gateway: '172.18.0.1', oif: 2, table: 254, protocol: 3, scope: 0, type: 1, flags: 0 },
+        { family: 4, dst: '172.18.0.0', dstLen: 16, oif: 2, table: 254, protocol: 2, scope: 253, type: 1, prefsrc: '172.18.0.2', flags: 0 },
+        { family: 4, dst: '172.18.0.2', dstLen: 32, oif: 2, table: 255, protocol: 2, scope: 254, type: 2, flags: 0 },
+      ],
+    );
+    assert.deepEqual(r.devices.map((d) => [d.name, d.kind, d.mac, d.master, d.peer, d.addresses]), [
+      ['lo', undefined, undefined, undefined, undefined, []],
+      ['eth0', 'veth', '02:42:ac:12:00:02', undefined, 'if7 (netnsid 0)', ['172.18.0.2/16']],
+      ['br', 'bridge', '02:00:00:00:00:01', undefined, undefined, []],
+      ['v1', 'veth', undefined, 'br', undefined, []],
+    ]);
+    assert.deepEqual(r.routes, [
+      { family: 4, dst: 'default', via: '172.18.0.1', dev: 'eth0' },
+      { family: 4, dst: '172.18.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', src: '172.18.0.2' },
+    ]);
   });
 });

@@ -2,9 +2,10 @@
  * cli/verbs/inspect.ts — `inspect [NETNS]`: the tutorial's inspect-net-stack.sh for one
  * netns: devices (with addresses), routes, neighbours, and our nftables tables.
  *
- * Layer: CLI front door; a diagnostic, not a hot path. Reads the kernel through `ip -j`
- * and `nft -j` (run inside the netns with `ip -n NAME` / `nsenter --net=PATH`), so what it
- * shows is an independent view of what the library did. Argument arrays only.
+ * Layer: CLI front door; a diagnostic, not a hot path. Devices, addresses and routes come
+ * from one rtnetlink dump plan through the addon when it loads (no process), else from
+ * `ip -j`; neighbours from `ip -j neigh` and our tables from `nft -j` (run inside the netns
+ * with `ip -n NAME` / `nsenter --net=PATH`). Argument arrays only.
  */
 import { spawnSync } from 'node:child_process';
 import type { Context } from '../main.js';
@@ -12,6 +13,7 @@ import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
 import { EnvironmentError, CtnetError } from '../../errors.js';
 import { formatFields } from '../output.js';
+import type { Addr, Link, NsRef, Route, Step } from '../../native/contract.js';
 
 export interface InspectDevice {
   readonly index: number;
@@ -45,6 +47,8 @@ export interface InspectNeighbour {
 export interface InspectReport {
   /** "host" (this process's netns), or the nsfs path inspected */
   readonly netns: string;
+  /** Where devices/addresses/routes came from: the addon's rtnetlink dump, or `ip -j`. */
+  readonly source: 'rtnl' | 'ip';
   readonly netnsName?: string;
   readonly devices: readonly InspectDevice[];
   readonly routes: readonly InspectRoute[];
@@ -142,6 +146,78 @@ export function buildReport(raw: { links: unknown[]; addrs: unknown[]; routes4: 
   return { devices, routes, neighbours };
 }
 
+const RTPROT: Readonly<Record<number, string>> = { 1: 'redirect', 2: 'kernel', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 16: 'dhcp', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp' };
+const RTSCOPE: Readonly<Record<number, string>> = { 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+
+/** Devices, addresses and routes from the addon's dumps, shaped like the `ip -j` view (exported for unit tests). */
+export function fromRtnl(links: readonly Link[], addrs: readonly Addr[], routes: readonly Route[]): Pick<InspectReport, 'devices' | 'routes'> {
+  const names = new Map(links.map((l) => [l.index, l.name]));
+  const devices = [...links].sort((a, b) => a.index - b.index).map((l): InspectDevice => {
+    const d: { -readonly [K in keyof InspectDevice]: InspectDevice[K] } = {
+      index: l.index, name: l.name, state: l.operState, up: l.up, mtu: l.mtu,
+      addresses: addrs.filter((a) => a.index === l.index).map((a) => `${a.local}/${a.prefixLen}`),
+    };
+    if (l.kind !== undefined) d.kind = l.kind;
+    if (l.mac !== undefined && !/^(00:){5}00$/.test(l.mac)) d.mac = l.mac;
+    if (l.master !== undefined && l.master !== 0) d.master = names.get(l.master) ?? `if${l.master}`;
+    if (l.link !== undefined && l.link !== 0 && l.link !== l.index) {
+      d.peer = l.linkNetnsId !== undefined ? `if${l.link} (netnsid ${l.linkNetnsId})` : names.get(l.link) ?? `if${l.link}`;
+    }
+    if (l.alias !== undefined && l.alias !== '') d.alias = l.alias;
+    return d;
+  });
+  const shown = routes.filter((r) => r.table === 254 && r.type === 1);
+  return {
+    devices,
+    routes: shown.map((r): InspectRoute => {
+      const o: { -readonly [K in keyof InspectRoute]: InspectRoute[K] } = {
+        family: r.family, dst: r.dst === undefined || r.dstLen === 0 ? 'default' : `${r.dst}${r.dstLen === (r.family === 4 ? 32 : 128) ? '' : `/${r.dstLen}`}`,
+      };
+      if (r.gateway !== undefined) o.via = r.gateway;
+      if (r.oif !== undefined) o.dev = names.get(r.oif) ?? `if${r.oif}`;
+      const proto = RTPROT[r.protocol];
+      if (proto !== undefined) o.protocol = proto;
+      const scope = RTSCOPE[r.scope];
+      if (scope !== undefined) o.scope = scope;
+      if (r.prefsrc !== undefined) o.src = r.prefsrc;
+      if (r.metric !== undefined && r.metric !== 0) o.metric = r.metric;
+      return o;
+    }),
+  };
+}
+
+/** One plan through the addon (no process): links, addresses, IPv4 and IPv6 routes of the netns. */
+async function rtnlView(ref: NetnsRef | undefined, ctx: Context): Promise<Pick<InspectReport, 'devices' | 'routes'> | undefined> {
+  const pref = ctx.global.backend ?? ctx.env.CTNET_BACKEND ?? 'auto';
+  if (pref === 'iproute2') return undefined;
+  const { NativeBackend } = await import('../../native/addon.js');
+  const { backend, load } = NativeBackend.tryCreate();
+  if (backend === undefined) {
+    ctx.out.debug(`inspect: addon not loaded (${load.error ?? load.tried.join(', ')}); reading the kernel with ip -j`);
+    return undefined;
+  }
+  try {
+    const ns: NsRef = ref === undefined ? { self: true } : { slot: 0 };
+    const steps: Step[] = [
+      ...(ref === undefined ? [] : [{ kind: 'netnsOpen', path: ref.path } as const]),
+      { kind: 'rtnl', ns, ops: [{ op: 'linkList' }, { op: 'addrList' }, { op: 'routeList', family: 4 }, { op: 'routeList', family: 6 }] },
+    ];
+    const results = await backend.run({ steps });
+    const last = results[results.length - 1];
+    if (last === undefined || !last.ok || last.ops === undefined) {
+      ctx.out.debug('inspect: rtnetlink dump failed; reading the kernel with ip -j');
+      return undefined;
+    }
+    const val = (i: number): unknown => { const o = last.ops?.[i]; return o?.ok === true ? o.value : undefined; };
+    const links = val(0) as Link[] | undefined;
+    const addrs = val(1) as Addr[] | undefined;
+    if (links === undefined || addrs === undefined) return undefined;
+    return fromRtnl(links, addrs, [...((val(2) as Route[] | undefined) ?? []), ...((val(3) as Route[] | undefined) ?? [])]);
+  } finally {
+    await backend.close();
+  }
+}
+
 function ourTables(run: Run): InspectReport['nftables'] {
   const list = run('nft', ['-j', 'list', 'tables']);
   if (list.missing) return null;
@@ -174,16 +250,19 @@ export async function inspect(ctx: Context): Promise<number> {
     checkPrivilege('inspect');
   }
   const run = runner(ref);
-  const base = buildReport({
+  const native = await rtnlView(ref, ctx);
+  const neighbours = buildReport({ links: [], addrs: [], routes4: [], routes6: [], neigh: json(run, ['neigh', 'show']) }).neighbours;
+  const base = native ?? buildReport({
     links: json(run, ['-d', 'link', 'show']),
     addrs: json(run, ['addr', 'show']),
     routes4: json(run, ['-4', 'route', 'show']),
     routes6: json(run, ['-6', 'route', 'show']),
-    neigh: json(run, ['neigh', 'show']),
+    neigh: [],
   });
   const report: InspectReport = {
     netns: ref?.path ?? 'host', ...(ref?.name !== undefined ? { netnsName: ref.name } : {}),
-    ...base, nftables: ourTables(run),
+    source: native !== undefined ? 'rtnl' : 'ip',
+    devices: base.devices, routes: base.routes, neighbours, nftables: ourTables(run),
   };
   ctx.out.result(report, () => renderInspect(ctx, report));
   return 0;
@@ -193,7 +272,7 @@ export function renderInspect(ctx: Pick<Context, 'out'>, r: InspectReport): stri
   const out = ctx.out;
   const where = r.netns === 'host' ? 'host netns (this process)' : `netns ${r.netnsName ?? r.netns}${r.netnsName !== undefined ? ` (${r.netns})` : ''}`;
   const parts = [
-    formatFields([['Netns', where]]),
+    formatFields([['Netns', where], ['Source', r.source === 'rtnl' ? 'rtnetlink dump (addon); neighbours and nft via ip/nft' : 'ip -j, nft -j']]),
     out.bold('# Network devices'),
     out.table(['IDX', 'NAME', 'KIND', 'STATE', 'MTU', 'MAC', 'MASTER', 'PEER', 'ADDRESSES'], r.devices.map((d) => [
       String(d.index), d.name, d.kind ?? '-', d.state, String(d.mtu), d.mac ?? '-', d.master ?? '-', d.peer ?? '-',
