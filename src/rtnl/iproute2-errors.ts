@@ -94,9 +94,14 @@ export function kernelErrorFromStderr(stderr: string, op: string, exitCode?: num
   };
 }
 
-/** A KernelError from a Node fs/system error (ENOENT…). */
+/** A KernelError from a Node fs/system error (ENOENT…); op is the failing syscall when Node says. */
 export function kernelErrorFromNode(err: unknown, op: string): KernelError {
-  const e = err as { errno?: number; code?: string; message?: string };
+  const e = err as { errno?: number; code?: string; message?: string; syscall?: string };
   const errno = typeof e.errno === 'number' ? Math.abs(e.errno) : 5;
-  return { errno, code: typeof e.code === 'string' ? e.code : errnoName(errno), op, message: e.message ?? String(err) };
+  return {
+    errno,
+    code: typeof e.code === 'string' ? e.code : errnoName(errno),
+    op: typeof e.syscall === 'string' ? e.syscall : op,
+    message: e.message ?? String(err),
+  };
 }

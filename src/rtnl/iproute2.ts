@@ -152,7 +152,8 @@ export class Iproute2Backend implements Backend {
           const nsPath = resolveNs(step.ns, slots, 'nft');
           try {
             const out = await runNftProcess(step.json, nsPath);
-            return out === '' ? { ok: true, kind: step.kind } : { ok: true, kind: step.kind, value: out };
+            // Always a value (nft's output, often ''), as the native backend answers.
+            return { ok: true, kind: step.kind, value: out };
           } catch (e) {
             if (e instanceof NetlinkError) fail(e.errno, 'nft', e.extack ?? e.message);
             throw e;
@@ -321,6 +322,7 @@ async function linkSet(op: LinkSetOp, nsPath: string | undefined, names: LinkNam
   if (op.name !== undefined) args.push('name', op.name);
   if (op.mac !== undefined) args.push('address', op.mac);
   if (op.alias !== undefined) args.push('alias', op.alias);
+  if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
   await ip(nsPath, args, rtm);
 }
 
@@ -422,11 +424,15 @@ async function sysctl(nsPath: string | undefined, key: string, value?: string): 
       await fs.writeFile(`/proc/sys/${k}`, value);
       return undefined;
     } catch (e) {
-      throw new OpFailure(kernelErrorFromNode(e, 'sysctl'));
+      throw new OpFailure(kernelErrorFromNode(e, value === undefined ? 'open' : 'write'));
     }
   }
   const args = value === undefined ? ['-n', k] : ['-q', '-w', `${k}=${value}`];
   const r = await exec('nsenter', [`--net=${nsPath}`, '--', 'sysctl', ...args]);
-  if (!r.ok) throw new OpFailure(kernelErrorFromStderr(r.stderr, 'sysctl', r.exitCode));
+  if (!r.ok) {
+    // Name the syscall that failed, as the native backend does: open (missing key) or write.
+    const op = value === undefined || /cannot stat|No such file/.test(r.stderr) ? 'open' : 'write';
+    throw new OpFailure(kernelErrorFromStderr(r.stderr, op, r.exitCode));
+  }
   return value === undefined ? r.stdout.trim() : undefined;
 }

@@ -76,6 +76,40 @@ describe('iproute2 and native backends agree', function () {
     }
   });
 
+  it('sysctl and nft steps: same result shapes, values and error codes', async () => {
+    const nsRef = { path: `/run/netns/${NS}` };
+    const table = JSON.stringify({ nftables: [{ add: { table: { family: 'inet', name: 'ctra_t' } } }] });
+    const bad = JSON.stringify({ nftables: [{ add: { chain: { family: 'inet', table: 'ctra_nope', name: 'c' } } }] });
+    for (const ns of [{ self: true } as const, nsRef]) {
+      const plan = {
+        stopOnError: false,
+        steps: [
+          { kind: 'sysctl' as const, ns, key: 'net/ipv4/conf/all/forwarding', value: '1' },
+          { kind: 'sysctl' as const, ns, key: 'net/ipv4/conf/all/forwarding' },
+          { kind: 'sysctl' as const, ns, key: 'net/ipv4/conf/all/forwarding', value: '0' },
+          { kind: 'sysctl' as const, ns, key: 'net/ipv4/conf/ctra-none/forwarding' },
+          { kind: 'nft' as const, ns, json: table },
+          { kind: 'nft' as const, ns, json: bad },
+          { kind: 'nft' as const, ns, json: JSON.stringify({ nftables: [{ delete: { table: { family: 'inet', name: 'ctra_t' } } }] }) },
+        ],
+      };
+      const a = await ipr.run(plan);
+      const b = await nat.run(plan);
+      assert.deepEqual(a.slice(0, 3), b.slice(0, 3), 'sysctl results');
+      assert.equal(a[1]?.ok && a[1].value, '1');
+      const ea = a[3];
+      const eb = b[3];
+      assert.ok(ea && !ea.ok && 'error' in ea && eb && !eb.ok && 'error' in eb);
+      assert.deepEqual([ea.error.code, ea.error.op], [eb.error.code, eb.error.op], 'missing sysctl');
+      assert.deepEqual(a[4], b[4], 'nft ok');
+      assert.deepEqual(a[6], b[6], 'nft ok');
+      const na = a[5];
+      const nb = b[5];
+      assert.ok(na && !na.ok && 'error' in na && nb && !nb.ok && 'error' in nb);
+      assert.deepEqual([na.error.code, na.error.op], [nb.error.code, nb.error.op], 'nft failure');
+    }
+  });
+
   it('same error codes and ops for failures iproute2 reports with strerror', async () => {
     const cases: RtnlOp[] = [
       ops.vethAdd(`${P}-v0`, { name: 'eth5' }),     // EEXIST

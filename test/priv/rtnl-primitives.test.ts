@@ -75,6 +75,31 @@ for (const backendName of BACKENDS) {
       assert.equal(await link('eth0'), undefined, 'peer is not in the root netns');
     });
 
+    it('creates with alias, chosen ifindex, txqlen and IPv6 link-local off on both ends (up after addrgenmode)', async () => {
+      await host.link.addVeth(`${P}-g0`, { name: 'eth3', ns: NS, alias: 'ctnet:peer', noIpv6LinkLocal: true, mac: '02:00:00:cc:00:03' },
+        { up: true, alias: 'ctnet:host', noIpv6LinkLocal: true, index: 4242, txqlen: 500, master: `${P}-br0` });
+      await inNs.link.set('eth3', { up: true });
+      const g = await link(`${P}-g0`);
+      assert.equal(g?.ifindex, 4242);
+      assert.equal(g?.ifalias, 'ctnet:host');
+      assert.equal(g?.txqlen, 500);
+      assert.equal(g?.master, `${P}-br0`);
+      assert.ok(g?.flags.includes('UP'));
+      assert.equal((g as { inet6_addr_gen_mode?: string } | undefined)?.inet6_addr_gen_mode, 'none');
+      const e = await link('eth3', NS);
+      assert.equal(e?.ifalias, 'ctnet:peer');
+      assert.equal(e?.address, '02:00:00:cc:00:03');
+      assert.equal((e as { inet6_addr_gen_mode?: string } | undefined)?.inet6_addr_gen_mode, 'none');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual((await addrs()).get(`${P}-g0`), [], 'no fe80:: on the host end');
+      assert.deepEqual((await addrs(NS)).get('eth3'), [], 'no fe80:: on the peer');
+      const mine = await host.link.get(4242);
+      assert.equal(mine.alias, 'ctnet:host');
+      assert.equal(mine.name, `${P}-g0`);
+      await host.link.del(`${P}-g0`);
+      assert.equal(await link('eth3', NS), undefined);
+    });
+
     it('get/list map every field the way the oracle sees it (by name and by index)', async () => {
       const o = await link(`${P}-v0`);
       assert.ok(o);
