@@ -96,6 +96,24 @@ function checkMac(mac: string, what: string): string {
   return m;
 }
 
+/**
+ * mkdir -p with `mode` for every directory it creates. Not `mkdirSync({ recursive })`:
+ * Node's version spins forever where mkdir answers ENOENT under an existing parent
+ * (e.g. anywhere under /proc); this one fails with that ENOENT.
+ */
+function mkdirp(dir: string, mode: number): void {
+  try {
+    mkdirSync(dir, { mode });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'EEXIST') return; // if it is not a directory, opening the file in it says so
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw e;
+    mkdirp(parent, mode);
+    mkdirSync(dir, { mode });
+  }
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -127,10 +145,10 @@ export class Store {
     this.dir = path.resolve(dir);
     this.file = path.join(this.dir, STATE_FILE);
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      mkdirp(this.dir, 0o700);
       closeSync(openSync(this.file, 'a', 0o600)); // create it private before SQLite does
     } catch (e) {
-      throw new EnvironmentError(`cannot create state directory ${this.dir}: ${(e as Error).message}`, (e as { code?: string }).code ?? 'ENVIRONMENT');
+      throw new EnvironmentError(`cannot open the state in ${this.dir} (set $CTNET_STATE_DIR or the stateDir option to use another directory): ${(e as Error).message}`, (e as { code?: string }).code ?? 'ENVIRONMENT');
     }
     const db = new Database(this.file, { timeout: busyTimeoutMs });
     try {

@@ -42,6 +42,11 @@ describe('state/store', () => {
       }
     });
 
+    it('says which directory it cannot use (and does not hang where mkdir answers ENOENT, as under /proc)', () => {
+      assert.throws(() => openStore('/proc/ctnet-nope/state'), /cannot open the state in \/proc\/ctnet-nope\/state .*CTNET_STATE_DIR.*ENOENT/);
+      assert.throws(() => openStore(path.join(dir, STATE_FILE, 'x')), /ENOTDIR/);
+    });
+
     it('refuses a store written by a newer schema', () => {
       store.close();
       const db = new Database(path.join(dir, STATE_FILE));
