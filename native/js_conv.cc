@@ -202,6 +202,7 @@ OpC opFromJs(const Napi::Value& v) {
     getStr(o, "mac", &op.mac, &bad);
     std::string s;
     if (getStr(o, "alias", &s, &bad)) op.alias = s;
+    getBool(o, "hairpin", &op.hairpin, &bad);
   } else if (name == "linkDel" || name == "linkGet") {
     op.type = name == "linkDel" ? OpType::LinkDel : OpType::LinkGet;
     getLinkRef(o, "link", &op.link, &bad);

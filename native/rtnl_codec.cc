@@ -381,6 +381,17 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
       if (lookupByName) b.putStrz(IFLA_IFNAME, op.link.name);
       else if (!op.newName.empty()) b.putStrz(IFLA_IFNAME, op.newName);
       if (op.noIpv6LinkLocal) putAfSpecAddrGenNone(b);
+      if (op.hairpin) {
+        // `ip link set X type bridge_slave hairpin on`: RTM_NEWLINK on an existing port whose
+        // IFLA_LINKINFO carries the master's slave options; the bridge applies them
+        // (br_port_slave_changelink) — the link must already be a bridge port.
+        size_t li = b.nestStart(IFLA_LINKINFO);
+        b.putStr(IFLA_INFO_SLAVE_KIND, "bridge");
+        size_t sd = b.nestStart(IFLA_INFO_SLAVE_DATA);
+        b.putU8(IFLA_BRPORT_MODE, *op.hairpin ? 1 : 0);
+        b.nestEnd(sd);
+        b.nestEnd(li);
+      }
       b.end();
       return {};
     }

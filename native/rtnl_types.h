@@ -47,6 +47,7 @@ struct OpC {
   int index = 0;
   std::optional<uint32_t> mtu, txqlen;
   std::optional<bool> up;
+  std::optional<bool> hairpin;  // linkSet: IFLA_BRPORT_MODE via IFLA_INFO_SLAVE_DATA
   LinkRefC master;        // linkAdd/linkSet
   bool noMaster = false;  // linkSet master: 0
   std::optional<std::string> alias;

@@ -72,7 +72,7 @@ export interface LinkAddOp {
   };
 }
 
-/** `ip link set LINK [up|down] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A]` */
+/** `ip link set LINK [up|down] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A] [type bridge_slave hairpin on|off]` */
 export interface LinkSetOp {
   readonly op: 'linkSet';
   readonly link: LinkRef;
@@ -85,6 +85,12 @@ export interface LinkSetOp {
   readonly name?: string;
   readonly mac?: string;
   readonly alias?: string;
+  /**
+   * Bridge port hairpin mode (`ip link set LINK type bridge_slave hairpin on|off`): lets the
+   * bridge send a frame back out of the port it came in on. Needed when a container reaches
+   * its own published port: with br_netfilter the DNAT-ed packet is bridged back to its port.
+   */
+  readonly hairpin?: boolean;
 }
 
 /** `ip link del LINK` */

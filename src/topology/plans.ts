@@ -43,10 +43,17 @@ export interface EndpointPlanInput {
   readonly ip: string;
   readonly ip6?: string;
   readonly mac: string;
+  /** set hairpin mode on the host port (the endpoint publishes ports) */
+  readonly hairpin?: boolean;
   readonly routes: ReadonlyArray<{ readonly dst: string; readonly dstLen: number; readonly family: Family; readonly via?: string }>;
 }
 
-/** The peer's ifindex inside a netns we just created: lo is 1, so 2 is free and lets us skip a name lookup. */
+/**
+ * The peer's ifindex inside a netns we just created: the kernel allocates ifindexes per netns,
+ * lo takes 1, so the first device born there is 2 — which lets the in-netns ops skip a name
+ * lookup. (Asking for it with the peer's ifi_index is ignored unless the host end asks for
+ * an index too, so we rely on the allocation order instead.)
+ */
 export const FRESH_PEER_INDEX = 2;
 
 /** Create the bridge with its gateway address(es), up, quiet about IPv6 when IPv4-only. */
@@ -94,18 +101,24 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
   const container: NsRef = { slot: 0 };
   const peerLink = ep.createNetns ? FRESH_PEER_INDEX : ep.ifname;
   const quiet6 = ep.ip6 === undefined;
-  const steps: Labelled[] = [
-    ep.createNetns
-      ? { step: { kind: 'netnsCreate', path: ep.netnsPath }, label: `create netns ${ep.netnsPath}` }
-      : { step: { kind: 'netnsOpen', path: ep.netnsPath }, label: `open netns ${ep.netnsPath}` },
-    rtnlStep(host, [{
+  const hostOps: RtnlOp[] = [{
       op: 'linkAdd', kind: 'veth', name: ep.hostIfname, up: true, master: bridgeIndex ?? net.bridge, mtu: net.mtu,
       alias: endpointAlias(ep.id), noIpv6LinkLocal: quiet6,
       peer: {
         name: ep.ifname, ns: container, mtu: net.mtu, mac: ep.mac, noIpv6LinkLocal: quiet6,
-        ...(ep.createNetns ? { index: FRESH_PEER_INDEX } : {}),
       },
-    }], `create veth ${ep.hostIfname}→${ep.ifname} in ${ep.netnsPath} on bridge ${net.bridge}`),
+  }];
+  const hostLabels = [`create veth ${ep.hostIfname}→${ep.ifname} in ${ep.netnsPath} on bridge ${net.bridge}`];
+  // A container reaching its own published port comes back through its own bridge port.
+  if (ep.hairpin === true) {
+    hostOps.push(hairpinOp(ep.hostIfname));
+    hostLabels.push(`set hairpin mode on bridge port ${ep.hostIfname}`);
+  }
+  const steps: Labelled[] = [
+    ep.createNetns
+      ? { step: { kind: 'netnsCreate', path: ep.netnsPath }, label: `create netns ${ep.netnsPath}` }
+      : { step: { kind: 'netnsOpen', path: ep.netnsPath }, label: `open netns ${ep.netnsPath}` },
+    rtnlStep(host, hostOps, hostLabels[0] ?? '', hostLabels),
   ];
   const ops: RtnlOp[] = [
     { op: 'linkSet', link: 'lo', up: true },
@@ -149,6 +162,11 @@ export function detachSteps(host: NsRef, ep: { netnsPath: string; ownsNetns: boo
   if (nftJson !== undefined) steps.push({ step: { kind: 'nft', ns: host, json: nftJson }, label: `unpublish ports of ${ep.netnsPath}` });
   if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath }, label: `delete netns ${ep.netnsPath}` });
   return steps;
+}
+
+/** `ip link set PORT type bridge_slave hairpin on` */
+export function hairpinOp(port: string): RtnlOp {
+  return { op: 'linkSet', link: port, hairpin: true };
 }
 
 export function deleteHostVethSteps(host: NsRef, hostIfname: string): Labelled[] {
