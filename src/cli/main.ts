@@ -63,6 +63,12 @@ function version(out: Output): number {
 
 /** Run one command line; resolves to the exit code (exec may never return: it replaces the process). */
 export async function main(argv: readonly string[], streams: Streams = process, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (streams === process) {
+    // `ctnet-fast network ls | head -1`: a reader that goes away is not an error worth a stack trace.
+    for (const s of [process.stdout, process.stderr]) {
+      s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(EXIT.OK); throw e; });
+    }
+  }
   let parsed: Parsed;
   try {
     parsed = parseCommandLine(argv);
