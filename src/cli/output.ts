@@ -56,8 +56,8 @@ export function describeError(e: unknown, verb?: string): ErrorReport {
     }
   } else if (NOT_FOUND_CODES.has(code)) {
     exitCode = EXIT.NOT_FOUND;
-    if (/\bnetwork\b/i.test(message) && !/\bnetns\b/.test(message)) hint = 'list networks with: ctnet-fast network ls';
-    else if (/\bendpoint\b|not attached/i.test(message)) hint = 'list endpoints with: ctnet-fast ls';
+    if (/\bendpoint\b|not attached/i.test(message)) hint = 'list endpoints with: ctnet-fast ls';
+    else if (/\bnetwork\b/i.test(message) && !/\bnetns\b/.test(message)) hint = 'list networks with: ctnet-fast network ls';
   } else if (ENV_CODES.has(code) || err.name === 'EnvironmentError') {
     exitCode = EXIT.ENVIRONMENT;
     if ((code === 'EPERM' || code === 'EACCES') && !/\b(root|sudo|CAP_)/.test(message)) {

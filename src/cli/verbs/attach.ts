@@ -135,6 +135,13 @@ export async function detach(ctx: Context): Promise<number> {
   await withHost(ctx, async (host) => {
     for (const netns of ctx.positionals) {
       try {
+        if (network === undefined) {
+          const path = resolveNetns(netns, 'detach').path;
+          const on = (await host.endpoints()).filter((e) => e.netns === path);
+          if (on.length > 1) {
+            throw new UsageError(`detach: ${netns} is attached to ${on.length} networks (${on.map((e) => e.network || e.mode).join(', ')}): say which with --network`, 'detach');
+          }
+        }
         const ep = await host.findEndpoint(netns, network);
         if (ep === undefined) {
           throw new CtnetError(`detach: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}`, 'ENOTFOUND');
