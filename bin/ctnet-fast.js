@@ -2,22 +2,25 @@
 // bin/ctnet-fast.js — the `ctnet-fast` command (package.json "bin").
 // Tiny on purpose: every run pays Node's start-up, so this file loads only the compiled CLI
 // entry (dist/src/cli/main.js, built by `tsc -p tsconfig.json`), which itself imports only
-// what the chosen verb needs. A plain `version` loads just the version module.
+// what the chosen verb needs. A plain `version` is answered here from package.json without
+// importing anything else (same text as src/cli/version.ts).
 // Exit codes: see `ctnet-fast --help`.
+import { readFileSync } from 'node:fs';
+
 const argv = process.argv.slice(2);
-const plainVersion = argv.length === 1 && (argv[0] === 'version' || argv[0] === '--version' || argv[0] === '-V');
+if (argv.length === 1 && (argv[0] === 'version' || argv[0] === '--version' || argv[0] === '-V')) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${pkg.name} ${pkg.version} (node ${process.version}, ${process.platform}-${process.arch})\n`);
+  process.exit(0);
+}
 let cli;
 try {
-  cli = await import(plainVersion ? '../dist/src/cli/version.js' : '../dist/src/cli/main.js');
+  cli = await import('../dist/src/cli/main.js');
 } catch (e) {
-  if (e && e.code === 'ERR_MODULE_NOT_FOUND' && /dist\/src\/cli\/(main|version)\.js/.test(String(e.message))) {
+  if (e && e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes('dist/src/cli/main.js')) {
     process.stderr.write('ctnet-fast: the CLI is not built (dist/src/cli/main.js is missing): run npm run build\n');
     process.exit(4);
   }
   throw e;
-}
-if (plainVersion) {
-  process.stdout.write(`${cli.versionText()}\n`);
-  process.exit(0);
 }
 process.exit(await cli.main(argv));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
+import { versionText } from '../../src/cli/version.js';
 import { networkSpecFrom } from '../../src/cli/verbs/network.js';
 import { attachTargets } from '../../src/cli/verbs/attach.js';
 import { fakeStreams } from './cli-output.test.js';
@@ -21,6 +22,12 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 }
 
 describe('cli main', () => {
+  it('the bin answers a plain version with exactly the text of the version module', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/ctnet-fast.js'), 'version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `${versionText()}\n`);
+  });
+
   it('version: human and --json, without loading the library', async () => {
     const a = await cli(['version']);
     assert.equal(a.code, 0);
@@ -119,12 +126,16 @@ describe('cli main', () => {
     try {
       mkdirSync(path.join(dir, 'bin'));
       copyFileSync(path.join(ROOT, 'bin/ctnet-fast.js'), path.join(dir, 'bin/ctnet-fast.js'));
-      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'ctnet-fast', type: 'module' }));
-      for (const argv of [['network', 'ls'], ['version']]) {
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'ctnet-fast', version: '9.9.9', type: 'module' }));
+      for (const argv of [['network', 'ls'], ['--json', 'version']]) {
         const r = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.js'), ...argv], { encoding: 'utf8' });
         assert.equal(r.status, 4, r.stderr);
         assert.equal(r.stderr, 'ctnet-fast: the CLI is not built (dist/src/cli/main.js is missing): run npm run build\n');
       }
+      // a plain `version` is answered by the bin itself
+      const v = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.js'), 'version'], { encoding: 'utf8' });
+      assert.equal(v.status, 0);
+      assert.match(v.stdout, /^ctnet-fast 9\.9\.9 \(node v/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
