@@ -9,7 +9,7 @@
  * Usage: node --import tsx bench/worker.ts '<job JSON>'
  */
 import { readFileSync } from 'node:fs';
-import { census, type Census } from './lib/census.js';
+import { census, memory, type Census } from './lib/census.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
@@ -62,6 +62,7 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
       pre.push(i);
       if (k % 250 === 249) progress(`${p.name}: ${k + 1}/${job.prepopulate} pre-populated`);
     }
+    if (job.settleMs) await sleep(job.settleMs);
     const ids: number[] = [];
     const attach: number[] = [];
     for (let k = 0; k < job.n; k++, i++) {
@@ -182,18 +183,25 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
     (globalThis as { gc?: () => void }).gc?.();
     const before = census();
     const times: number[] = [];
+    const memorySeries: Array<{ cycles: number; rssBytes: number; heapUsedBytes: number }> = [];
     const t0 = performance.now();
     for (let i = 50; i < 50 + job.cycles; i++) {
       const c0 = performance.now();
       await cycle(i);
       times.push(performance.now() - c0);
-      if ((i - 49) % 1000 === 0) progress(`churn: ${i - 49}/${job.cycles} cycles`);
+      const done = i - 49;
+      if (done % 1000 === 0 || done === job.cycles) {
+        (globalThis as { gc?: () => void }).gc?.();
+        const m = memory();
+        memorySeries.push({ cycles: done, rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes });
+        progress(`churn: ${done}/${job.cycles} cycles, RSS ${(m.rssBytes / 1048576).toFixed(1)} MiB, heap ${(m.heapUsedBytes / 1048576).toFixed(1)} MiB`);
+      }
     }
     const wallMs = performance.now() - t0;
     await settle();
     (globalThis as { gc?: () => void }).gc?.();
     const after = census();
-    return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times, before, after, delta: diff(before, after) };
+    return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times, before, after, delta: diff(before, after), memorySeries };
   } finally {
     await host.close?.();
   }

@@ -17,22 +17,25 @@
  *                                                         peer "eth0" born in the netns
  *                                                         (IFLA_NET_NS_FD in VETH_INFO_PEER)
  *                                                         with ifindex 2 chosen up front
- *           sendmsg+recv on the netns socket, one batch:  lo up, eth0 up, address, default route
+ *           sendmsg+recv on the netns socket, one batch:  lo up, [eth0 addrgenmode none,] eth0 up,
+ *                                                         address, default route
  *   detach: umount2(MNT_DETACH) + unlink                  the kernel reaps netns and veth later
  *
  * IPv6: by default both veth ends get IFLA_INET6_ADDR_GEN_MODE = NONE, so an IPv4
  * network's ports stay quiet (no link-local address, no DAD/RS/MLD flooded to every
  * bridge port). The kernel refuses IFLA_AF_SPEC in a *creating* RTM_NEWLINK
- * (EAFNOSUPPORT, checked on 6.18), so it rides on the "up" message of each end instead:
- * the host end is created down and set "addrgenmode none up" by a second message in the
- * same sendmsg; the peer's goes with its "up" in the netns batch. No extra syscalls.
+ * (EAFNOSUPPORT, checked on 6.18), so it is set by later messages in the same sendmsg:
+ * the host end is created down and set "addrgenmode none up" by a second message; the
+ * peer gets its own "addrgenmode none" message before its "up" in the netns batch (see
+ * attach() for why that one cannot be combined). No extra syscalls.
  * `--ipv6` leaves the kernel default (host end born UP) to show what IPv6 costs.
  *
- * Usage: floor [-n N] [-k K] [-w W] [-j J] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]
+ * Usage: floor [-n N] [-k K] [-w W] [-j J] [-s MS] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]
  *   -n N       containers timed (attach all N, then detach all N); default 100
  *   -k K       containers attached first, untimed ("K ports already on the bridge"); default 0
  *   -w W       warm-up attach+detach cycles before anything else, untimed; default 0
  *   -j J       timed attaches in flight: J threads, each with its own host socket; default 1
+ *   -s MS      pause after the pre-populated ones, untimed (their queued kernel work drains); default 0
  *   -b BRIDGE  bridge in the current netns; default ctb0 (gateway 172.18.0.1/16 on it)
  *   -p PREFIX  prefix of netns and host veth names; default "fl"
  *   --keep     leave the containers attached (to inspect them; detach times are then empty)
@@ -63,7 +66,7 @@
 #define NETNS_DIR "/run/netns"
 #define PEER_IFINDEX 2 /* lo is 1 in a fresh netns */
 
-static int opt_n = 100, opt_k = 0, opt_w = 0, opt_ipv6 = 0, opt_keep = 0;
+static int opt_n = 100, opt_k = 0, opt_w = 0, opt_settle_ms = 0, opt_ipv6 = 0, opt_keep = 0;
 static const char *opt_bridge = "ctb0", *opt_prefix = "fl";
 static unsigned bridge_index;
 static int opt_jobs = 1;
@@ -220,35 +223,51 @@ static void attach(int i, struct steps *st) {
   close(nsfd);
   double t3 = now_ms();
 
-  /* In the netns, one batch: ip link set lo up; ip link set eth0 up;
-     ip addr add 172.18.H.L/16 dev eth0; ip route add default via 172.18.0.1 */
-  struct msg b[4];
+  /* In the netns, one batch (one sendmsg): ip link set lo up; [ip link set eth0 addrgenmode
+     none;] ip link set eth0 up; ip addr add 172.18.H.L/16 dev eth0; ip route add default via
+     172.18.0.1. addrgenmode needs its own message here: do_setlink applies IFF_UP before
+     IFLA_AF_SPEC, and with the host end already up eth0 gets carrier at once, so a combined
+     message would make a link-local address (and DAD/RS/MLD flooded to every bridge port)
+     before the mode changes. (The host end can combine them: it has no carrier until eth0
+     is up, and addrconf waits for carrier.) */
+  struct msg b[5];
+  int nb = 0;
   int hostpart = i + 2; /* .0.1 is the gateway */
   uint32_t ip = htonl((172u << 24) | (18u << 16) | (uint32_t)hostpart);
   uint32_t gw = htonl((172u << 24) | (18u << 16) | 1u);
-  for (int k = 0; k < 2; k++) {
-    struct ifinfomsg *up = msg_init(&b[k], RTM_NEWLINK, 0, sizeof *up);
-    up->ifi_family = AF_UNSPEC;
-    up->ifi_index = k == 0 ? 1 : PEER_IFINDEX;
-    up->ifi_flags = IFF_UP;
-    up->ifi_change = IFF_UP;
-    if (k == 1 && !opt_ipv6) addr_gen_none(&b[k]); /* applied before IFF_UP: no link-local */
+  struct ifinfomsg *lo = msg_init(&b[nb++], RTM_NEWLINK, 0, sizeof *lo);
+  lo->ifi_family = AF_UNSPEC;
+  lo->ifi_index = 1;
+  lo->ifi_flags = IFF_UP;
+  lo->ifi_change = IFF_UP;
+  if (!opt_ipv6) {
+    struct ifinfomsg *gen = msg_init(&b[nb], RTM_NEWLINK, 0, sizeof *gen);
+    gen->ifi_family = AF_UNSPEC;
+    gen->ifi_index = PEER_IFINDEX;
+    addr_gen_none(&b[nb++]);
   }
-  struct ifaddrmsg *ifa = msg_init(&b[2], RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifa);
+  struct ifinfomsg *up = msg_init(&b[nb++], RTM_NEWLINK, 0, sizeof *up);
+  up->ifi_family = AF_UNSPEC;
+  up->ifi_index = PEER_IFINDEX;
+  up->ifi_flags = IFF_UP;
+  up->ifi_change = IFF_UP;
+  struct msg *am = &b[nb++];
+  struct ifaddrmsg *ifa = msg_init(am, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifa);
   ifa->ifa_family = AF_INET;
   ifa->ifa_prefixlen = 16;
   ifa->ifa_index = PEER_IFINDEX;
-  attr(&b[2], IFA_LOCAL, &ip, 4);
-  attr(&b[2], IFA_ADDRESS, &ip, 4);
-  struct rtmsg *rt = msg_init(&b[3], RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rt);
+  attr(am, IFA_LOCAL, &ip, 4);
+  attr(am, IFA_ADDRESS, &ip, 4);
+  struct msg *rm = &b[nb++];
+  struct rtmsg *rt = msg_init(rm, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rt);
   rt->rtm_family = AF_INET;
   rt->rtm_table = RT_TABLE_MAIN;
   rt->rtm_protocol = RTPROT_BOOT;
   rt->rtm_scope = RT_SCOPE_UNIVERSE;
   rt->rtm_type = RTN_UNICAST;
-  attr(&b[3], RTA_GATEWAY, &gw, 4);
-  attr_u32(&b[3], RTA_OIF, PEER_IFINDEX);
-  talk(nsock, b, 4, "lo up, eth0 up, addr, route in netns");
+  attr(rm, RTA_GATEWAY, &gw, 4);
+  attr_u32(rm, RTA_OIF, PEER_IFINDEX);
+  talk(nsock, b, nb, "lo up, eth0 up, addr, route in netns");
   close(nsock);
   double t4 = now_ms();
 
@@ -324,6 +343,10 @@ static void *run(void *unused) {
     detach(i);
   }
   for (int i = opt_w; i < first; i++) attach(i, NULL); /* pre-populated ports, untimed */
+  if (opt_settle_ms > 0) { /* let the kernel finish the work those attaches queued */
+    struct timespec ts = { .tv_sec = opt_settle_ms / 1000, .tv_nsec = (long)(opt_settle_ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+  }
   /* The timed attaches: opt_jobs threads, each taking the next index (-j = in flight). */
   struct timed ctx = { .next = first, .end = total, .first = first, .att = att, .st = st };
   pthread_t *threads = calloc((size_t)opt_jobs, sizeof *threads);
@@ -369,10 +392,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "-k") && v) opt_k = atoi(argv[++i]);
     else if (!strcmp(a, "-w") && v) opt_w = atoi(argv[++i]);
     else if (!strcmp(a, "-j") && v) opt_jobs = atoi(argv[++i]);
+    else if (!strcmp(a, "-s") && v) opt_settle_ms = atoi(argv[++i]);
     else if (!strcmp(a, "-b") && v) opt_bridge = argv[++i];
     else if (!strcmp(a, "-p") && v) opt_prefix = argv[++i];
     else {
-      fprintf(stderr, "usage: floor [-n N] [-k K] [-w W] [-j J] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]\n");
+      fprintf(stderr, "usage: floor [-n N] [-k K] [-w W] [-j J] [-s MS] [-b BRIDGE] [-p PREFIX] [--ipv6] [--keep]\n");
       return 2;
     }
   }

@@ -14,6 +14,9 @@ export interface Census {
   readonly nftElements: number;
   readonly fds: number;
   readonly rssBytes: number;
+  /** V8 heap in use (after a gc, a steady climb here is a leak; RSS also counts heap V8 keeps reserved). */
+  readonly heapUsedBytes: number;
+  readonly externalBytes: number;
 }
 
 function countNft(): { rules: number; elements: number } {
@@ -52,6 +55,11 @@ export function census(): Census {
     nftRules: nft.rules,
     nftElements: nft.elements,
     fds: readdirSync('/proc/self/fd').length,
-    rssBytes: process.memoryUsage().rss,
+    ...memory(),
   };
+}
+
+export function memory(): { rssBytes: number; heapUsedBytes: number; externalBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external };
 }

@@ -18,6 +18,8 @@ export interface AttachJob {
   readonly prepopulate: number;
   /** Attaches in flight (floor only: J threads); default 1. */
   readonly inFlight?: number;
+  /** Pause after the pre-populated containers, before the timed ones (kernel work drains). */
+  readonly settleMs?: number;
 }
 
 /** Publish cost: time one more published port with `sizes[i]` already published. */

@@ -35,6 +35,7 @@ export function runFloor(job: AttachJob): AttachResult {
   ip('link', 'set', 'ctb0', 'up');
   const args = ['-n', String(job.n), '-k', String(job.prepopulate), '-w', String(job.warmup), '-b', 'ctb0'];
   if (job.inFlight && job.inFlight > 1) args.push('-j', String(job.inFlight));
+  if (job.settleMs) args.push('-s', String(job.settleMs));
   if (job.path === 'floor-ipv6') args.push('--ipv6');
   const out = JSON.parse(run(FLOOR_BIN, args).trim().split('\n').pop() ?? '{}') as FloorOutput;
   return {
