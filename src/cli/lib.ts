@@ -41,7 +41,7 @@ export async function withHost<T>(ctx: Context, fn: (host: Host) => Promise<T>, 
   const t1 = performance.now();
   const host = await HostClass.open(hostOptions(ctx));
   const t2 = performance.now();
-  ctx.out.debug(`library loaded in ${ms(t1 - t0)}, host opened in ${ms(t2 - t1)} (backend ${host.backendName}, firewall ${firewallName(host)}${ctx.global.hostNetns !== undefined ? `, host netns ${ctx.global.hostNetns}` : ''})`);
+  ctx.out.debug(`process start → CLI ready ${ms(t0)}, library loaded in ${ms(t1 - t0)}, host opened in ${ms(t2 - t1)} (backend ${host.backendName}, firewall ${firewallName(host)}${ctx.global.hostNetns !== undefined ? `, host netns ${ctx.global.hostNetns}` : ''})`);
   let failed = true;
   try {
     const r = await fn(host);

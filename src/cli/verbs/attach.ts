@@ -62,7 +62,9 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
   if (publish.length > 0 && lines.length > 1) {
     throw new UsageError(`attach: --publish with ${lines.length} NETNS would publish the same host port twice (give --publish per line in --from-file)`, verb);
   }
-  const { parsePortSpec } = await import('../../firewall/ports.js');
+  // the port grammar module is loaded only when there are ports to check
+  const parsePortSpec = lines.some((l) => l.publish.length > 0) || publish.length > 0
+    ? (await import('../../firewall/ports.js')).parsePortSpec : undefined;
   const seen = new Set<string>();
   const targets = lines.map((l) => {
     resolveNetns(l.netns, verb);
@@ -86,7 +88,7 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
     const specs = [...l.publish, ...(lines.length === 1 ? publish : [])];
     if (specs.length > 0) {
       for (const spec of specs) {
-        try { parsePortSpec(spec); } catch (e) { throw new UsageError(`attach: --publish ${(e as Error).message}`, verb); }
+        try { parsePortSpec?.(spec); } catch (e) { throw new UsageError(`attach: --publish ${(e as Error).message}`, verb); }
       }
       t.publish = specs;
     }
