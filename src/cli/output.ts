@@ -34,6 +34,8 @@ export interface ErrorReport {
   readonly exitCode: ExitCode;
   /** How to fix it, when we know. */
   readonly hint?: string;
+  /** Extra machine-readable facts (e.g. `attached`: what a bulk attach did before failing). */
+  readonly details?: unknown;
 }
 
 const ENV_CODES = new Set(['EPERM', 'EACCES', 'ENVIRONMENT', 'ENOTOOL', 'ENOPRIV', 'ENOADDON', 'ENOKERNEL', 'EPROTONOSUPPORT', 'EAFNOSUPPORT']);
@@ -67,7 +69,8 @@ export function describeError(e: unknown, verb?: string): ErrorReport {
   const explicit: unknown = (err as unknown as { exitCode?: unknown }).exitCode;
   if (typeof explicit === 'number' && Number.isInteger(explicit) && explicit > 0 && explicit < 256) exitCode = explicit;
   if (message === '') message = code;
-  return hint === undefined ? { code, message, exitCode } : { code, message, exitCode, hint };
+  const details: unknown = (err as unknown as { details?: unknown }).details;
+  return { code, message, exitCode, ...(hint !== undefined ? { hint } : {}), ...(details !== undefined ? { details } : {}) };
 }
 
 /** The one line a person reads: "MESSAGE: FIX" (or "MESSAGE (see … --help)" for usage errors). */

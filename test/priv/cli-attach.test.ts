@@ -136,6 +136,20 @@ describe('ctnet-fast CLI: containers (privileged)', function () {
     for (const ep of eps) assert.equal(existsSync(`/run/netns/${ep.netnsName}`), false);
   });
 
+  it('a bulk attach that fails part-way says what stays attached (human line and JSON details)', () => {
+    const lines = ['ccli-b0 --ip 10.231.19.10', 'ccli-b1', 'ccli-b2 --ip 10.231.19.10', 'ccli-b3'].join('\n');
+    const r = ctnet(state, ['--json', 'attach', '--network', NET, '--from-file', '-'], { input: lines });
+    assert.equal(r.code, 1, r.stderr);
+    const e = r.json<{ error: { message: string; details?: { attached: EndpointInfo[] } } }>().error;
+    assert.match(e.message, /ccli-b2/);
+    assert.match(e.message, /2 of 4 attached before this stay attached: ccli-b0, ccli-b1/);
+    assert.deepEqual(e.details?.attached.map((x) => x.netnsName), ['ccli-b0', 'ccli-b1']);
+    assert.equal(r.stderr.split('\n').filter((l) => l !== '').length, 1);
+    assert.equal(existsSync('/run/netns/ccli-b2'), false, 'the failed one is rolled back');
+    assert.equal(existsSync('/run/netns/ccli-b3'), false, 'nothing after the failure');
+    ok(ctnet(state, ['detach', 'ccli-b0', 'ccli-b1']));
+  });
+
   it('50 concurrent attach invocations to one network all succeed with distinct addresses', async () => {
     const names = Array.from({ length: 50 }, (_, i) => `ccli-p${i}`);
     const runs = await Promise.all(names.map((n) => ctnetAsync(state, ['--json', 'attach', n, '--network', NET])));

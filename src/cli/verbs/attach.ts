@@ -114,11 +114,23 @@ export async function attach(ctx: Context): Promise<number> {
     }
     const net = await host.getNetwork(network);
     const t0 = performance.now();
-    const r = targets.length === 1 && targets[0] !== undefined
-      ? [await net.attach(targets[0])]
-      : await net.attachMany(targets, onProgress);
+    const r: EndpointInfo[] = [];
+    try {
+      // one at a time (as Network.attachMany does) so a failure can say what is already attached
+      for (const t of targets) {
+        r.push((await net.attach(t)).info);
+        onProgress(r.length, targets.length);
+      }
+    } catch (e) {
+      if (r.length > 0 && e instanceof Error) {
+        const names = r.map(netnsLabel);
+        e.message += ` (${r.length} of ${targets.length} attached before this stay attached: ${names.length > 4 ? `${names.slice(0, 2).join(', ')} … ${names[names.length - 1] ?? ''}` : names.join(', ')})`;
+        Object.assign(e, { details: { attached: r } });
+      }
+      throw e;
+    }
     ctx.out.debug(`attached ${r.length} in ${(performance.now() - t0).toFixed(2)} ms`);
-    return r.map((e) => e.info);
+    return r;
   });
   const doc = many ? eps : eps[0];
   ctx.out.result(doc, () => {
