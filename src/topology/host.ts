@@ -11,7 +11,7 @@
  * failure together (AggregateCtnetError).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Backend, NsRef, StepResult, NativeAddon, Link } from '../native/contract.js';
+import type { Backend, NsRef, StepResult, Link } from '../native/contract.js';
 import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { loadBackend } from '../rtnl/backend.js';
 import { resolveNetns } from '../netns/index.js';
@@ -142,10 +142,11 @@ export class Host {
         }
       }
       const store = openStore(opts.stateDir);
-      const addon = (backend as { addon?: NativeAddon }).addon;
+      // the native backend says whether libnftables loads (in-process rules)
+      const native = backend as Backend & { nftAvailable?: () => { ok: boolean; reason?: string } };
       const fw = new Firewall({
         firewall: opts.firewall ?? 'auto', backend, ns: hostNs,
-        ...(addon !== undefined ? { nftAvailable: () => addon.nftAvailable() } : {}),
+        ...(typeof native.nftAvailable === 'function' ? { nftAvailable: () => native.nftAvailable?.() ?? { ok: false } } : {}),
       });
       return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set() }, opts.backendInstance === undefined);
     } catch (e) {
@@ -436,6 +437,11 @@ async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly Port
   if (mode === 'separate') await ctx.fw.apply(json);
 }
 
+/** eth0, or the first ethN not taken by the netns's other endpoints. */
+function nextIfname(taken: readonly string[]): string {
+  for (let i = 0; ; i++) if (!taken.includes(`eth${i}`)) return `eth${i}`;
+}
+
 async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number | undefined> {
   const known = ctx.bridgeIndex.get(net.name);
   if (known !== undefined) return known;
@@ -451,12 +457,14 @@ async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number | undefin
 
 async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise<Endpoint> {
   if (typeof opts?.netns !== 'string') throw new InvalidInputError('attach: netns is required (a name under /run/netns or an nsfs path)');
-  const ifname = opts.ifname ?? 'eth0';
+  const ns = resolveNetns(opts.netns);
+  // A netns already on other networks: the next ethN, and its default route stays the first network's.
+  const others = ctx.store.listEndpoints({ netns: ns.path }).filter((e) => e.mode === 'bridge');
+  const ifname = opts.ifname ?? nextIfname(others.map((e) => e.ifname));
   validateIfname(ifname, 'container interface name');
   const mac = opts.mac !== undefined ? validateMac(opts.mac, 'container MAC') : undefined;
   const ports = normalizeMappings(opts.publish ?? []);
   const routes = parseRoutes(opts.routes);
-  const ns = resolveNetns(opts.netns);
   const exists = existsSync(ns.path);
   if (!exists && ns.name === undefined) {
     throw new CtnetError(`netns path ${ns.path} does not exist (a path is never created; give a name to have one created)`, 'ENOENT');
@@ -474,7 +482,7 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
-    hairpin: rec.ports.length > 0,
+    hairpin: rec.ports.length > 0, defaultRoute: others.length === 0,
   };
   const json = rec.ports.length > 0 && mode !== 'none' ? publishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
   const steps = attachSteps(ctx.hostNs, net, bridgeIndex, input, mode === 'embed' ? json : undefined);

@@ -43,6 +43,8 @@ export interface EndpointPlanInput {
   readonly ip: string;
   readonly ip6?: string;
   readonly mac: string;
+  /** add the default route(s) via the gateway (false when the netns is already on another network) */
+  readonly defaultRoute?: boolean;
   /** set hairpin mode on the host port (the endpoint publishes ports) */
   readonly hairpin?: boolean;
   readonly routes: ReadonlyArray<{ readonly dst: string; readonly dstLen: number; readonly family: Family; readonly via?: string }>;
@@ -133,9 +135,11 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
     ops.push({ op: 'addrAdd', link: peerLink, family: 6, local: ep.ip6, prefixLen: net.prefixLen6, nodad: true });
     labels.push(`add ${ep.ip6}/${net.prefixLen6} to ${ep.ifname} in ${ep.netnsPath}`);
   }
-  ops.push({ op: 'routeAdd', family: 4, gateway: net.gateway, link: peerLink });
-  labels.push(`add default route via ${net.gateway} in ${ep.netnsPath}`);
-  if (ep.ip6 !== undefined && net.gateway6 !== undefined) {
+  if (ep.defaultRoute !== false) {
+    ops.push({ op: 'routeAdd', family: 4, gateway: net.gateway, link: peerLink });
+    labels.push(`add default route via ${net.gateway} in ${ep.netnsPath}`);
+  }
+  if (ep.defaultRoute !== false && ep.ip6 !== undefined && net.gateway6 !== undefined) {
     ops.push({ op: 'routeAdd', family: 6, gateway: net.gateway6, link: peerLink });
     labels.push(`add default IPv6 route via ${net.gateway6} in ${ep.netnsPath}`);
   }

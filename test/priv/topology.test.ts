@@ -106,6 +106,8 @@ for (const backendName of BACKENDS) {
         assert.equal(r[0]?.gateway, '172.18.0.1');
       }
       assert.notEqual(c0.ip, c1.ip);
+      // the native backend applies rules in-process; the iproute2 one through `nft`
+      assert.equal(host.firewallName, backendName === 'native' ? 'libnftables' : 'nft');
     });
 
     it('two containers on one bridge ping each other, and ip neigh in each shows the other', async () => {
@@ -180,6 +182,24 @@ for (const backendName of BACKENDS) {
         await other.remove();
         await internal.remove();
       }
+    });
+
+    it('a netns attached to a second network gets eth1 and keeps its first default route', async () => {
+      const second = await host.network({ name: 'ctt-second', subnet: '172.21.0.0/16', bridge: 'ctt-br3' });
+      const e = await second.attach({ netns: 'ctt-c1' });
+      try {
+        assert.equal(e.info.ifname, 'eth1');
+        const a = await ipJson<{ addr_info: Array<{ local: string; family: string }> }>(['addr', 'show', 'eth1'], 'ctt-c1');
+        assert.deepEqual(a[0]?.addr_info.filter((x) => x.family === 'inet').map((x) => x.local), [e.ip]);
+        const r = await ipJson<{ gateway?: string }>(['route', 'show', 'default'], 'ctt-c1');
+        assert.deepEqual(r.map((x) => x.gateway), ['172.18.0.1']);
+        assert.ok(await ping('ctt-c1', '172.21.0.1'), 'reaches the second gateway');
+      } finally {
+        await e.detach();
+        await second.remove();
+      }
+      // detaching from the second network left the first one working
+      assert.ok(await ping('ctt-c1', c0.ip));
     });
 
     it('modes: none gives a netns with only lo up; host shares the host netns', async () => {
