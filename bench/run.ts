@@ -156,8 +156,15 @@ function worker(job: Job): Promise<WorkerAnswer> {
   });
 }
 
-/** The kernel reaps a worker's namespaces after it exits; let that finish before the next. */
+/**
+ * The kernel reaps a worker's namespaces after it exits (cleanup_net), stalling netns
+ * creation and rtnetlink meanwhile: let that finish before the next worker starts, longer
+ * after workers that made more containers.
+ */
 const SETTLE_MS = 250;
+function settleAfter(containers: number): Promise<void> {
+  return sleep(Math.min(2000, SETTLE_MS + 4 * containers));
+}
 
 interface Acc {
   attach: number[];
@@ -199,7 +206,7 @@ async function comparePaths(o: Options, floorError: string | null): Promise<Map<
       a.roundDetach.push(round(median(res.detach)));
       if (res.info) a.info = res.info;
       progress(`round ${r + 1}/${o.rounds}: ${p.padEnd(13)} ${perRound} containers, attach median ${fmt(median(res.attach))} ms (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      await sleep(SETTLE_MS);
+      await settleAfter(perRound + o.warmup);
     }
   }
   return acc;
@@ -257,7 +264,7 @@ async function scaleBridge(o: Options): Promise<Record<string, unknown>> {
         const key = `${p}@${k}`;
         samples.set(key, [...(samples.get(key) ?? []), ...(ans.result as AttachResult).attach]);
         progress(`scale ${rep + 1}/${reps}: ${p} with ${k} ports on the bridge: attach median ${fmt(median((ans.result as AttachResult).attach))} ms`);
-        await sleep(SETTLE_MS);
+        await settleAfter(k + timed);
       }
     }
   }
@@ -323,7 +330,7 @@ async function concurrency(o: Options): Promise<Record<string, unknown>> {
     } else {
       row.floor = { error: f.error };
     }
-    await sleep(SETTLE_MS);
+    await settleAfter(n);
     if (!ctnetError) {
       const ans = await worker({ kind: 'concurrency', levels: [c], n });
       if (ans.ok) {
@@ -332,7 +339,7 @@ async function concurrency(o: Options): Promise<Record<string, unknown>> {
       } else {
         ctnetError = ans.error;
       }
-      await sleep(SETTLE_MS);
+      await settleAfter(n);
     }
     if (ctnetError) row.ctnet = { error: ctnetError };
     progress(`concurrency ${c} in flight: floor ${fmt(num(get(row, 'floor', 'perSecond')), 0)}/s, ctnet ${fmt(num(get(row, 'ctnet', 'perSecond')), 0)}/s`);
@@ -349,6 +356,7 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
     cycles: number; withPublish: boolean; wallMs: number; cycleMs: number[];
     before: Record<string, number>; after: Record<string, number>; delta: Record<string, number>;
     memorySeries: Array<{ cycles: number; rssBytes: number; heapUsedBytes: number }>;
+    newFds: string[];
   };
   const mib = (b: number): number => round(b / 1048576, 2);
   const leaks = { links: r.delta.links, netns: r.delta.netnsFiles, netnsMounts: r.delta.netnsMounts, addresses: r.delta.addresses, nftRules: r.delta.nftRules, nftElements: r.delta.nftElements, fds: r.delta.fds };
@@ -358,6 +366,7 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
     wallMs: r.wallMs,
     cycle: summaryOf(r.cycleMs),
     leaks,
+    newFds: r.newFds,
     rssGrowthMiB: mib(r.delta.rssBytes ?? 0),
     heapUsedGrowthMiB: mib(r.delta.heapUsedBytes ?? 0),
     memorySeriesMiB: r.memorySeries.map((m) => ({ cycles: m.cycles, rss: mib(m.rssBytes), heapUsed: mib(m.heapUsedBytes) })),
@@ -397,7 +406,8 @@ function targets(reports: readonly PathReport[], extra: Record<string, Record<st
     t('faster than CNI bridge (no masquerade)', '≥ 12×', slower('cni'), (v) => v >= 12),
     t('faster than CNI bridge with ipMasq', '≥ 25×', slower('cni-masq'), (v) => v >= 25),
     t('detach median', '≤ 0.3 ms', ctnet?.detach?.medianMs ?? null, (v) => v <= 0.3),
-    t('attaches per second, one in flight', '≥ 800/s', ctnet?.perSecond ?? null, (v) => v >= 800, best ? `best with up to 8 in flight: ${fmt(best, 0)}/s` : undefined),
+    t('attaches per second, one at a time', '≥ 800/s', ctnet?.perSecond ?? null, (v) => v >= 800, '1000 / mean attach of the main comparison'),
+    t('attaches per second, best of 1–8 in flight', '≥ 800/s', best ? round(best, 1) : null, (v) => v >= 800, 'n / wall time, fresh bridge'),
     t('publish at 10,000 ports vs at 10', '≤ 1.2×', num(get(extra.publish, 'growth')), (v) => v <= 1.2),
     t('attach at 1,000 ports vs the floor at 1,000', '≤ 1.25×', ctnetAt1000 !== null && floorAt1000 !== null ? round(ctnetAt1000 / floorAt1000, 2) : null, (v) => v <= 1.25),
     t('churn: leaked links/netns/addrs/rules/fds', '= 0', leakSum, (v) => v === 0),
@@ -485,7 +495,7 @@ async function main(): Promise<void> {
   const pub = extra.publish;
   if (pub) lines.push(pub.error ? `publish: ${String(pub.error)}` : `publish one port: at 10 ports ${fmt(num(get(pub, 'at10', 'medianMs')))} ms · at 10,000 ports ${fmt(num(get(pub, 'at10000', 'medianMs')))} ms`);
   const ch = extra.churn;
-  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB, V8 heap in use +${fmt(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
+  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB, V8 heap in use +${fmt(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
   lines.push('', 'targets (ratios inside this run):', targetsTable(goals), '', `wrote ${path.relative(process.cwd(), path.join(o.outDir, 'latest.json'))} and latest.svg in ${result.wallSeconds} s`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

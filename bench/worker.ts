@@ -9,7 +9,7 @@
  * Usage: node --import tsx bench/worker.ts '<job JSON>'
  */
 import { readFileSync } from 'node:fs';
-import { census, memory, type Census } from './lib/census.js';
+import { census, memory, newFdTargets, type Census } from './lib/census.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
@@ -157,8 +157,14 @@ async function nftInProcess(n: number): Promise<Record<string, unknown>> {
 
 function diff(a: Census, b: Census): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const k of Object.keys(a) as Array<keyof Census>) out[k] = b[k] - a[k];
+  for (const [k, v] of Object.entries(a)) if (typeof v === 'number') out[k] = (b[k as keyof Census] as number) - v;
   return out;
+}
+
+/** A census without the fd list (kept out of the JSON; only new fds are named). */
+function counts(c: Census): Omit<Census, 'fdTargets'> {
+  const { fdTargets: _, ...rest } = c;
+  return rest;
 }
 
 /** Churn: N attach(+publish)/detach cycles; then everything must be back where it was. */
@@ -201,7 +207,8 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
     await settle();
     (globalThis as { gc?: () => void }).gc?.();
     const after = census();
-    return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times, before, after, delta: diff(before, after), memorySeries };
+    return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times,
+      before: counts(before), after: counts(after), delta: diff(before, after), newFds: newFdTargets(before.fdTargets, after.fdTargets), memorySeries };
   } finally {
     await host.close?.();
   }

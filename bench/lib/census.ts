@@ -2,7 +2,7 @@
  * bench/lib/census.ts — what exists right now in the worker's host netns, counted with
  * independent tools (ip -j, nft -j, /proc), never by asking the library about itself.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { run } from './proc.js';
 
 export interface Census {
@@ -13,6 +13,8 @@ export interface Census {
   readonly nftRules: number;
   readonly nftElements: number;
   readonly fds: number;
+  /** What each open fd is (readlink of /proc/self/fd/N), to name a leaked one. */
+  readonly fdTargets: readonly string[];
   readonly rssBytes: number;
   /** V8 heap in use (after a gc, a steady climb here is a leak; RSS also counts heap V8 keeps reserved). */
   readonly heapUsedBytes: number;
@@ -55,8 +57,34 @@ export function census(): Census {
     nftRules: nft.rules,
     nftElements: nft.elements,
     fds: readdirSync('/proc/self/fd').length,
+    fdTargets: fdTargets(),
     ...memory(),
   };
+}
+
+function fdTargets(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.push(readlinkSync(`/proc/self/fd/${fd}`).replace(/\[\d+\]$/, '[…]'));
+    } catch {
+      // the fd readdir itself used, closed by now
+    }
+  }
+  return out.sort();
+}
+
+/** Targets in `after` beyond those in `before` (a multiset difference). */
+export function newFdTargets(before: readonly string[], after: readonly string[]): string[] {
+  const left = new Map<string, number>();
+  for (const t of before) left.set(t, (left.get(t) ?? 0) + 1);
+  const out: string[] = [];
+  for (const t of after) {
+    const n = left.get(t) ?? 0;
+    if (n > 0) left.set(t, n - 1);
+    else out.push(t);
+  }
+  return out;
 }
 
 export function memory(): { rssBytes: number; heapUsedBytes: number; externalBytes: number } {
