@@ -10,7 +10,6 @@
  */
 import { EnvironmentError, InvalidInputError } from '../errors.js';
 import type { Backend, NativeAddon } from '../native/contract.js';
-import { Iproute2Backend } from './iproute2.js';
 
 export type BackendPreference = 'auto' | 'native' | 'iproute2';
 
@@ -53,7 +52,7 @@ function preference(pref: BackendPreference): BackendPreference {
  */
 export async function loadBackend(pref: BackendPreference = 'auto', warn: (m: string) => void = (m) => { process.stderr.write(`ctnet-fast: ${m}\n`); }): Promise<Backend> {
   const p = preference(pref);
-  if (p === 'iproute2') return new Iproute2Backend();
+  if (p === 'iproute2') return iproute2();
   const r = await tryNative();
   if (r.backend !== undefined) return r.backend;
   const where = r.tried.length > 0 ? r.tried.join(', ') : '(no paths)';
@@ -62,6 +61,12 @@ export async function loadBackend(pref: BackendPreference = 'auto', warn: (m: st
     throw new EnvironmentError(`native backend unavailable: the addon could not be loaded from ${where}${why}; build it with \`npm run build\` or use backend 'iproute2'`, 'ENOADDON');
   }
   warn(`native addon not loaded (tried ${where})${why}; falling back to the iproute2 backend (slower: one process per request)`);
+  return iproute2();
+}
+
+/** The fallback backend, imported only when used (it pulls in process-spawning code). */
+async function iproute2(): Promise<Backend> {
+  const { Iproute2Backend } = await import('./iproute2.js');
   return new Iproute2Backend();
 }
 

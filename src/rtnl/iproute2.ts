@@ -20,7 +20,6 @@
  *  - ops naming links by ifindex first list the links to find the name (`ip` wants names).
  */
 import { promises as fs } from 'node:fs';
-import { execa } from 'execa';
 import { EnvironmentError, NetlinkError, errnoName } from '../errors.js';
 import { runNftProcess } from '../firewall/nft-process.js';
 import type {
@@ -56,6 +55,8 @@ function netnsArg(nsPath: string | undefined): string {
 type Exec = { ok: true; stdout: string } | { ok: false; stderr: string; exitCode: number | undefined };
 
 async function exec(file: string, args: readonly string[], input?: string): Promise<Exec> {
+  // execa costs ~50 ms to import: load it only when this fallback backend runs a process
+  const { execa } = await import('execa');
   const r = await execa(file, [...args], { reject: false, stripFinalNewline: true, ...(input !== undefined ? { input } : {}) });
   const code = (r as { code?: string }).code;
   if (code === 'ENOENT' || (r.exitCode === 127 && r.stderr === '')) {
