@@ -1,0 +1,74 @@
+/**
+ * The kernel work of a network, an attach and a detach, as plans — checked without privileges.
+ * These pin the design: ONE plan per attach, the peer born inside the netns (no move), the host
+ * end up and mastered in the creating request, and a detach of an owned netns that is only an
+ * unmount (no 30 ms veth delete on the caller's path).
+ */
+import assert from 'node:assert/strict';
+import { attachSteps, detachSteps, networkSteps, networkSysctls, type NetRecord } from '../../src/topology/plans.js';
+import type { LinkAddOp, RtnlOp, Step } from '../../src/native/contract.js';
+
+const net: NetRecord = {
+  name: 'demo', subnet: '172.18.0.0/16', prefixLen: 16, gateway: '172.18.0.1', broadcast: '172.18.255.255',
+  bridge: 'ctbr-1', bridgeMac: '06:01:02:03:04:05', mtu: 1500, internal: false, masquerade: true,
+};
+const host = { self: true } as const;
+const ep = { id: 'e1', netnsPath: '/run/netns/c1', createNetns: true, ifname: 'eth0', hostIfname: 'ctv1', ip: '172.18.0.2', mac: '02:42:ac:12:00:02', routes: [] };
+
+function rtnlOps(s: Step | undefined): readonly RtnlOp[] {
+  assert.equal(s?.kind, 'rtnl');
+  return (s as Extract<Step, { kind: 'rtnl' }>).ops;
+}
+
+describe('topology plans', () => {
+  it('an attach is one plan: netns, veth born across with master+up, in-netns config — no move, no nft without ports', () => {
+    const steps = attachSteps(host, net, 7, ep).map((s) => s.step);
+    assert.deepEqual(steps.map((s) => s.kind), ['netnsCreate', 'rtnl', 'rtnl']);
+    const [veth] = rtnlOps(steps[1]) as [LinkAddOp];
+    assert.equal(veth.op, 'linkAdd');
+    assert.equal(veth.kind, 'veth');
+    assert.equal(veth.master, 7);
+    assert.equal(veth.up, true);
+    assert.deepEqual(veth.peer?.ns, { slot: 0 });
+    assert.equal(veth.noIpv6LinkLocal, true, 'IPv4-only: no IPv6 chatter flooded to every bridge port');
+    assert.ok(!JSON.stringify(steps).includes('"ns":{"path"'), 'nothing is moved between namespaces');
+    const inside = rtnlOps(steps[2]);
+    assert.deepEqual((steps[2] as Extract<Step, { kind: 'rtnl' }>).ns, { slot: 0 });
+    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'addrAdd', 'routeAdd']);
+    assert.deepEqual(inside[2], { op: 'addrAdd', link: 2, family: 4, local: '172.18.0.2', prefixLen: 16, broadcast: '172.18.255.255' });
+    assert.deepEqual(inside[3], { op: 'routeAdd', family: 4, gateway: '172.18.0.1', link: 2 });
+  });
+
+  it('published ports ride in the same plan, with hairpin mode on the host port', () => {
+    const steps = attachSteps(host, net, 7, { ...ep, hairpin: true }, '{"nftables":[]}').map((s) => s.step);
+    assert.deepEqual(steps.map((s) => s.kind), ['netnsCreate', 'rtnl', 'rtnl', 'nft']);
+    assert.deepEqual(rtnlOps(steps[1])[1], { op: 'linkSet', link: 'ctv1', hairpin: true });
+  });
+
+  it('an existing netns is opened, its interface found by name, and a second network adds no default route', () => {
+    const steps = attachSteps(host, net, 7, { ...ep, createNetns: false, ifname: 'eth1', defaultRoute: false }).map((s) => s.step);
+    assert.equal(steps[0]?.kind, 'netnsOpen');
+    const inside = rtnlOps(steps[2]);
+    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'addrAdd']);
+    assert.equal((inside[1] as { link: unknown }).link, 'eth1');
+  });
+
+  it('detaching an owned netns is only an unmount (the kernel reaps the veth)', () => {
+    assert.deepEqual(detachSteps(host, { netnsPath: '/run/netns/c1', ownsNetns: true, hostIfname: 'ctv1' }).map((s) => s.step),
+      [{ kind: 'netnsDelete', path: '/run/netns/c1' }]);
+    assert.deepEqual(detachSteps(host, { netnsPath: '/proc/1/ns/net', ownsNetns: false, hostIfname: 'ctv1' }), []);
+  });
+
+  it('a network is its bridge (up, stable MAC, no STP delay, tagged) with the gateway, plus forwarding sysctls', () => {
+    const [s] = networkSteps(host, net).map((x) => x.step);
+    const [br, addr] = rtnlOps(s) as [LinkAddOp, RtnlOp];
+    assert.equal(br.kind, 'bridge');
+    assert.equal(br.mac, '06:01:02:03:04:05');
+    assert.equal(br.alias, 'ctnet:br:demo');
+    assert.deepEqual(br.bridge, { forwardDelay: 0, stp: false });
+    assert.deepEqual(addr, { op: 'addrAdd', link: 'ctbr-1', family: 4, local: '172.18.0.1', prefixLen: 16, broadcast: '172.18.255.255' });
+    const keys = networkSysctls(host, net).map((x) => (x.step as { key: string }).key);
+    assert.deepEqual(keys, ['net/ipv4/ip_forward', 'net/ipv4/conf/ctbr-1/route_localnet']);
+    assert.deepEqual(networkSysctls(host, { ...net, internal: true }).map((x) => (x.step as { key: string }).key), ['net/ipv4/conf/ctbr-1/route_localnet']);
+  });
+});
