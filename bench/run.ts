@@ -13,7 +13,7 @@
  *   --n N                containers per path (default 500; --quick 50)
  *   --rounds R           rounds the N are split into (default 5; --quick 2)
  *   --warmup W           untimed attach/detach cycles per worker (default 2)
- *   --paths a,b,…        among floor,ctnet,ctnet-prewarm,iproute2,cni,cni-masq
+ *   --paths a,b,…        among floor,ctnet,ctnet-plan,ctnet-prewarm,iproute2,cni,cni-masq,floor-ipv6
  *   --no-scale --no-churn --no-concurrency
  *   --churn-cycles N     (default 10000)
  *   --out DIR            (default bench/results)
@@ -41,12 +41,13 @@ const LABELS: Record<PathName, string> = {
   floor: 'floor (C, syscalls only)',
   ctnet: 'ctnet-fast (library)',
   'ctnet-prewarm': 'ctnet-fast, pre-warmed',
+  'ctnet-plan': 'ctnet plan only (diagnostic)',
   iproute2: 'iproute2 (9 ip processes)',
   cni: 'CNI bridge + host-local',
   'cni-masq': 'CNI bridge, ipMasq',
   'floor-ipv6': 'floor, IPv6 link-local on',
 };
-const MAIN_PATHS: readonly PathName[] = ['floor', 'ctnet', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq'];
+const MAIN_PATHS: readonly PathName[] = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq'];
 
 interface Options {
   quick: boolean;

@@ -14,7 +14,7 @@ import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
-import { backendsOf, ctnetPath, openLibrary, type LibEndpoint, type LibHost } from './paths/ctnet.js';
+import { backendsOf, ctnetPath, ctnetPlanPath, openLibrary, type LibEndpoint, type LibHost } from './paths/ctnet.js';
 import { runFloor } from './paths/floor.js';
 import { iproute2Path } from './paths/iproute2.js';
 import { nftElementCount, nftProcessApply, nftSetup, nftVersion, timeElementAdds } from './paths/nft.js';
@@ -42,6 +42,7 @@ function nodePath(name: AttachJob['path'], count: number): ContainerPath {
     case 'cni-masq': return cniPath({ ipMasq: true });
     case 'ctnet': return ctnetPath({ prewarm: false, count });
     case 'ctnet-prewarm': return ctnetPath({ prewarm: true, count });
+    case 'ctnet-plan': return ctnetPlanPath();
     default: throw new Error(`no Node path named ${name}`);
   }
 }

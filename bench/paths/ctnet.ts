@@ -9,7 +9,7 @@
  * the whole run.
  */
 import type { ContainerPath } from './types.js';
-import { SUBNET } from './types.js';
+import { containerIp, SUBNET } from './types.js';
 import { Unavailable } from './unavailable.js';
 
 /** The slice of the library's API the benchmark uses (src/topology). */
@@ -118,6 +118,68 @@ export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: num
     },
     info() {
       return { library: 'in-process (src/index.ts via tsx)', ...backendsOf(host), prewarm: prewarmUsed };
+    },
+  };
+}
+
+/** The library's internal plan builder (src/topology/plans.ts), loaded only by ctnet-plan. */
+interface PlansModule {
+  attachSteps(host: unknown, net: unknown, bridgeIndex: number | undefined, ep: unknown, nftJson?: string): ReadonlyArray<{ readonly step: unknown; readonly label: string }>;
+}
+
+/**
+ * ctnet-plan — a diagnostic, not a product path: the library's own attach plan
+ * (src/topology/plans.ts attachSteps) run straight through the native backend, without
+ * the state store, IPAM, names or firewall around it. floor → ctnet-plan → ctnet splits
+ * ctnet-fast's cost into the kernel, the addon crossing and the TypeScript/SQLite layers.
+ * Detach is the plan's `netnsDelete` step.
+ */
+export function ctnetPlanPath(): ContainerPath {
+  let host: LibHost | undefined;
+  let plans: PlansModule | undefined;
+  let netRec: Record<string, unknown> = {};
+  let bridgeIndex: number | undefined;
+
+  const run = async (steps: readonly unknown[], what: string): Promise<void> => {
+    const results = await host!.backend!.run({ steps });
+    const bad = results.find((r) => !r.ok);
+    if (bad) throw new Error(`${what}: ${JSON.stringify(bad)}`);
+  };
+
+  return {
+    name: 'ctnet-plan',
+    async setup() {
+      let net: LibNetwork;
+      ({ host, net } = await openLibrary());
+      try {
+        plans = (await import('../../src/topology/plans.js')) as unknown as PlansModule;
+      } catch (err) {
+        throw new Unavailable(`cannot import src/topology/plans.ts: ${(err as Error).message}`);
+      }
+      if (!host.backend || typeof plans.attachSteps !== 'function') throw new Unavailable('no Host.backend or attachSteps to run the plan with');
+      const info = net.info as { subnet: string; gateway: string; bridge: string; bridgeMac: string; mtu: number; internal: boolean; masquerade: boolean };
+      netRec = { name: 'bench', subnet: info.subnet, prefixLen: Number(info.subnet.split('/')[1]), gateway: info.gateway, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
+      const [r] = await host.backend.run({ steps: [{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: info.bridge }] }] }) as ReadonlyArray<{ ok: boolean; ops?: Array<{ value?: { index?: number } }> }>;
+      bridgeIndex = r?.ops?.[0]?.value?.index;
+    },
+    async attach(i) {
+      const ip = containerIp(i);
+      const [, , c, d] = ip.split('.').map(Number) as [number, number, number, number];
+      const hex = (v: number): string => v.toString(16).padStart(2, '0');
+      const steps = plans!.attachSteps({ self: true }, netRec, bridgeIndex, {
+        id: `bp${i}`, netnsPath: `/run/netns/bp${i}`, createNetns: true, ifname: 'eth0', hostIfname: `bp${i}`,
+        ip, mac: `02:42:ac:12:${hex(c)}:${hex(d)}`, routes: [],
+      });
+      await run(steps.map((s) => s.step), `attach plan ${i}`);
+    },
+    async detach(i) {
+      await run([{ kind: 'netnsDelete', path: `/run/netns/bp${i}` }], `detach plan ${i}`);
+    },
+    async close() {
+      await host?.close?.();
+    },
+    info() {
+      return { runner: 'Host.backend.run(attachSteps(…)): the library plan alone, no store/IPAM/firewall', ...backendsOf(host) };
     },
   };
 }
