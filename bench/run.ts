@@ -18,10 +18,11 @@
  *   --churn-cycles N     (default 10000)
  *   --out DIR            (default bench/results)
  *   --save-sample        also write sample.json + sample.svg (the committed example)
+ *   --render FILE.json   only redraw FILE.svg from the samples in a results file, then exit
  * Writes DIR/latest.json and DIR/latest.svg; prints the table on stdout, progress on stderr.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeMachine, loadAvg } from './lib/machine.js';
@@ -416,7 +417,30 @@ function targets(reports: readonly PathReport[], extra: Record<string, Record<st
   ];
 }
 
+function svgSubtitle(machine: { cpus: number; cpuModel: string; kernel: string; node: string; date: string }, n: number): string {
+  return `${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node} · ${n} containers per path · ${machine.date.slice(0, 16)}Z`;
+}
+
+/** --render FILE.json: redraw the chart of an earlier run (no namespaces, no root needed). */
+function renderOnly(file: string): void {
+  const r = JSON.parse(readFileSync(file, 'utf8')) as {
+    machine: Parameters<typeof svgSubtitle>[0];
+    options: { n: number };
+    paths: Array<{ name: PathName }>;
+    samples: Record<string, { attach: number[]; detach: number[] }>;
+  };
+  const series = r.paths.map((p) => ({ name: LABELS[p.name] ?? p.name, attach: r.samples[p.name]?.attach ?? [], detach: r.samples[p.name]?.detach ?? [] }));
+  const out = file.replace(/\.json$/, '.svg');
+  writeFileSync(out, renderSvg(series, svgSubtitle(r.machine, r.options.n)));
+  process.stdout.write(`wrote ${out}\n`);
+}
+
 async function main(): Promise<void> {
+  const renderAt = process.argv.indexOf('--render');
+  if (renderAt > 0) {
+    renderOnly(path.resolve(process.argv[renderAt + 1] ?? ''));
+    return;
+  }
   const o = parseArgs(process.argv.slice(2));
   const started = performance.now();
   const machine = describeMachine();
@@ -454,8 +478,7 @@ async function main(): Promise<void> {
     loadAvgAtEnd: loadAvg(),
   };
 
-  const subtitle = `${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node} · ${o.n} containers per path · ${machine.date.slice(0, 16)}Z`;
-  const svg = renderSvg(o.paths.map((p) => ({ name: LABELS[p], attach: acc.get(p)!.attach, detach: acc.get(p)!.detach })), subtitle);
+  const svg = renderSvg(o.paths.map((p) => ({ name: LABELS[p], attach: acc.get(p)!.attach, detach: acc.get(p)!.detach })), svgSubtitle(machine, o.n));
   mkdirSync(o.outDir, { recursive: true });
   const outs = [['latest.json', `${JSON.stringify(result, null, 1)}\n`], ['latest.svg', svg]] as const;
   for (const [file, text] of outs) {

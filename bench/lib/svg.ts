@@ -68,9 +68,11 @@ function panel(title: string, rows: ReadonlyArray<{ name: string; color: string;
     }
     const s = sorted(r.samples);
     const q = (p: number): number => quantile(s, p);
+    parts.push(`<g fill="${r.color}" fill-opacity="0.35">`);
     r.samples.forEach((v, i) => {
-      parts.push(`<circle cx="${x(v).toFixed(1)}" cy="${(cy + jitter(i) * (ROW * 0.3)).toFixed(1)}" r="1.6" fill="${r.color}" fill-opacity="0.35"/>`);
+      parts.push(`<circle cx="${x(v).toFixed(1)}" cy="${(cy + jitter(i) * (ROW * 0.3)).toFixed(1)}" r="1.6"/>`);
     });
+    parts.push('</g>');
     parts.push(`<line x1="${x(q(0.01)).toFixed(1)}" y1="${cy}" x2="${x(q(0.99)).toFixed(1)}" y2="${cy}" stroke="${r.color}" stroke-width="1.2"/>`);
     parts.push(`<rect x="${x(q(0.25)).toFixed(1)}" y="${cy - ROW * 0.28}" width="${Math.max(1, x(q(0.75)) - x(q(0.25))).toFixed(1)}" height="${(ROW * 0.56).toFixed(1)}" fill="none" stroke="${r.color}" stroke-width="1.5"/>`);
     const mx = x(q(0.5)).toFixed(1);
