@@ -85,32 +85,40 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
   }
 }
 
-/** Publish cost at each size: fill up to `size` published ports (untimed), time `samples` more. */
+/**
+ * Publish cost at each size: fill up to `size` published ports (untimed), then time
+ * `samples` one-port publishes. 'one': every port on the timed container (cost that grows
+ * with a container's own ports); 'spread': 10 per filler container and the timed ones on a
+ * fresh container (cost that grows with the host's published ports: map size, store size).
+ */
 async function runPublish(job: PublishJob): Promise<unknown> {
   const { host, net } = await openLibrary();
   try {
-    const ep = await net.attach({ netns: 'bp0' });
-    if (typeof ep.publish !== 'function') throw new Unavailable('Endpoint.publish is not there yet');
-    let published = 0;
     const spec = (k: number): string => `${10000 + k}:80/tcp`;
+    let published = 0;
+    let fillers = 0;
+    const one = await net.attach({ netns: 'bp-one' });
+    if (typeof one.publish !== 'function') throw new Unavailable('Endpoint.publish is not there yet');
     const out: Array<{ ports: number; samples: number[] }> = [];
     for (const size of [...job.sizes].sort((a, b) => a - b)) {
       while (published < size) {
         const chunk: string[] = [];
-        for (let k = 0; k < 500 && published < size; k++) chunk.push(spec(published++));
-        await ep.publish(chunk);
+        const per = job.layout === 'one' ? 500 : 10;
+        for (let k = 0; k < per && published < size; k++) chunk.push(spec(published++));
+        const target = job.layout === 'one' ? one : await net.attach({ netns: `bp-fill${fillers++}` });
+        await target.publish!(chunk);
       }
+      const timed = job.layout === 'one' ? one : await net.attach({ netns: `bp-timed${size}` });
       const samples: number[] = [];
       for (let s = 0; s < job.samples; s++) {
         const t0 = performance.now();
-        await ep.publish([spec(published++)]);
+        await timed.publish!([spec(published++)]);
         samples.push(performance.now() - t0);
       }
       out.push({ ports: size, samples });
-      progress(`publish: timed at ${size} ports`);
+      progress(`publish (${job.layout}): timed at ${size} ports`);
     }
-    await ep.detach();
-    return { sizes: out, ...backendsOf(host) };
+    return { layout: job.layout, sizes: out, ...backendsOf(host) };
   } finally {
     await host.close?.();
   }

@@ -22,11 +22,15 @@ export interface AttachJob {
   readonly settleMs?: number;
 }
 
-/** Publish cost: time one more published port with `sizes[i]` already published. */
+/**
+ * Publish cost: time one more published port with `sizes[i]` already published, either all
+ * on the timed container ('one') or 10 per container on other containers ('spread').
+ */
 export interface PublishJob {
   readonly kind: 'publish';
   readonly sizes: readonly number[];
   readonly samples: number;
+  readonly layout: 'one' | 'spread';
 }
 
 /** The nft step alone: one set-element add, in-process (libnftables) vs an `nft -j -f -` process. */
