@@ -381,6 +381,8 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
     before: Record<string, number>; after: Record<string, number>; delta: Record<string, number>;
     memorySeries: Array<{ cycles: number; rssBytes: number; heapUsedBytes: number }>;
     newFds: string[];
+    secondHalfDelta?: Record<string, number>;
+    secondHalfNewFds?: string[];
   };
   const mib = (b: number): number => round(b / 1048576, 2);
   const leaks = { links: r.delta.links, netns: r.delta.netnsFiles, netnsMounts: r.delta.netnsMounts, addresses: r.delta.addresses, nftRules: r.delta.nftRules, nftElements: r.delta.nftElements, fds: r.delta.fds };
@@ -391,6 +393,9 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
     cycle: summaryOf(r.cycleMs),
     leaks,
     newFds: r.newFds,
+    // The same counts over the second half only: a real leak grows there too, a handle cached once does not.
+    secondHalfLeaks: r.secondHalfDelta ? { links: r.secondHalfDelta.links, netns: r.secondHalfDelta.netnsFiles, netnsMounts: r.secondHalfDelta.netnsMounts, addresses: r.secondHalfDelta.addresses, nftRules: r.secondHalfDelta.nftRules, nftElements: r.secondHalfDelta.nftElements, fds: r.secondHalfDelta.fds } : null,
+    secondHalfNewFds: r.secondHalfNewFds ?? null,
     rssGrowthMiB: mib(r.delta.rssBytes ?? 0),
     heapUsedGrowthMiB: mib(r.delta.heapUsedBytes ?? 0),
     memorySeriesMiB: r.memorySeries.map((m) => ({ cycles: m.cycles, rss: mib(m.rssBytes), heapUsed: mib(m.heapUsedBytes) })),
@@ -544,7 +549,7 @@ async function main(): Promise<void> {
     lines.push(`publish one port, 10 → 10,000 ports published (median): ${row('spread')} · ${row('one')}`);
   }
   const ch = extra.churn;
-  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB, V8 heap in use +${fmt(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
+  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''}, second half ${JSON.stringify(ch.secondHalfLeaks)} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB, V8 heap in use +${fmt(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
   lines.push('', 'targets (ratios inside this run):', targetsTable(goals), '', `wrote ${path.relative(process.cwd(), path.join(o.outDir, 'latest.json'))} and latest.svg in ${result.wallSeconds} s`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

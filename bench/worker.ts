@@ -199,12 +199,22 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
     const before = census();
     const times: number[] = [];
     const memorySeries: Array<{ cycles: number; rssBytes: number; heapUsedBytes: number }> = [];
+    // A census half-way too: a leak grows with the cycles, a lazily cached handle does not.
+    let mid: Census | undefined;
+    let paused = 0;
     const t0 = performance.now();
     for (let i = 50; i < 50 + job.cycles; i++) {
       const c0 = performance.now();
       await cycle(i);
       times.push(performance.now() - c0);
       const done = i - 49;
+      if (done === Math.floor(job.cycles / 2)) {
+        const p0 = performance.now();
+        await settle();
+        (globalThis as { gc?: () => void }).gc?.();
+        mid = census();
+        paused += performance.now() - p0;
+      }
       if (done % 1000 === 0 || done === job.cycles) {
         (globalThis as { gc?: () => void }).gc?.();
         const m = memory();
@@ -212,12 +222,13 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
         progress(`churn: ${done}/${job.cycles} cycles, RSS ${(m.rssBytes / 1048576).toFixed(1)} MiB, heap ${(m.heapUsedBytes / 1048576).toFixed(1)} MiB`);
       }
     }
-    const wallMs = performance.now() - t0;
+    const wallMs = performance.now() - t0 - paused;
     await settle();
     (globalThis as { gc?: () => void }).gc?.();
     const after = census();
     return { ...backendsOf(host), cycles: job.cycles, withPublish, wallMs: round(wallMs, 1), cycleMs: times,
-      before: counts(before), after: counts(after), delta: diff(before, after), newFds: newFdTargets(before.fdTargets, after.fdTargets), memorySeries };
+      before: counts(before), after: counts(after), delta: diff(before, after), newFds: newFdTargets(before.fdTargets, after.fdTargets), memorySeries,
+      ...(mid ? { secondHalfDelta: diff(mid, after), secondHalfNewFds: newFdTargets(mid.fdTargets, after.fdTargets) } : {}) };
   } finally {
     await host.close?.();
   }
