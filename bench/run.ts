@@ -404,6 +404,9 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
   };
 }
 
+function signed(v: number | null): string {
+  return v !== null && v >= 0 ? `+${fmt(v)}` : fmt(v);
+}
 function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
@@ -549,7 +552,7 @@ async function main(): Promise<void> {
     lines.push(`publish one port, 10 → 10,000 ports published (median): ${row('spread')} · ${row('one')}`);
   }
   const ch = extra.churn;
-  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''}, second half ${JSON.stringify(ch.secondHalfLeaks)} · RSS +${fmt(num(ch.rssGrowthMiB))} MiB, V8 heap in use +${fmt(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
+  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''}, second half ${JSON.stringify(ch.secondHalfLeaks)} · RSS ${signed(num(ch.rssGrowthMiB))} MiB, V8 heap in use ${signed(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
   lines.push('', 'targets (ratios inside this run):', targetsTable(goals), '', `wrote ${path.relative(process.cwd(), path.join(o.outDir, 'latest.json'))} and latest.svg in ${result.wallSeconds} s`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -9,6 +9,7 @@
  * Usage: node --import tsx bench/worker.ts '<job JSON>'
  */
 import { readFileSync } from 'node:fs';
+import { inSandbox } from '../test/helpers/sandbox.js';
 import { census, memory, newFdTargets, type Census } from './lib/census.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
@@ -25,9 +26,9 @@ function progress(msg: string): void {
   process.stderr.write(`  [worker ${process.pid}] ${msg}\n`);
 }
 
-/** Safety: only ever work in a namespace the sandbox just made. */
+/** Safety: only ever work in a namespace the sandbox just made (not the machine's, and empty). */
 function checkFresh(): void {
-  if (process.env.CTNET_SANDBOX !== '1') throw new Error('worker: not inside test/sandbox.mjs (CTNET_SANDBOX != 1); refusing to touch this namespace');
+  if (!inSandbox()) throw new Error('worker: not inside test/sandbox.mjs (or still in the machine\'s netns); refusing to touch this namespace');
   const links = JSON.parse(run('ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>;
   const others = links.map((l) => l.ifname).filter((n) => n !== 'lo');
   if (others.length > 0) throw new Error(`worker: this netns is not fresh (links: ${others.join(', ')}); refusing to run`);

@@ -2,7 +2,8 @@
  * bench/lib/census.ts — what exists right now in the worker's host netns, counted with
  * independent tools (ip -j, nft -j, /proc), never by asking the library about itself.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fdTargets as fdMap } from '../../test/helpers/fds.js';
 import { run } from './proc.js';
 
 export interface Census {
@@ -62,16 +63,9 @@ export function census(): Census {
   };
 }
 
+/** What the open fds are, with inode numbers blanked so "socket:[…]" compares by kind. */
 function fdTargets(): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      out.push(readlinkSync(`/proc/self/fd/${fd}`).replace(/\[\d+\]$/, '[…]'));
-    } catch {
-      // the fd readdir itself used, closed by now
-    }
-  }
-  return out.sort();
+  return [...fdMap().values()].map((t) => t.replace(/\[\d+\]$/, '[…]')).sort();
 }
 
 /** Targets in `after` beyond those in `before` (a multiset difference). */
