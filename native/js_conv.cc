@@ -203,6 +203,7 @@ OpC opFromJs(const Napi::Value& v) {
     std::string s;
     if (getStr(o, "alias", &s, &bad)) op.alias = s;
     getBool(o, "hairpin", &op.hairpin, &bad);
+    getFlag(o, "noIpv6LinkLocal", &op.noIpv6LinkLocal, &bad);
   } else if (name == "linkDel" || name == "linkGet") {
     op.type = name == "linkDel" ? OpType::LinkDel : OpType::LinkGet;
     getLinkRef(o, "link", &op.link, &bad);

@@ -72,7 +72,7 @@ export interface LinkAddOp {
   };
 }
 
-/** `ip link set LINK [up|down] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A] [type bridge_slave hairpin on|off]` */
+/** `ip link set LINK [up|down] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A] [addrgenmode none] [type bridge_slave hairpin on|off]` */
 export interface LinkSetOp {
   readonly op: 'linkSet';
   readonly link: LinkRef;
@@ -91,6 +91,12 @@ export interface LinkSetOp {
    * its own published port: with br_netfilter the DNAT-ed packet is bridged back to its port.
    */
   readonly hairpin?: boolean;
+  /**
+   * `ip link set LINK addrgenmode none` (IFLA_AF_SPEC/AF_INET6/IFLA_INET6_ADDR_GEN_MODE): no
+   * IPv6 link-local address. The kernel applies IFF_UP before IFLA_AF_SPEC in one message,
+   * so send this in its own op BEFORE the op that sets the link up.
+   */
+  readonly noIpv6LinkLocal?: boolean;
 }
 
 /** `ip link del LINK` */

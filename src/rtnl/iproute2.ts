@@ -323,6 +323,7 @@ async function linkSet(op: LinkSetOp, nsPath: string | undefined, names: LinkNam
   if (op.name !== undefined) args.push('name', op.name);
   if (op.mac !== undefined) args.push('address', op.mac);
   if (op.alias !== undefined) args.push('alias', op.alias);
+  if (op.noIpv6LinkLocal === true) args.push('addrgenmode', 'none');
   if (op.hairpin !== undefined) args.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
   await ip(nsPath, args, rtm);
 }

@@ -131,6 +131,12 @@ function notFound(what: string): CtnetError {
 interface PoolCacheEntry { key: string; pool4: Pool; pool6: Pool | undefined }
 
 export class Store {
+  /**
+   * The 3-character tag of this store in every host veth name ("ctv" + tag + sequence):
+   * links with that prefix were made through this store (gc's ownership test).
+   */
+  get ifnameTag(): string { return this.#ifnameTag; }
+
   /** The state directory and the database file in it. */
   readonly dir: string;
   readonly file: string;

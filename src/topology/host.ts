@@ -102,6 +102,8 @@ interface Ctx {
   readonly bridgeIndex: Map<string, number>;
   /** slow host-veth deletions running in the background (awaited by close) */
   readonly background: Set<Promise<void>>;
+  /** attached endpoints not yet marked ready in the state (see markReadySoon) */
+  readonly ready: string[];
 }
 
 /** How published-port rules travel: inside the plan (one crossing), as a separate call, or not at all. */
@@ -148,7 +150,7 @@ export class Host {
         firewall: opts.firewall ?? 'auto', backend, ns: hostNs,
         ...(typeof native.nftAvailable === 'function' ? { nftAvailable: () => native.nftAvailable?.() ?? { ok: false } } : {}),
       });
-      return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set() }, opts.backendInstance === undefined);
+      return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set(), ready: [] }, opts.backendInstance === undefined);
     } catch (e) {
       if (opts.backendInstance === undefined) await backend.close().catch(() => undefined);
       throw e;
@@ -282,6 +284,7 @@ export class Host {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#ctx.background]);
+    flushReady(this.#ctx);
     this.#ctx.store.close();
     if (this.#ownsBackend) await this.#ctx.backend.close();
   }
@@ -437,6 +440,47 @@ async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly Port
   if (mode === 'separate') await ctx.fw.apply(json);
 }
 
+/**
+ * "pending" → "ready" without a transaction of its own on the hot path: the ids wait in
+ * ctx.ready and are marked inside the next attach's transaction (a loop of attaches pays
+ * one UPDATE each, not one transaction each), or on the next turn of the event loop, or at
+ * close. Until then another process sees the endpoint as pending with a live owner, which
+ * gc leaves alone; if the owner dies first, gc sees a pending attach and undoes it, as for
+ * any attach interrupted by the owner's death.
+ */
+function markReadySoon(ctx: Ctx, id: string): void {
+  ctx.ready.push(id);
+  if (ctx.ready.length === 1) setImmediate(() => flushReady(ctx));
+}
+
+function flushReady(ctx: Ctx): void {
+  if (ctx.ready.length === 0 || !ctx.store.isOpen) return;
+  withReadyFlushed(ctx, () => undefined);
+}
+
+/** Run `fn` in one transaction that first marks the queued endpoints ready. */
+function withReadyFlushed<T>(ctx: Ctx, fn: () => T): T {
+  if (ctx.ready.length === 0) return fn();
+  const ids = ctx.ready.splice(0);
+  // fn's own store calls are savepoints: if it fails, only its work is undone, the marks stay
+  const r = ctx.store.transaction((): { ok: true; value: T } | { ok: false; error: unknown } => {
+    for (const id of ids) {
+      try {
+        ctx.store.markReady(id);
+      } catch {
+        // detached meanwhile (or already gone): nothing to mark
+      }
+    }
+    try {
+      return { ok: true, value: fn() };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  });
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
 /** eth0, or the first ethN not taken by the netns's other endpoints. */
 function nextIfname(taken: readonly string[]): string {
   for (let i = 0; ; i++) if (!taken.includes(`eth${i}`)) return `eth${i}`;
@@ -458,27 +502,28 @@ async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number | undefin
 async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise<Endpoint> {
   if (typeof opts?.netns !== 'string') throw new InvalidInputError('attach: netns is required (a name under /run/netns or an nsfs path)');
   const ns = resolveNetns(opts.netns);
-  // A netns already on other networks: the next ethN, and its default route stays the first network's.
-  const others = ctx.store.listEndpoints({ netns: ns.path }).filter((e) => e.mode === 'bridge');
-  const ifname = opts.ifname ?? nextIfname(others.map((e) => e.ifname));
-  validateIfname(ifname, 'container interface name');
-  const mac = opts.mac !== undefined ? validateMac(opts.mac, 'container MAC') : undefined;
-  const ports = normalizeMappings(opts.publish ?? []);
-  const routes = parseRoutes(opts.routes);
   const exists = existsSync(ns.path);
   if (!exists && ns.name === undefined) {
     throw new CtnetError(`netns path ${ns.path} does not exist (a path is never created; give a name to have one created)`, 'ENOENT');
   }
   const create = !exists;
+  // A netns already on other networks: the next ethN, and its default route stays the first
+  // network's. (A netns we are about to create has none: skip the query on the hot path.)
+  const others = exists ? ctx.store.listEndpoints({ netns: ns.path }).filter((e) => e.mode === 'bridge') : [];
+  const ifname = opts.ifname ?? nextIfname(others.map((e) => e.ifname));
+  validateIfname(ifname, 'container interface name');
+  const mac = opts.mac !== undefined ? validateMac(opts.mac, 'container MAC') : undefined;
+  const ports = normalizeMappings(opts.publish ?? []);
+  const routes = parseRoutes(opts.routes);
   const bridgeIndex = await bridgeIndexOf(ctx, net);
   const mode = nftMode(ctx);
   if (ports.length > 0 && mode !== 'none') await ctx.fw.ensureBase();
 
-  const rec = ctx.store.beginAttach({
+  const rec = withReadyFlushed(ctx, () => ctx.store.beginAttach({
     network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
     ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
     ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
-  });
+  }));
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
@@ -501,7 +546,7 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
     if (/ENODEV/.test(err.message)) ctx.bridgeIndex.delete(net.name);
     throw err;
   }
-  ctx.store.markReady(rec.id);
+  markReadySoon(ctx, rec.id);
   return new Endpoint(ctx, { ...rec, state: 'ready' });
 }
 
@@ -600,7 +645,8 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
   const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkList' }] }] });
   const op = r?.ok === true ? r.ops?.[0] : undefined;
   const links = op?.ok === true ? (op.value as Link[]) : [];
-  const known = new Set(ctx.store.listEndpoints().map((e) => e.id));
+  const knownIfnames = new Set(ctx.store.listEndpoints().map((e) => e.hostIfname));
+  const ours = `ctv${ctx.store.ifnameTag}`;
   const nets = ctx.store.listNetworks();
   const netNames = new Set(nets.map((n) => n.name));
   for (const n of nets) {
@@ -611,12 +657,15 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
     }
   }
   for (const l of links) {
+    // host veth ends are ours by name (this store's tag), bridges by their alias tag
+    if (l.kind === 'veth' && l.name.startsWith(ours) && !knownIfnames.has(l.name)) {
+      await act(`delete orphan veth ${l.name} (no endpoint uses it)`, () => ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, l.name).map((s) => s.step) }));
+      continue;
+    }
     const alias = l.alias ?? '';
     if (!alias.startsWith(ALIAS_PREFIX)) continue;
-    const [, kind, id] = /^ctnet:(br|ep):(.*)$/.exec(alias) ?? [];
-    if (kind === 'ep' && id !== undefined && !known.has(id)) {
-      await act(`delete orphan veth ${l.name} (endpoint ${id} unknown)`, () => ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, l.name).map((s) => s.step) }));
-    } else if (kind === 'br' && id !== undefined && !netNames.has(id)) {
+    const [, kind, id] = /^ctnet:(br):(.*)$/.exec(alias) ?? [];
+    if (kind === 'br' && id !== undefined && !netNames.has(id)) {
       await act(`delete orphan bridge ${l.name} (network ${id} unknown)`, () => ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkDel', link: l.name }] }] }));
     }
   }

@@ -4,8 +4,9 @@
  *
  * Layer: topology (pure functions; no I/O).
  *
- * Everything we create in the kernel carries an ownership tag in IFLA_IFALIAS
- * ("ctnet:br:NETWORK", "ctnet:ep:ID") so gc never touches what it did not make.
+ * Ownership, so gc never touches what it did not make: a bridge carries the tag
+ * "ctnet:br:NETWORK" in IFLA_IFALIAS, a host veth end "ctnet:ep:ID"; gc recognises a host
+ * end by its name too: "ctv" + the store's random tag + a sequence number.
  * Host veth names come from a never-reused sequence: a deleted veth's name lingers in the
  * kernel for ~30 ms (DESIGN.md §3), so a name must not be reused right away.
  */

@@ -103,12 +103,15 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
   const container: NsRef = { slot: 0 };
   const peerLink = ep.createNetns ? FRESH_PEER_INDEX : ep.ifname;
   const quiet6 = ep.ip6 === undefined;
+  // The host end: IPv6 link-local off (its addrconf work on "up" costs ~1 ms a port), tagged.
+  // The kernel takes neither in a creating RTM_NEWLINK, so the backend sends them with the
+  // "up" as a follow-up once the create is acknowledged (never blindly in the same batch: if
+  // the create failed with EEXIST, a follow-up by name would change someone else's link).
+  // The peer's addrgenmode goes into the container's batch below instead: no extra round trip.
   const hostOps: RtnlOp[] = [{
-      op: 'linkAdd', kind: 'veth', name: ep.hostIfname, up: true, master: bridgeIndex ?? net.bridge, mtu: net.mtu,
-      alias: endpointAlias(ep.id), noIpv6LinkLocal: quiet6,
-      peer: {
-        name: ep.ifname, ns: container, mtu: net.mtu, mac: ep.mac, noIpv6LinkLocal: quiet6,
-      },
+    op: 'linkAdd', kind: 'veth', name: ep.hostIfname, up: true, master: bridgeIndex ?? net.bridge, mtu: net.mtu,
+    alias: endpointAlias(ep.id), noIpv6LinkLocal: quiet6,
+    peer: { name: ep.ifname, ns: container, mtu: net.mtu, mac: ep.mac },
   }];
   const hostLabels = [`create veth ${ep.hostIfname}→${ep.ifname} in ${ep.netnsPath} on bridge ${net.bridge}`];
   // A container reaching its own published port comes back through its own bridge port.
@@ -122,15 +125,19 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
       : { step: { kind: 'netnsOpen', path: ep.netnsPath }, label: `open netns ${ep.netnsPath}` },
     rtnlStep(host, hostOps, hostLabels[0] ?? '', hostLabels),
   ];
-  const ops: RtnlOp[] = [
-    { op: 'linkSet', link: 'lo', up: true },
-    { op: 'linkSet', link: peerLink, up: true },
-    {
-      op: 'addrAdd', link: peerLink, family: 4, local: ep.ip, prefixLen: net.prefixLen,
-      ...(net.broadcast !== undefined ? { broadcast: net.broadcast } : {}),
-    },
-  ];
-  const labels = [`set lo up in ${ep.netnsPath}`, `set ${ep.ifname} up in ${ep.netnsPath}`, `add ${ep.ip}/${net.prefixLen} to ${ep.ifname} in ${ep.netnsPath}`];
+  const ops: RtnlOp[] = [{ op: 'linkSet', link: 'lo', up: true }];
+  const labels = [`set lo up in ${ep.netnsPath}`];
+  if (quiet6) {
+    // IPv4-only: no link-local address on the container side, so no DAD/MLD/RS multicast
+    // flooded to every port of the bridge. Its own op, before "up" (IFF_UP is applied first).
+    ops.push({ op: 'linkSet', link: peerLink, noIpv6LinkLocal: true });
+    labels.push(`set ${ep.ifname} addrgenmode none in ${ep.netnsPath}`);
+  }
+  ops.push({ op: 'linkSet', link: peerLink, up: true }, {
+    op: 'addrAdd', link: peerLink, family: 4, local: ep.ip, prefixLen: net.prefixLen,
+    ...(net.broadcast !== undefined ? { broadcast: net.broadcast } : {}),
+  });
+  labels.push(`set ${ep.ifname} up in ${ep.netnsPath}`, `add ${ep.ip}/${net.prefixLen} to ${ep.ifname} in ${ep.netnsPath}`);
   if (ep.ip6 !== undefined && net.prefixLen6 !== undefined) {
     ops.push({ op: 'addrAdd', link: peerLink, family: 6, local: ep.ip6, prefixLen: net.prefixLen6, nodad: true });
     labels.push(`add ${ep.ip6}/${net.prefixLen6} to ${ep.ifname} in ${ep.netnsPath}`);

@@ -181,6 +181,9 @@ describe('native addon (privileged): namespaces, plan semantics, threads', funct
     for (let i = 0; i < 5; i++) {
       await run([{ kind: 'netnsCreate', path: NS('warm') }, { kind: 'rtnl', ns: { path: NS('warm') }, ops: [{ op: 'linkList' }] }, { kind: 'netnsDelete', path: NS('warm') }]);
     }
+    // Every pool thread opens its own home socket on first use: plans in flight together
+    // make sure each thread has run one before the count (one socket per thread, not a leak).
+    await Promise.all(Array.from({ length: 16 }, () => run([{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: 'lo' }] }])));
     const linksBefore = (await links()).map((l) => l.ifname).sort();
     const netnsBefore = readdirSync('/run/netns').sort();
     const fdsBefore = openFds();

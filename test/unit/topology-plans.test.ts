@@ -30,13 +30,14 @@ describe('topology plans', () => {
     assert.equal(veth.master, 7);
     assert.equal(veth.up, true);
     assert.deepEqual(veth.peer?.ns, { slot: 0 });
-    assert.equal(veth.noIpv6LinkLocal, true, 'IPv4-only: no IPv6 chatter flooded to every bridge port');
+    assert.equal(veth.noIpv6LinkLocal, true, 'the host end: no IPv6 addrconf work on up');
     assert.ok(!JSON.stringify(steps).includes('"ns":{"path"'), 'nothing is moved between namespaces');
     const inside = rtnlOps(steps[2]);
     assert.deepEqual((steps[2] as Extract<Step, { kind: 'rtnl' }>).ns, { slot: 0 });
-    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'addrAdd', 'routeAdd']);
-    assert.deepEqual(inside[2], { op: 'addrAdd', link: 2, family: 4, local: '172.18.0.2', prefixLen: 16, broadcast: '172.18.255.255' });
-    assert.deepEqual(inside[3], { op: 'routeAdd', family: 4, gateway: '172.18.0.1', link: 2 });
+    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'linkSet', 'addrAdd', 'routeAdd']);
+    assert.deepEqual(inside[1], { op: 'linkSet', link: 2, noIpv6LinkLocal: true }, 'IPv4-only: no IPv6 chatter flooded to every bridge port');
+    assert.deepEqual(inside[3], { op: 'addrAdd', link: 2, family: 4, local: '172.18.0.2', prefixLen: 16, broadcast: '172.18.255.255' });
+    assert.deepEqual(inside[4], { op: 'routeAdd', family: 4, gateway: '172.18.0.1', link: 2 });
   });
 
   it('published ports ride in the same plan, with hairpin mode on the host port', () => {
@@ -49,8 +50,8 @@ describe('topology plans', () => {
     const steps = attachSteps(host, net, 7, { ...ep, createNetns: false, ifname: 'eth1', defaultRoute: false }).map((s) => s.step);
     assert.equal(steps[0]?.kind, 'netnsOpen');
     const inside = rtnlOps(steps[2]);
-    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'addrAdd']);
-    assert.equal((inside[1] as { link: unknown }).link, 'eth1');
+    assert.deepEqual(inside.map((o) => o.op), ['linkSet', 'linkSet', 'linkSet', 'addrAdd']);
+    assert.equal((inside[2] as { link: unknown }).link, 'eth1');
   });
 
   it('detaching an owned netns is only an unmount (the kernel reaps the veth)', () => {
