@@ -7,14 +7,15 @@
  * (bench/worker.ts does that setup). It never touches anything but that namespace's
  * links and the /run/netns of its private mount namespace.
  *
- * One container (all on one dedicated thread, which starts in the host netns):
+ * One container (on a dedicated thread that starts in the host netns; -j runs J of them):
  *   attach: unshare(CLONE_NEWNET)                         the thread is now in a new netns
  *           open(O_CREAT) + close + mount(MS_BIND)        /run/netns/NAME, as `ip netns add`
  *           open(/proc/thread-self/ns/net)                fd for IFLA_NET_NS_FD
  *           socket(NETLINK_ROUTE)                         a socket living in the new netns
  *           setns(host)                                   back to the host netns
- *           sendmsg+recv RTM_NEWLINK on the host socket:  veth, host end UP + IFLA_MASTER,
- *                                                         peer "eth0" born in the netns
+ *           sendmsg+recv on the host socket:          RTM_NEWLINK veth with IFLA_MASTER,
+ *                                                         then "addrgenmode none up" on its host
+ *                                                         end (same sendmsg); peer "eth0" born in the netns
  *                                                         (IFLA_NET_NS_FD in VETH_INFO_PEER)
  *                                                         with ifindex 2 chosen up front
  *           sendmsg+recv on the netns socket, one batch:  lo up, [eth0 addrgenmode none,] eth0 up,
