@@ -15,7 +15,7 @@ import type { Backend, NsRef, StepResult, Link } from '../native/contract.js';
 import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { loadBackend } from '../rtnl/backend.js';
 import { resolveNetns } from '../netns/index.js';
-import { openStore, type Store } from '../state/index.js';
+import { openStore, normalizeMapping, type Store } from '../state/index.js';
 import type { EndpointRecord, NetworkRecord } from '../state/index.js';
 import {
   Firewall, addNetworkElements, removeNetworkElements, publishElements, unpublishElements, normalizeMappings,
@@ -406,7 +406,8 @@ export class Endpoint {
       ctx.store.removePorts(this.#rec.id, added);
       throw e instanceof CtnetError ? e.withContext(`publish on ${this.#rec.netns}`) : e;
     }
-    this.#refresh();
+    // keep our copy in step without re-reading every port (a container may publish thousands)
+    this.#rec = { ...this.#rec, ports: this.#rec.ports.concat(added) };
     return added;
   }
 
@@ -417,11 +418,8 @@ export class Endpoint {
     if (mappings.length === 0) return;
     await applyPorts(ctx, this.#rec, mappings, 'unpublish');
     ctx.store.removePorts(this.#rec.id, mappings);
-    this.#refresh();
-  }
-
-  #refresh(): void {
-    this.#rec = this.#ctx.store.getEndpoint(this.#rec.id) ?? this.#rec;
+    const gone = new Set(mappings.map(portKey));
+    this.#rec = { ...this.#rec, ports: this.#rec.ports.filter((m) => !gone.has(portKey(m))) };
   }
 }
 
@@ -479,6 +477,12 @@ function withReadyFlushed<T>(ctx: Ctx, fn: () => T): T {
   });
   if (!r.ok) throw r.error;
   return r.value;
+}
+
+/** Identity of a published mapping (host address, protocol, host port range). */
+function portKey(m: PortMapping): string {
+  const n = normalizeMapping(m);
+  return `${n.hostIp ?? ''}|${n.protocol}|${n.hostPort}|${n.hostPortEnd ?? n.hostPort}`;
 }
 
 /** eth0, or the first ethN not taken by the netns's other endpoints. */
