@@ -112,9 +112,51 @@ bool NlSock::exchange(const uint8_t* buf, size_t len, std::vector<Waiter*>& wait
   for (Waiter* w : waiters)
     if (!w->done) pending++;
 
+  // One ack per batch, not per request. rtnetlink handles the messages of one sendmsg in
+  // order and answers an error whether or not NLM_F_ACK is set, so a request that returns
+  // no data needs no ack of its own unless it is the last one: when any later answer
+  // arrives, every earlier silent request without an error has succeeded. This saves a
+  // recvmsg (and a wake-up) per request.
+  std::vector<uint8_t> out(buf, buf + len);
+  std::vector<std::pair<uint32_t, Waiter*>> silent;  // (position in the batch, waiter)
+  std::vector<std::pair<uint32_t, uint32_t>> order;   // (seq, position)
+  {
+    size_t off = 0;
+    uint32_t pos = 0;
+    while (off + NLMSG_HDRLEN <= len) {
+      auto* h = reinterpret_cast<nlmsghdr*>(out.data() + off);
+      if (h->nlmsg_len < NLMSG_HDRLEN || off + h->nlmsg_len > len) break;
+      bool last = off + NLMSG_ALIGN(h->nlmsg_len) >= len;
+      order.emplace_back(h->nlmsg_seq, pos);
+      for (Waiter* w : waiters) {
+        if (w->seq != h->nlmsg_seq || w->done) continue;
+        if (!last && !w->dump && !w->onData && (h->nlmsg_flags & NLM_F_ACK)) {
+          h->nlmsg_flags &= ~NLM_F_ACK;
+          silent.emplace_back(pos, w);
+        }
+        break;
+      }
+      off += NLMSG_ALIGN(h->nlmsg_len);
+      pos++;
+    }
+  }
+  auto positionOf = [&](uint32_t seq) -> int64_t {
+    for (auto& o : order)
+      if (o.first == seq) return o.second;
+    return -1;
+  };
+  // Every silent request before position `pos` that has not failed has succeeded.
+  auto settleBefore = [&](int64_t pos) {
+    for (auto& s : silent)
+      if (static_cast<int64_t>(s.first) < pos && !s.second->done) {
+        s.second->done = true;
+        pending--;
+      }
+  };
+
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  iovec iov{const_cast<uint8_t*>(buf), len};
+  iovec iov{out.data(), len};
   msghdr mh{};
   mh.msg_name = &kernel;
   mh.msg_namelen = sizeof kernel;
@@ -158,6 +200,7 @@ bool NlSock::exchange(const uint8_t* buf, size_t len, std::vector<Waiter*>& wait
           break;
         }
       if (!w) continue;  // stale or unknown sequence number
+      if (!silent.empty()) settleBefore(positionOf(h->nlmsg_seq));
       if (h->nlmsg_flags & NLM_F_DUMP_INTR) w->intr = true;
       if (h->nlmsg_type == NLMSG_ERROR) {
         if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
