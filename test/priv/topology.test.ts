@@ -202,6 +202,26 @@ for (const backendName of BACKENDS) {
       assert.ok(await ping('ctt-c1', c0.ip));
     });
 
+    it('a dual-stack network gives IPv4 and IPv6 addresses and default routes; containers ping over both', async () => {
+      const ds = await host.network({ name: 'ctt-ds', subnet: '172.22.0.0/16', subnet6: 'fd00:22::/64', bridge: 'ctt-br4' });
+      const a = await ds.attach({ netns: 'ctt-d0' });
+      const b = await ds.attach({ netns: 'ctt-d1' });
+      try {
+        assert.equal(a.info.gateway6, 'fd00:22::1');
+        const addrs = await ipJson<{ addr_info: Array<{ local: string; family: string; scope: string }> }>(['addr', 'show', 'eth0'], 'ctt-d0');
+        assert.deepEqual(addrs[0]?.addr_info.filter((x) => x.family === 'inet6' && x.scope === 'global').map((x) => x.local), [a.info.ip6]);
+        const r6 = await ipJson<{ gateway?: string }>(['-6', 'route', 'show', 'default'], 'ctt-d0');
+        assert.equal(r6[0]?.gateway, 'fd00:22::1');
+        assert.ok(await ping('ctt-d0', b.info.ip6 ?? ''), 'd0 → d1 over IPv6');
+        assert.ok(await ping('ctt-d1', 'fd00:22::1'), 'd1 → IPv6 gateway');
+        assert.ok(await ping('ctt-d0', b.ip), 'd0 → d1 over IPv4');
+      } finally {
+        await a.detach();
+        await b.detach();
+        await ds.remove();
+      }
+    });
+
     it('modes: none gives a netns with only lo up; host shares the host netns', async () => {
       const none = await host.attachNoneMode('ctt-n1');
       const l = await ipJson<{ ifname: string; flags: string[] }>(['link', 'show'], 'ctt-n1');
