@@ -150,6 +150,7 @@ OpC opFromJs(const Napi::Value& v) {
     getLinkRef(o, "master", &op.master, &bad);
     std::string s;
     if (getStr(o, "alias", &s, &bad)) op.alias = s;
+    getBool(o, "hairpin", &op.hairpin, &bad);
     getU32(o, "txqlen", &op.txqlen, &bad);
     getFlag(o, "noIpv6LinkLocal", &op.noIpv6LinkLocal, &bad);
     if (has(o, "peer")) {

@@ -528,10 +528,11 @@ std::vector<OpC> followUps(const OpC& add, bool peerSide) {
     }
     return out;
   }
-  if (add.alias || add.noIpv6LinkLocal) {
+  if (add.alias || add.noIpv6LinkLocal || add.hairpin) {
     OpC s = setByName(add.name);
     s.alias = add.alias;
     s.noIpv6LinkLocal = add.noIpv6LinkLocal;
+    s.hairpin = add.hairpin;  // bridge port option: the link is enslaved by the create
     out.push_back(std::move(s));
   }
   if (add.noIpv6LinkLocal && add.up.value_or(false)) {

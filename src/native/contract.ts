@@ -45,6 +45,12 @@ export interface LinkAddOp {
   /** IFLA_TXQLEN */
   readonly txqlen?: number;
   /**
+   * Bridge port hairpin mode for a link created with `master` (`ip link set NAME type
+   * bridge_slave hairpin on`). Not accepted by a creating request: it rides in the
+   * follow-up "set" with the alias and addrgenmode (no extra round trip when those exist).
+   */
+  readonly hairpin?: boolean;
+  /**
    * IPv6 address generation off (IFLA_AF_SPEC/AF_INET6/IFLA_INET6_ADDR_GEN_MODE = NONE):
    * no link-local address, so no DAD/MLD/RS chatter flooded to every bridge port.
    */

@@ -294,6 +294,7 @@ async function linkAdd(op: LinkAddOp, nsPath: string | undefined, names: LinkNam
     const post: string[] = [];
     if (op.alias !== undefined) post.push('alias', op.alias);
     if (op.noIpv6LinkLocal === true) post.push('addrgenmode', 'none');
+    if (op.hairpin !== undefined) post.push('type', 'bridge_slave', 'hairpin', op.hairpin ? 'on' : 'off');
     if (post.length > 0) await ip(nsPath, ['link', 'set', 'dev', op.name, ...post], rtm);
     if (upLater) await ip(nsPath, ['link', 'set', 'dev', op.name, 'up'], rtm);
     if (op.kind === 'veth' && op.peer !== undefined) {

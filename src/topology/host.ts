@@ -28,7 +28,7 @@ import type {
 import { validateIfname, validateMac, ALIAS_PREFIX } from './names.js';
 import { allFailures, firstFailure, runSteps, rtnlStep, type Labelled } from './plan.js';
 import {
-  attachSteps, detachSteps, deleteHostVethSteps, hairpinOp, networkSteps, networkSysctls, removeNetworkSteps,
+  attachSteps, detachSteps, deleteHostVethSteps, networkSteps, networkSysctls, removeNetworkSteps,
   type EndpointPlanInput, type NetRecord,
 } from './plans.js';
 
@@ -428,14 +428,11 @@ async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly Port
   if (mode === 'none') return;
   await ctx.fw.ensureBase();
   const json = what === 'publish' ? publishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts) : unpublishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts);
-  const steps: Labelled[] = [];
-  // a container reaching its own published port comes back through its own bridge port
-  if (what === 'publish' && rec.hostIfname !== undefined) {
-    steps.push(rtnlStep(ctx.hostNs, [hairpinOp(rec.hostIfname)], `set hairpin mode on bridge port ${rec.hostIfname}`));
+  if (mode === 'embed') {
+    await runSteps(ctx.backend, [{ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `${what} ports of ${rec.netns}` }], what);
+  } else {
+    await ctx.fw.apply(json);
   }
-  if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `${what} ports of ${rec.netns}` });
-  if (steps.length > 0) await runSteps(ctx.backend, steps, what);
-  if (mode === 'separate') await ctx.fw.apply(json);
 }
 
 /**
@@ -531,7 +528,7 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
-    hairpin: rec.ports.length > 0, defaultRoute: others.length === 0,
+    defaultRoute: others.length === 0,
   };
   const json = rec.ports.length > 0 && mode !== 'none' ? publishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
   const steps = attachSteps(ctx.hostNs, net, bridgeIndex, input, mode === 'embed' ? json : undefined);

@@ -45,8 +45,6 @@ export interface EndpointPlanInput {
   readonly mac: string;
   /** add the default route(s) via the gateway (false when the netns is already on another network) */
   readonly defaultRoute?: boolean;
-  /** set hairpin mode on the host port (the endpoint publishes ports) */
-  readonly hairpin?: boolean;
   readonly routes: ReadonlyArray<{ readonly dst: string; readonly dstLen: number; readonly family: Family; readonly via?: string }>;
 }
 
@@ -111,14 +109,12 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
   const hostOps: RtnlOp[] = [{
     op: 'linkAdd', kind: 'veth', name: ep.hostIfname, up: true, master: bridgeIndex ?? net.bridge, mtu: net.mtu,
     alias: endpointAlias(ep.id), noIpv6LinkLocal: quiet6,
+    // a container reaching its own published port comes back through its own bridge port
+    // (with br_netfilter the DNAT-ed packet is bridged back): hairpin mode, in the same follow-up
+    hairpin: true,
     peer: { name: ep.ifname, ns: container, mtu: net.mtu, mac: ep.mac },
   }];
   const hostLabels = [`create veth ${ep.hostIfname}→${ep.ifname} in ${ep.netnsPath} on bridge ${net.bridge}`];
-  // A container reaching its own published port comes back through its own bridge port.
-  if (ep.hairpin === true) {
-    hostOps.push(hairpinOp(ep.hostIfname));
-    hostLabels.push(`set hairpin mode on bridge port ${ep.hostIfname}`);
-  }
   const steps: Labelled[] = [
     ep.createNetns
       ? { step: { kind: 'netnsCreate', path: ep.netnsPath }, label: `create netns ${ep.netnsPath}` }
@@ -173,11 +169,6 @@ export function detachSteps(host: NsRef, ep: { netnsPath: string; ownsNetns: boo
   if (nftJson !== undefined) steps.push({ step: { kind: 'nft', ns: host, json: nftJson }, label: `unpublish ports of ${ep.netnsPath}` });
   if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath }, label: `delete netns ${ep.netnsPath}` });
   return steps;
-}
-
-/** `ip link set PORT type bridge_slave hairpin on` */
-export function hairpinOp(port: string): RtnlOp {
-  return { op: 'linkSet', link: port, hairpin: true };
 }
 
 export function deleteHostVethSteps(host: NsRef, hostIfname: string): Labelled[] {
