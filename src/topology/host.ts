@@ -436,29 +436,26 @@ async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly Port
 }
 
 /**
- * "pending" → "ready" without a transaction of its own on the hot path: the ids wait in
- * ctx.ready and are marked inside the next attach's transaction (a loop of attaches pays
- * one UPDATE each, not one transaction each), or on the next turn of the event loop, or at
- * close. Until then another process sees the endpoint as pending with a live owner, which
- * gc leaves alone; if the owner dies first, gc sees a pending attach and undoes it, as for
- * any attach interrupted by the owner's death.
+ * "pending" → "ready" off the hot path. The endpoint row written as "pending" before the
+ * kernel work is the intent; marking it ready is bookkeeping for gc, so the ids wait in
+ * ctx.ready and are marked in batches: one transaction per READY_BATCH attaches, or after
+ * READY_DELAY_MS, or at close. Until then another process's gc sees a pending endpoint with
+ * a live owner and leaves it alone; if the owner died, gc checks the kernel (netns and host
+ * veth there: finish; otherwise: undo), so a lost mark is never a lost container.
  */
+const READY_BATCH = 256;
+const READY_DELAY_MS = 50;
+
 function markReadySoon(ctx: Ctx, id: string): void {
   ctx.ready.push(id);
-  if (ctx.ready.length === 1) setImmediate(() => flushReady(ctx));
+  if (ctx.ready.length >= READY_BATCH) flushReady(ctx);
+  else if (ctx.ready.length === 1) setTimeout(() => flushReady(ctx), READY_DELAY_MS).unref();
 }
 
 function flushReady(ctx: Ctx): void {
   if (ctx.ready.length === 0 || !ctx.store.isOpen) return;
-  withReadyFlushed(ctx, () => undefined);
-}
-
-/** Run `fn` in one transaction that first marks the queued endpoints ready. */
-function withReadyFlushed<T>(ctx: Ctx, fn: () => T): T {
-  if (ctx.ready.length === 0) return fn();
   const ids = ctx.ready.splice(0);
-  // fn's own store calls are savepoints: if it fails, only its work is undone, the marks stay
-  const r = ctx.store.transaction((): { ok: true; value: T } | { ok: false; error: unknown } => {
+  ctx.store.transaction(() => {
     for (const id of ids) {
       try {
         ctx.store.markReady(id);
@@ -466,14 +463,7 @@ function withReadyFlushed<T>(ctx: Ctx, fn: () => T): T {
         // detached meanwhile (or already gone): nothing to mark
       }
     }
-    try {
-      return { ok: true, value: fn() };
-    } catch (error) {
-      return { ok: false, error };
-    }
   });
-  if (!r.ok) throw r.error;
-  return r.value;
 }
 
 /** Identity of a published mapping (host address, protocol, host port range). */
@@ -520,11 +510,11 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
   const mode = nftMode(ctx);
   if (ports.length > 0 && mode !== 'none') await ctx.fw.ensureBase();
 
-  const rec = withReadyFlushed(ctx, () => ctx.store.beginAttach({
+  const rec = ctx.store.beginAttach({
     network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
     ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
     ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
-  }));
+  });
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
@@ -620,13 +610,25 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
     if (dry) return;
     try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
   };
+  flushReady(ctx); // our own finished attaches are not "pending"
+  const linkNames = async (): Promise<Link[]> => {
+    const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkList' }] }] });
+    const op = r?.ok === true ? r.ops?.[0] : undefined;
+    return op?.ok === true ? (op.value as Link[]) : [];
+  };
+  const before = new Set((await linkNames()).map((l) => l.name));
   const eps = ctx.store.listEndpoints();
   const total = eps.length;
   let done = 0;
   for (const ep of eps) {
     const owner = (ep.data as { pid?: unknown } | undefined)?.pid;
-    if (ep.state === 'pending' && pidAlive(owner) && owner !== process.pid) {
-      // another live process is attaching it right now
+    const complete = ep.mode !== 'bridge' || (existsSync(ep.netns) && ep.hostIfname !== undefined && before.has(ep.hostIfname));
+    if (ep.state === 'pending' && pidAlive(owner)) {
+      // its owner is alive: attaching it right now, or done and not yet marked
+    } else if (ep.state === 'pending' && complete) {
+      await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
+        ctx.store.markReady(ep.id);
+      });
     } else if (ep.state !== 'ready') {
       await act(`${ep.state === 'pending' ? 'undo half-done attach' : 'finish detach'} of ${ep.netns} (endpoint ${ep.id})`, async () => {
         if (ep.ownsNetns) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: ep.netns }] });
@@ -643,9 +645,7 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
     opts.onProgress?.(++done, total);
   }
   // networks whose bridge vanished; bridges and veths tagged as ours that no state knows
-  const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkList' }] }] });
-  const op = r?.ok === true ? r.ops?.[0] : undefined;
-  const links = op?.ok === true ? (op.value as Link[]) : [];
+  const links = await linkNames();
   const knownIfnames = new Set(ctx.store.listEndpoints().map((e) => e.hostIfname));
   const ours = `ctv${ctx.store.ifnameTag}`;
   const nets = ctx.store.listNetworks();
