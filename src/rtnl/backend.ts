@@ -25,7 +25,8 @@ const ADDON_MODULE = '../native/addon.js';
 export async function tryNative(): Promise<{ backend?: Backend; tried: string[]; error?: string }> {
   let mod: AddonModule;
   try {
-    mod = (await import(ADDON_MODULE)) as AddonModule;
+    // a literal specifier, so a bundler (dist/bundle) includes the loader
+    mod = (await import('../native/addon.js')) as AddonModule;
   } catch (e) {
     return { tried: [new URL(ADDON_MODULE, import.meta.url).pathname], error: `loader module missing: ${(e as Error).message}` };
   }
