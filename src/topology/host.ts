@@ -11,7 +11,7 @@
  * failure together (AggregateCtnetError).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Backend, NsRef, StepResult, Link } from '../native/contract.js';
+import type { Addr, Backend, NsRef, StepResult, Link } from '../native/contract.js';
 import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { loadBackend } from '../rtnl/backend.js';
 import { resolveNetns } from '../netns/index.js';
@@ -589,6 +589,22 @@ async function detachRecord(ctx: Ctx, rec0: EndpointRecord): Promise<void> {
   if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
 }
 
+/**
+ * Whether a pending attach whose owner died got through its kernel work: the netns, the host
+ * veth, and inside the netns the interface up with the address (the container's batch —
+ * links up, address, routes — goes to the kernel in one sendmsg, so the address means the
+ * batch was applied).
+ */
+async function attachComplete(ctx: Ctx, ep: EndpointRecord, hostLinks: ReadonlySet<string>): Promise<boolean> {
+  if (ep.mode !== 'bridge') return existsSync(ep.netns);
+  if (!existsSync(ep.netns) || ep.hostIfname === undefined || !hostLinks.has(ep.hostIfname) || ep.ip === undefined) return false;
+  const r = await ctx.backend.run({ steps: [{ kind: 'netnsOpen', path: ep.netns }, { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkGet', link: ep.ifname }, { op: 'addrList', family: 4 }] }] });
+  const ops = r[1]?.ok === true ? r[1].ops : undefined;
+  const link = ops?.[0]?.ok === true ? ops[0].value as Link : undefined;
+  const addrs = ops?.[1]?.ok === true ? ops[1].value as readonly Addr[] : [];
+  return link?.up === true && addrs.some((a) => a.index === link.index && a.local === ep.ip);
+}
+
 function pidAlive(pid: unknown): boolean {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
   if (pid === process.pid) return true;
@@ -622,11 +638,13 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
   let done = 0;
   for (const ep of eps) {
     const owner = (ep.data as { pid?: unknown } | undefined)?.pid;
-    const complete = ep.mode !== 'bridge' || (existsSync(ep.netns) && ep.hostIfname !== undefined && before.has(ep.hostIfname));
     if (ep.state === 'pending' && pidAlive(owner)) {
       // its owner is alive: attaching it right now, or done and not yet marked
-    } else if (ep.state === 'pending' && complete) {
+    } else if (ep.state === 'pending' && await attachComplete(ctx, ep, before)) {
       await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
+        // the published ports were the plan's last step: make sure they are there
+        const json = ep.ports.length > 0 && nftMode(ctx) !== 'none' ? publishElements(fwEndpoint(ep), ep.ports, ctx.fw.ruleOpts) : undefined;
+        if (json !== undefined) await ctx.fw.apply(json).catch(() => undefined);
         ctx.store.markReady(ep.id);
       });
     } else if (ep.state !== 'ready') {
