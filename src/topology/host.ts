@@ -25,7 +25,8 @@ import { parseCidr, broadcast as broadcastOf, formatIp, parseIp } from '../util/
 import type {
   AttachOptions, EndpointInfo, GcReport, HostOptions, NetworkInfo, NetworkSpec, PortMapping,
 } from './types.js';
-import { validateIfname, validateMac, ALIAS_PREFIX } from './names.js';
+import { ALIAS_PREFIX } from './names.js';
+import { checkIfname, checkMac } from '../rtnl/validate.js';
 import { allFailures, firstFailure, runSteps, rtnlStep, type Labelled } from './plan.js';
 import {
   attachSteps, detachSteps, deleteHostVethSteps, networkSteps, networkSysctls, removeNetworkSteps,
@@ -502,8 +503,8 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
   // network's. (A netns we are about to create has none: skip the query on the hot path.)
   const others = exists ? ctx.store.listEndpoints({ netns: ns.path }).filter((e) => e.mode === 'bridge') : [];
   const ifname = opts.ifname ?? nextIfname(others.map((e) => e.ifname));
-  validateIfname(ifname, 'container interface name');
-  const mac = opts.mac !== undefined ? validateMac(opts.mac, 'container MAC') : undefined;
+  checkIfname(ifname, 'container interface name');
+  const mac = opts.mac !== undefined ? checkMac(opts.mac, 'container MAC') : undefined;
   const ports = normalizeMappings(opts.publish ?? []);
   const routes = parseRoutes(opts.routes);
   const bridgeIndex = await bridgeIndexOf(ctx, net);

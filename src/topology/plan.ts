@@ -4,8 +4,9 @@
  *
  * Layer: topology helper. Knows the plan contract, not the kernel.
  */
-import type { Backend, NsRef, Plan, Step, StepResult, KernelError, RtnlOp } from '../native/contract.js';
-import { NetlinkError } from '../errors.js';
+import type { Backend, NsRef, Plan, Step, StepResult, RtnlOp } from '../native/contract.js';
+import type { NetlinkError } from '../errors.js';
+import { toNetlinkError } from '../rtnl/batch.js';
 
 /** A label for each step/op, used in error messages. */
 export interface Labelled {
@@ -16,11 +17,6 @@ export interface Labelled {
   readonly opLabels?: readonly string[];
 }
 
-export function toError(err: KernelError, context: string): NetlinkError {
-  const e = new NetlinkError({ errno: err.errno, op: err.op, extack: err.message });
-  return e.withContext(context);
-}
-
 /** The first failure of a plan as a NetlinkError, or undefined when every step succeeded. */
 export function firstFailure(steps: readonly Labelled[], results: readonly StepResult[]): NetlinkError | undefined {
   for (let i = 0; i < results.length; i++) {
@@ -28,7 +24,7 @@ export function firstFailure(steps: readonly Labelled[], results: readonly StepR
     if (r === undefined || r.ok || 'skipped' in r) continue;
     const s = steps[i];
     const opLabel = r.failedOp !== undefined ? s?.opLabels?.[r.failedOp] : undefined;
-    return toError(r.error, opLabel ?? s?.label ?? r.kind);
+    return toNetlinkError(r.error, opLabel ?? s?.label ?? r.kind);
   }
   return undefined;
 }
@@ -51,11 +47,11 @@ export function allFailures(steps: readonly Labelled[], results: readonly StepRe
     const s = steps[i];
     if (r.ops !== undefined) {
       r.ops.forEach((o, j) => {
-        if (!o.ok) out.push(toError(o.error, s?.opLabels?.[j] ?? s?.label ?? r.kind));
+        if (!o.ok) out.push(toNetlinkError(o.error, s?.opLabels?.[j] ?? s?.label ?? r.kind));
       });
       if (r.ops.some((o) => !o.ok)) continue;
     }
-    out.push(toError(r.error, s?.label ?? r.kind));
+    out.push(toNetlinkError(r.error, s?.label ?? r.kind));
   }
   return out;
 }
