@@ -275,6 +275,10 @@ PlanC planFromJs(const Napi::Value& v) {
       if (!getStr(so, "path", &s.path, &s.bad) && s.bad.empty()) s.bad = kind + " needs a path";
       else if (s.path.empty() && s.bad.empty()) s.bad = kind + ": empty path";
       else if (s.path.find('\0') != std::string::npos) s.bad = kind + ": path contains NUL";
+      if (kind == "netnsCreate" && so.Has("from") && !so.Get("from").IsUndefined()) {
+        if (!getStr(so, "from", &s.from, &s.bad) && s.bad.empty()) s.bad = "netnsCreate: 'from' must be a path";
+        else if ((s.from.empty() || s.from.find('\0') != std::string::npos) && s.bad.empty()) s.bad = "netnsCreate: bad 'from' path";
+      }
     } else if (kind == "rtnl") {
       s.kind = StepKind::Rtnl;
       needNs();

@@ -122,6 +122,45 @@ KErr netnsCreate(const std::string& path, int* outFd) {
   return {};
 }
 
+KErr netnsAdopt(const std::string& from, const std::string& path, int* outFd) {
+  *outFd = -1;
+  if (path.empty() || path.back() == '/') return mkErr(EINVAL, "open", "netns path '" + path + "' is not a file path");
+  int src = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return sysErr("open", "pre-created netns " + from);
+  if (!isNetns(src)) {
+    ::close(src);
+    return mkErr(EINVAL, "open", from + " is not a network namespace");
+  }
+  std::string dir = parentOf(path);
+  if (KErr e = mkdirP(dir)) { ::close(src); return e; }
+  if (KErr e = makeShared(dir)) { ::close(src); return e; }
+  int f = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (f < 0) {
+    KErr e = sysErr("open", "create netns file " + path);
+    ::close(src);
+    return e;
+  }
+  ::close(f);
+  // Enter it (this thread only) so the plan's socket for it is made right here, as after unshare.
+  if (::setns(src, CLONE_NEWNET) != 0) {
+    KErr e = sysErr("setns", "pre-created netns " + from);
+    ::close(src);
+    ::unlink(path.c_str());
+    return e;
+  }
+  if (::mount(from.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
+    KErr e = sysErr("mount", "bind " + from + " on " + path);
+    ::close(src);
+    ::unlink(path.c_str());
+    return e;
+  }
+  // The pool entry is used up: it must not be adopted twice.
+  (void)::umount2(from.c_str(), MNT_DETACH);
+  (void)::unlink(from.c_str());
+  *outFd = src;
+  return {};
+}
+
 KErr netnsOpen(const std::string& path, int* outFd) {
   *outFd = -1;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

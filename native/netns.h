@@ -31,6 +31,10 @@ bool currentNsId(NsId* out);
 // (the thread may then be in a fresh unnamed netns: the caller returns it home).
 // On success *fd is an O_CLOEXEC fd of the new netns.
 KErr netnsCreate(const std::string& path, int* fd);
+// The same, but the new netns is `from` (a pre-created one, e.g. a prewarm pool entry,
+// bind-mounted there): setns() into it instead of unshare(), bind it on `path`, then unmount
+// and unlink `from`. Leaves the calling thread inside it, like netnsCreate().
+KErr netnsAdopt(const std::string& from, const std::string& path, int* fd);
 
 // Open an existing netns file: ENOENT naming the path, EINVAL when it is not a netns.
 KErr netnsOpen(const std::string& path, int* fd);

@@ -152,7 +152,7 @@ struct PlanRun {
   StepResultC stepNetnsCreate(size_t i, const StepC& s) {
     StepResultC r;
     int fd;
-    KErr e = netnsCreate(s.path, &fd);
+    KErr e = s.from.empty() ? netnsCreate(s.path, &fd) : netnsAdopt(s.from, s.path, &fd);
     // unshare() may have succeeded before a later failure: know where we are.
     NsId now;
     if (currentNsId(&now)) w.cur_ = now;

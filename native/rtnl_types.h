@@ -75,6 +75,7 @@ struct StepC {
   StepKind kind = StepKind::Rtnl;
   std::string bad;
   std::string path;  // netns*
+  std::string from;  // netnsCreate: adopt this pre-created netns instead of unshare()
   NsRefC ns;         // rtnl/sysctl/nft
   std::vector<OpC> ops;
   std::string key;

@@ -151,8 +151,12 @@ export type RtnlOp =
 
 /** One step of a plan. Steps run in order on one dedicated thread. */
 export type Step =
-  /** `ip netns add NAME` at any path: file + bind mount of a fresh netns, /run/netns-style shared propagation. */
-  | { readonly kind: 'netnsCreate'; readonly path: string }
+  /**
+   * `ip netns add NAME` at any path: file + bind mount of a fresh netns, /run/netns-style
+   * shared propagation. With `from` (a pre-created netns file, e.g. a prewarm pool entry) that
+   * netns is used instead of a new one: bound on `path`, then `from` is unmounted and removed.
+   */
+  | { readonly kind: 'netnsCreate'; readonly path: string; readonly from?: string }
   /** Open an existing netns file (fails ENOENT/EINVAL if it is not one). Later steps refer to it by slot. */
   | { readonly kind: 'netnsOpen'; readonly path: string }
   /** `ip netns del NAME`: umount (MNT_DETACH) + unlink; returns at once, the kernel reaps the netns later. */

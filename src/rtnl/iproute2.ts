@@ -140,7 +140,7 @@ export class Iproute2Backend implements Backend {
   private async step(step: Step, slots: ReadonlyMap<number, string>): Promise<StepResult> {
     try {
       switch (step.kind) {
-        case 'netnsCreate': await netnsCreate(step.path); return { ok: true, kind: step.kind };
+        case 'netnsCreate': await netnsCreate(step.path, step.from); return { ok: true, kind: step.kind };
         case 'netnsOpen': await netnsOpen(step.path); return { ok: true, kind: step.kind };
         case 'netnsDelete': await netnsDelete(step.path); return { ok: true, kind: step.kind };
         case 'rtnl': return await this.rtnlStep(step.ns, step.ops, slots);
@@ -354,7 +354,10 @@ async function route(op: RouteOp, nsPath: string | undefined, names: LinkNames):
 }
 
 /** `ip netns add NAME` — only /run/netns/NAME: that is the one directory iproute2 knows. */
-async function netnsCreate(path: string): Promise<void> {
+async function netnsCreate(path: string, from?: string): Promise<void> {
+  if (from !== undefined) {
+    fail(95, 'mount', `the iproute2 backend cannot adopt a pre-created netns (${from}); \`ip netns add\` always makes a new one`);
+  }
   const name = runNetnsName(path);
   if (name === undefined) {
     fail(95, 'mount', `the iproute2 backend creates netns only under ${NETNS_DIR}/ (\`ip netns add NAME\`), not at ${path}`);
