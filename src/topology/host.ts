@@ -11,7 +11,7 @@
  * failure together (AggregateCtnetError).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import type { Addr, Backend, NsRef, StepResult, Link } from '../native/contract.js';
+import type { Addr, Backend, NsRef, RtnlOp, StepResult, Link } from '../native/contract.js';
 import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { loadBackend } from '../rtnl/backend.js';
 import { resolveNetns } from '../netns/index.js';
@@ -190,17 +190,10 @@ export class Host {
     return new Network(ctx, rec);
   }
 
-  async #bridgeLink(net: NetRecord): Promise<Link | undefined> {
-    const [r] = await this.#ctx.backend.run({ steps: [{ kind: 'rtnl', ns: this.#ctx.hostNs, ops: [{ op: 'linkGet', link: net.bridge }] }] });
-    const op = r?.ok === true ? r.ops?.[0] : undefined;
-    if (op?.ok === true) return op.value as Link;
-    return undefined;
-  }
-
   /** Kernel side of a network; returns the bridge's ifindex. */
   async #ensureKernel(net: NetRecord, created: boolean): Promise<number> {
     const ctx = this.#ctx;
-    let link = created ? undefined : await this.#bridgeLink(net);
+    const link = created ? undefined : await hostLinkOp<Link>(ctx, { op: 'linkGet', link: net.bridge });
     const steps: Labelled[] = [];
     if (link === undefined) steps.push(...networkSteps(ctx.hostNs, net));
     steps.push(...networkSysctls(ctx.hostNs, net));
@@ -208,11 +201,15 @@ export class Host {
     if (mode !== 'none') await ctx.fw.ensureBase();
     const json = addNetworkElements(fwNetwork(net), ctx.fw.ruleOpts);
     if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `add network ${net.name} to the firewall` });
-    await runSteps(ctx.backend, steps, `network ${net.name}`);
+    // the new bridge's ifindex comes back in the same plan
+    if (link === undefined) steps.push(rtnlStep(ctx.hostNs, [{ op: 'linkGet', link: net.bridge }], `look up bridge ${net.bridge}`));
+    const results = await runSteps(ctx.backend, steps, `network ${net.name}`);
     if (mode === 'separate') await ctx.fw.apply(json);
-    link ??= await this.#bridgeLink(net);
-    if (link === undefined) throw new CtnetError(`bridge ${net.bridge} vanished right after creation`, 'ENODEV');
-    return link.index;
+    if (link !== undefined) return link.index;
+    const last = results[results.length - 1];
+    const got = last?.ok === true ? last.ops?.[0] : undefined;
+    if (got?.ok !== true) throw new CtnetError(`bridge ${net.bridge} vanished right after creation`, 'ENODEV');
+    return (got.value as Link).index;
   }
 
   async getNetwork(name: string): Promise<Network> {
@@ -507,17 +504,22 @@ function nextIfname(taken: readonly string[]): string {
   for (let i = 0; ; i++) if (!taken.includes(`eth${i}`)) return `eth${i}`;
 }
 
-async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number | undefined> {
+/** One rtnl op in the host netns: its value, or undefined if it failed (e.g. ENODEV). */
+async function hostLinkOp<T>(ctx: Ctx, op: RtnlOp): Promise<T | undefined> {
+  const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [op] }] });
+  const res = r?.ok === true ? r.ops?.[0] : undefined;
+  return res?.ok === true ? res.value as T : undefined;
+}
+
+async function bridgeIndexOf(ctx: Ctx, net: NetRecord): Promise<number> {
   const known = ctx.bridgeIndex.get(net.name);
   if (known !== undefined) return known;
-  const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkGet', link: net.bridge }] }] });
-  const op = r?.ok === true ? r.ops?.[0] : undefined;
-  if (op?.ok !== true) {
+  const link = await hostLinkOp<Link>(ctx, { op: 'linkGet', link: net.bridge });
+  if (link === undefined) {
     throw new CtnetError(`bridge ${net.bridge} of network ${net.name} is missing from the host netns; run \`ctnet-fast gc\` or re-create the network`, 'ENODEV');
   }
-  const index = (op.value as Link).index;
-  ctx.bridgeIndex.set(net.name, index);
-  return index;
+  ctx.bridgeIndex.set(net.name, link.index);
+  return link.index;
 }
 
 async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise<Endpoint> {
@@ -667,11 +669,7 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
     try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
   };
   flushReady(ctx); // our own finished attaches are not "pending"
-  const linkNames = async (): Promise<Link[]> => {
-    const [r] = await ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkList' }] }] });
-    const op = r?.ok === true ? r.ops?.[0] : undefined;
-    return op?.ok === true ? (op.value as Link[]) : [];
-  };
+  const linkNames = async (): Promise<Link[]> => (await hostLinkOp<Link[]>(ctx, { op: 'linkList' })) ?? [];
   const before = new Set((await linkNames()).map((l) => l.name));
   const eps = ctx.store.listEndpoints();
   const total = eps.length;
