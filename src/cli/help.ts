@@ -60,6 +60,7 @@ export function mainHelp(): string {
     ...section('Containers:', ['attach', 'detach', 'publish', 'unpublish', 'ls', 'exec']),
     ...section('Namespaces:', ['netns add', 'netns del', 'netns ls', 'inspect']),
     ...section('Maintenance:', ['gc', 'demo', 'version']),
+    ...section('Daemon (optional; saves each command the ~40 ms of loading the library):', ['daemon start', 'daemon stop', 'daemon status', 'daemon run']),
     'Global options:',
     ...optionLines(GLOBAL_OPTIONS),
     '',
@@ -69,7 +70,8 @@ export function mainHelp(): string {
     EXIT_CODES,
     '',
     'Environment: CTNET_STATE_DIR (state directory), CTNET_BACKEND (auto|native|iproute2),',
-    'CTNET_NATIVE_PATH (the addon file), NO_COLOR. The CLI does no TLS: scripts can run it with',
+    'CTNET_NATIVE_PATH (the addon file), CTNET_DAEMON=off (never use a running daemon), NO_COLOR.',
+    'The CLI does no TLS: scripts can run it with',
     'NODE_EXTRA_CA_CERTS unset to spare every call the CA bundle load.',
     '',
     'Example: the tutorial in four commands',
@@ -87,7 +89,7 @@ export function helpFor(topic: string | undefined): string | undefined {
   if (topic === undefined || topic === '') return mainHelp();
   const v = findVerb(topic);
   if (v !== undefined) return verbHelp(v);
-  if (topic === 'network' || topic === 'netns') return groupHelp(topic);
+  if (topic === 'network' || topic === 'netns' || topic === 'daemon') return groupHelp(topic);
   const words = topic.split(/\s+/);
   if (words.length === 2) {
     const alias: Record<string, string> = { list: 'ls', remove: 'rm', delete: words[0] === 'netns' ? 'del' : 'rm', add: words[0] === 'network' ? 'create' : 'add', create: words[0] === 'netns' ? 'add' : 'create', show: 'inspect' };

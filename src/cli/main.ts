@@ -9,6 +9,8 @@
 import { parseCommandLine, UsageError, type Parsed, type VerbDef, type GlobalValues } from './args.js';
 import { Output, EXIT, type Streams } from './output.js';
 import { versionInfo, versionText } from './version.js';
+import type { HostOptions } from '../topology/types.js';
+import type { Host } from '../topology/host.js';
 
 /** What every verb receives. */
 export interface Context {
@@ -21,6 +23,17 @@ export interface Context {
   readonly env: NodeJS.ProcessEnv;
   /** argv as given (demo re-executes itself with it). */
   readonly argv: readonly string[];
+  /** Set in the daemon: open Hosts kept between commands (see cli/daemon.ts). */
+  readonly hosts?: HostPool;
+}
+
+/** Hosts that outlive one command (the daemon's); withHost borrows instead of open/close. */
+export interface HostPool {
+  get(opts: HostOptions): Promise<Host>;
+}
+
+export interface MainOptions {
+  readonly hosts?: HostPool;
 }
 
 export type VerbRun = (ctx: Context) => Promise<number | void>;
@@ -44,6 +57,10 @@ async function loadVerb(name: string): Promise<VerbRun> {
     case 'inspect': return (await import('./verbs/inspect.js')).inspect;
     case 'gc': return (await import('./verbs/gc.js')).gc;
     case 'demo': return (await import('./verbs/demo.js')).demo;
+    case 'daemon start': return (await import('./daemon.js')).start;
+    case 'daemon stop': return (await import('./daemon.js')).stop;
+    case 'daemon status': return (await import('./daemon.js')).status;
+    case 'daemon run': return (await import('./daemon.js')).run;
     default: throw new UsageError(`unknown command "${name}"`);
   }
 }
@@ -62,7 +79,7 @@ function version(out: Output): number {
 }
 
 /** Run one command line; resolves to the exit code (exec may never return: it replaces the process). */
-export async function main(argv: readonly string[], streams: Streams = process, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(argv: readonly string[], streams: Streams = process, env: NodeJS.ProcessEnv = process.env, opts: MainOptions = {}): Promise<number> {
   if (streams === process) {
     // `ctnet-fast network ls | head -1`: a reader that goes away is not an error worth a stack trace.
     for (const s of [process.stdout, process.stderr]) {
@@ -88,7 +105,7 @@ export async function main(argv: readonly string[], streams: Streams = process, 
     const run = await loadVerb(parsed.verb.name);
     const code = await run({
       verb: parsed.verb, global: parsed.global, options: parsed.options, positionals: parsed.positionals,
-      command: parsed.command, out, env, argv,
+      command: parsed.command, out, env, argv, ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
     });
     return code ?? EXIT.OK;
   } catch (e) {

@@ -177,6 +177,11 @@ export class Firewall {
     return this.baseDone;
   }
 
+  /** Forget that the base ruleset is installed (another process may have removed our tables). */
+  forgetBase(): void {
+    this.baseDone = undefined;
+  }
+
   async addNetwork(net: FirewallNetwork): Promise<void> {
     const json = addNetworkElements(net, this.ruleOpts);
     await this.ensureBase();

@@ -195,6 +195,15 @@ export class Store {
   }
 
   /**
+   * SQLite's `PRAGMA data_version`: changes when another connection (another process)
+   * commits to the state; our own commits leave it as is. Long-lived processes compare it
+   * to know when what they learnt from the kernel may be stale.
+   */
+  dataVersion(): number {
+    return this.#db.pragma('data_version', { simple: true }) as number;
+  }
+
+  /**
    * Run `fn` (synchronous — it must not await) in one BEGIN IMMEDIATE transaction and
    * return its result; a throw rolls everything back. Store methods called inside `fn`
    * join it, each as a SAVEPOINT: one that fails is undone entirely even if `fn` catches

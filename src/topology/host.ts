@@ -107,6 +107,8 @@ interface Ctx {
   readonly ready: string[];
   /** pre-created namespaces (Host.prewarm) waiting to be adopted by an attach */
   readonly pool: string[];
+  /** the store's data_version when refresh() last looked (see Host.refresh) */
+  dataVersion: number;
 }
 
 /** How published-port rules travel: inside the plan (one crossing), as a separate call, or not at all. */
@@ -153,7 +155,7 @@ export class Host {
         firewall: opts.firewall ?? 'auto', backend, ns: hostNs,
         ...(typeof native.nftAvailable === 'function' ? { nftAvailable: () => native.nftAvailable?.() ?? { ok: false } } : {}),
       });
-      return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set(), ready: [], pool: [] }, opts.backendInstance === undefined);
+      return new Host({ backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set(), ready: [], pool: [], dataVersion: store.dataVersion() }, opts.backendInstance === undefined);
     } catch (e) {
       if (opts.backendInstance === undefined) await backend.close().catch(() => undefined);
       throw e;
@@ -300,6 +302,22 @@ export class Host {
       chunk.forEach((p, j) => { if (r[j]?.ok === true) ctx.pool.push(p); });
     }
     return ctx.pool.length;
+  }
+
+  /**
+   * For long-lived processes (the CLI daemon): when another process has changed the state
+   * since the last call, forget what this Host learnt from the kernel (bridge ifindexes,
+   * "our nft tables exist") so the next operation looks it up again instead of trusting a
+   * bridge or table that may have been removed and re-created meanwhile. One cheap SQLite
+   * pragma when nothing changed.
+   */
+  refresh(): void {
+    const ctx = this.#ctx;
+    const v = ctx.store.dataVersion();
+    if (v === ctx.dataVersion) return;
+    ctx.dataVersion = v;
+    ctx.bridgeIndex.clear();
+    ctx.fw.forgetBase();
   }
 
   /** Wait for background teardown, release the backend (if we loaded it) and the store. */

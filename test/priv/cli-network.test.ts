@@ -1,5 +1,5 @@
 // Privileged tests of the `ctnet-fast` command as a user runs it: spawned processes
-// (`node bin/ctnet-fast.js …`, argument arrays), state in a temp dir, results checked
+// (`node bin/ctnet-fast.cjs …`, argument arrays), state in a temp dir, results checked
 // against the kernel with `ip -j` / `nft -j`. Runs only inside test/sandbox.mjs
 // (private net + mount namespace, tmpfs /run). Names start with "ccli-".
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { NetworkInfo } from '../../src/topology/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(ROOT, 'bin/ctnet-fast.js');
+export const BIN = path.join(ROOT, 'bin/ctnet-fast.cjs');
 
 if (process.env.CTNET_SANDBOX !== '1') throw new Error('privileged CLI tests must run inside test/sandbox.mjs (node test/run.mjs …)');
 

@@ -23,7 +23,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 
 describe('cli main', () => {
   it('the bin answers a plain version with exactly the text of the version module', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/ctnet-fast.js'), 'version'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/ctnet-fast.cjs'), 'version'], { encoding: 'utf8' });
     assert.equal(r.status, 0);
     assert.equal(r.stdout, `${versionText()}\n`);
   });
@@ -125,15 +125,15 @@ describe('cli main', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ccli-bin-'));
     try {
       mkdirSync(path.join(dir, 'bin'));
-      copyFileSync(path.join(ROOT, 'bin/ctnet-fast.js'), path.join(dir, 'bin/ctnet-fast.js'));
+      copyFileSync(path.join(ROOT, 'bin/ctnet-fast.cjs'), path.join(dir, 'bin/ctnet-fast.cjs'));
       writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'ctnet-fast', version: '9.9.9', type: 'module' }));
       for (const argv of [['network', 'ls'], ['--json', 'version']]) {
-        const r = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.js'), ...argv], { encoding: 'utf8' });
+        const r = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.cjs'), ...argv], { encoding: 'utf8' });
         assert.equal(r.status, 4, r.stderr);
         assert.equal(r.stderr, 'ctnet-fast: the CLI is not built (dist/src/cli/main.js is missing): run npm run build\n');
       }
       // a plain `version` is answered by the bin itself
-      const v = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.js'), 'version'], { encoding: 'utf8' });
+      const v = spawnSync(process.execPath, [path.join(dir, 'bin/ctnet-fast.cjs'), 'version'], { encoding: 'utf8' });
       assert.equal(v.status, 0);
       assert.match(v.stdout, /^ctnet-fast 9\.9\.9 \(node v/);
     } finally {

@@ -1,0 +1,497 @@
+/**
+ * cli/daemon.ts — `ctnet-fast daemon start|stop|status|run`: a resident process that keeps
+ * the library loaded (addon threads, SQLite state, firewall backend) and runs command lines
+ * sent by `ctnet-fast` itself over a unix socket, so a single `attach` from a shell script
+ * costs Node's start-up plus ~2 ms instead of start-up plus ~40 ms of loading.
+ *
+ * Layer: CLI front door. The client half is bin/ctnet-fast.cjs (plain CommonJS, so that it
+ * loads in ~1 ms); this module is the server half and the four verbs.
+ *
+ * Protocol (one connection per command; newline-delimited JSON):
+ *   client → daemon  {v:1, argv, cwd, env, uid, netns, mntns, tty:[stdout, stderr]}
+ *                    or {v:1, op:'status'|'stop', uid}
+ *   daemon → client  {o: text} stdout · {e: text} stderr · {x: exitCode} the end
+ *                    or {local: reason}: "run it yourself" (nothing was done)
+ * The daemon only serves a caller it can serve exactly as the caller's own process would:
+ * same user, same network and mount namespace (so netns names and paths mean the same),
+ * same CTNET_* settings, same build. Anything else gets {local}. Relative paths in a
+ * command line are resolved in the caller's cwd: commands from different directories do
+ * not run at the same time.
+ *
+ * Safety: the socket is created inside the state directory (mode 0700, root's) and chmod
+ * 0600; state changes go through the same SQLite intent log as any other process, so a
+ * killed daemon leaves nothing `ctnet-fast gc` cannot repair.
+ */
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Context, HostPool } from './main.js';
+import type { Streams } from './output.js';
+import { EXIT } from './output.js';
+import { parseCommandLine, UsageError } from './args.js';
+import { CtnetError } from '../errors.js';
+import type { Host } from '../topology/host.js';
+import type { HostOptions } from '../topology/types.js';
+import { checkPrivilege } from './privilege.js';
+
+export const SOCKET_NAME = 'ctnetd.sock';
+export const PID_NAME = 'ctnetd.pid';
+export const LOG_NAME = 'ctnetd.log';
+const PROTOCOL = 1;
+
+/** Verbs the daemon runs (the client sends only these; anything else gets {local}). */
+const SERVED = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'network create', 'network rm', 'network ls', 'network inspect', 'gc']);
+/** Settings read from the environment by the library: the caller's must equal the daemon's. */
+const SAME_ENV = ['CTNET_STATE_DIR', 'CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK'] as const;
+/** Settings that only shape output: taken from the caller per command. */
+const OUTPUT_ENV = ['NO_COLOR', 'FORCE_COLOR', 'TERM'] as const;
+
+interface RunRequest {
+  readonly v: number;
+  readonly argv: string[];
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+  readonly uid: number;
+  readonly netns: string;
+  readonly mntns: string;
+  readonly tty: [boolean, boolean];
+}
+interface ControlRequest { readonly v: number; readonly op: 'status' | 'stop'; readonly uid: number }
+
+export interface DaemonStatus {
+  readonly running: true;
+  readonly pid: number;
+  readonly socket: string;
+  readonly stateDir: string;
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  /** Commands run since start. */
+  readonly served: number;
+  /** Command lines answered with "run it yourself". */
+  readonly declined: number;
+  readonly inFlight: number;
+  /** Seconds without a command after which it exits (0: never). */
+  readonly idleTimeout: number;
+}
+
+function nsId(kind: 'net' | 'mnt'): string {
+  try {
+    const s = statSync(`/proc/self/ns/${kind}`);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return '?';
+  }
+}
+
+/** The state directory the CLI uses for these global options (absolute). */
+export function stateDirOf(ctx: Pick<Context, 'global' | 'env'>): string {
+  const d = ctx.global.stateDir ?? (ctx.env.CTNET_STATE_DIR !== undefined && ctx.env.CTNET_STATE_DIR !== '' ? ctx.env.CTNET_STATE_DIR : '/run/ctnet-fast');
+  return path.resolve(d);
+}
+
+/** The file this code was loaded from: when it changes (an upgrade), a running daemon is stale. */
+function ownBuild(): { file: string; mtimeMs: number } | undefined {
+  try {
+    const file = fileURLToPath(import.meta.url);
+    return { file, mtimeMs: statSync(file).mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+class Server {
+  readonly #stateDir: string;
+  readonly #socket: string;
+  readonly #idleTimeout: number;
+  readonly #hosts = new Map<string, Promise<Host>>();
+  readonly #netns = nsId('net');
+  readonly #mntns = nsId('mnt');
+  readonly #uid = process.getuid?.() ?? -1;
+  readonly #build = ownBuild();
+  readonly #started = Date.now();
+  #server: net.Server | undefined;
+  #cwd = process.cwd();
+  #inFlight = 0;
+  #served = 0;
+  #declined = 0;
+  #waiting: Array<() => void> = [];
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+  #socketIno = 0;
+  #resolveStopped: () => void = () => undefined;
+  /** Settles when stop() has finished (whoever started it: a signal, `daemon stop`, idle, a new build). */
+  readonly stopped = new Promise<void>((resolve) => { this.#resolveStopped = resolve; });
+
+  constructor(stateDir: string, idleTimeout: number) {
+    this.#stateDir = stateDir;
+    this.#socket = path.join(stateDir, SOCKET_NAME);
+    this.#idleTimeout = idleTimeout;
+  }
+
+  readonly pool: HostPool = {
+    get: (opts: HostOptions): Promise<Host> => {
+      const key = JSON.stringify([opts.netns, opts.stateDir !== undefined ? path.resolve(opts.stateDir) : undefined, opts.backend, opts.firewall]);
+      let p = this.#hosts.get(key);
+      if (p === undefined) {
+        p = import('../topology/host.js').then(({ Host }) => Host.open({ ...opts, warn: (m) => log(`warning: ${m}`) }));
+        this.#hosts.set(key, p);
+        p.catch(() => this.#hosts.delete(key));
+      }
+      return p;
+    },
+  };
+
+  async listen(): Promise<void> {
+    mkdirSync(this.#stateDir, { recursive: true, mode: 0o700 });
+    if (existsSync(this.#socket)) {
+      const other = await request(this.#socket, { v: PROTOCOL, op: 'status', uid: this.#uid }).catch(() => undefined);
+      if (other !== undefined && typeof (other as { pid?: unknown }).pid === 'number') {
+        throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${(other as { pid: number }).pid}); stop it with ctnet-fast daemon stop`, 'EEXIST');
+      }
+      unlinkSync(this.#socket); // left by a daemon that was killed
+    }
+    const server = net.createServer((c) => this.#connection(c));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#socket, () => { server.off('error', reject); resolve(); });
+    });
+    chmodSync(this.#socket, 0o600);
+    this.#socketIno = statSync(this.#socket).ino;
+    writeFileSync(path.join(this.#stateDir, PID_NAME), `${process.pid}\n`, { mode: 0o600 });
+    this.#armIdle();
+  }
+
+  status(): DaemonStatus {
+    return {
+      running: true, pid: process.pid, socket: this.#socket, stateDir: this.#stateDir,
+      startedAt: new Date(this.#started).toISOString(), uptimeMs: Date.now() - this.#started,
+      served: this.#served, declined: this.#declined, inFlight: this.#inFlight, idleTimeout: this.#idleTimeout,
+    };
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#idleTimeout > 0 && this.#inFlight === 0) {
+      this.#idleTimer = setTimeout(() => { void this.stop(`idle for ${this.#idleTimeout} s`); }, this.#idleTimeout * 1000);
+      this.#idleTimer.unref();
+    }
+  }
+
+  #connection(c: net.Socket): void {
+    c.on('error', () => undefined); // a caller that went away: its command still finishes
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) {
+        if (buf.length > 1 << 20) c.destroy();
+        return;
+      }
+      c.off('data', onData);
+      let req: unknown;
+      try { req = JSON.parse(buf.slice(0, nl)); } catch { req = undefined; }
+      void this.#handle(c, req).catch((e: Error) => {
+        log(`internal error: ${e.stack ?? e.message}`);
+        send(c, { e: `ctnet-fast: daemon: internal error: ${e.message}\n` });
+        send(c, { x: EXIT.FAILURE });
+        c.end();
+      });
+    };
+    c.on('data', onData);
+  }
+
+  async #handle(c: net.Socket, req: unknown): Promise<void> {
+    const r = req as Partial<RunRequest & ControlRequest> | undefined;
+    if (r === undefined || r.v !== PROTOCOL) {
+      this.#declined++;
+      send(c, { local: `protocol version ${String(r?.v)} (this daemon speaks ${PROTOCOL})` });
+      c.end();
+      return;
+    }
+    if (r.uid !== this.#uid) {
+      this.#declined++;
+      send(c, { local: `the daemon runs as uid ${this.#uid}, you are uid ${String(r.uid)}` });
+      c.end();
+      return;
+    }
+    if (r.op === 'status') { send(c, this.status()); c.end(); return; }
+    if (r.op === 'stop') { send(c, { stopping: process.pid }); c.end(); void this.stop('asked to stop'); return; }
+    const why = this.#decline(r);
+    if (why !== undefined) {
+      this.#declined++;
+      send(c, { local: why });
+      c.end();
+      if (why.startsWith('the daemon runs an older build')) void this.stop('its code was replaced');
+      return;
+    }
+    const t0 = performance.now();
+    await this.#run(c, r as RunRequest);
+    if (process.env.CTNET_DAEMON_TRACE === '1') log(`${(r as RunRequest).argv.join(' ')}: ${(performance.now() - t0).toFixed(2)} ms`);
+  }
+
+  /** Why this caller must run the command itself; undefined: we can serve it. */
+  #decline(r: Partial<RunRequest>): string | undefined {
+    if (this.#stopping !== undefined) return 'the daemon is stopping';
+    if (!Array.isArray(r.argv) || !r.argv.every((a) => typeof a === 'string') || typeof r.cwd !== 'string') return 'malformed request';
+    if (r.netns !== this.#netns) return 'you are in another network namespace than the daemon';
+    if (r.mntns !== this.#mntns) return 'you are in another mount namespace than the daemon';
+    const env = r.env ?? {};
+    for (const k of SAME_ENV) {
+      if ((env[k] ?? '') !== (process.env[k] ?? '')) return `${k} differs from the daemon's`;
+    }
+    if (this.#build !== undefined) {
+      let now: number | undefined;
+      try { now = statSync(this.#build.file).mtimeMs; } catch { now = undefined; }
+      if (now !== this.#build.mtimeMs) return 'the daemon runs an older build of ctnet-fast (it exits now)';
+    }
+    try {
+      const p = parseCommandLine(r.argv);
+      if (p.kind !== 'run') return 'help is printed by the CLI itself';
+      if (!SERVED.has(p.verb.name)) return `${p.verb.name} runs in the calling process`;
+    } catch {
+      return undefined; // usage errors are reported the same way here
+    }
+    return undefined;
+  }
+
+  async #enter(cwd: string): Promise<void> {
+    while (cwd !== this.#cwd && this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (cwd !== this.#cwd) {
+      process.chdir(cwd);
+      this.#cwd = cwd;
+    }
+    this.#inFlight++;
+    if (this.#idleTimer !== undefined) { clearTimeout(this.#idleTimer); this.#idleTimer = undefined; }
+  }
+
+  #leave(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) {
+      for (const w of this.#waiting.splice(0)) w();
+      this.#armIdle();
+    }
+  }
+
+  async #run(c: net.Socket, r: RunRequest): Promise<void> {
+    try {
+      await this.#enter(r.cwd);
+    } catch (e) {
+      this.#declined++;
+      send(c, { local: `cannot enter your working directory ${r.cwd}: ${(e as Error).message}` });
+      c.end();
+      return;
+    }
+    let code: number;
+    try {
+      const streams: Streams = {
+        stdout: { write: (s: string) => send(c, { o: s }), isTTY: r.tty?.[0] === true },
+        stderr: { write: (s: string) => send(c, { e: s }), isTTY: r.tty?.[1] === true },
+      };
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const k of OUTPUT_ENV) {
+        delete env[k];
+        const v = r.env?.[k];
+        if (typeof v === 'string') env[k] = v;
+      }
+      const { main } = await import('./main.js');
+      code = await main(r.argv, streams, env, { hosts: this.pool });
+      this.#served++;
+    } finally {
+      this.#leave();
+    }
+    send(c, { x: code });
+    c.end();
+  }
+
+  /** Stop taking commands, finish the running ones, close every Host, remove socket and pid file. */
+  stop(why: string): Promise<void> {
+    this.#stopping ??= (async () => {
+      log(`stopping (${why})`);
+      if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+      const closed = new Promise<void>((resolve) => { if (this.#server !== undefined) this.#server.close(() => resolve()); else resolve(); });
+      // the socket file goes first, so new callers run locally instead of waiting on us
+      try { if (statSync(this.#socket).ino === this.#socketIno) unlinkSync(this.#socket); } catch { /* already gone */ }
+      while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      for (const p of this.#hosts.values()) {
+        const host = await p.catch(() => undefined);
+        await host?.close().catch((e: Error) => log(`close: ${e.message}`));
+      }
+      this.#hosts.clear();
+      const pidFile = path.join(this.#stateDir, PID_NAME);
+      try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ }
+      await closed;
+      log('stopped');
+      this.#resolveStopped();
+    })();
+    return this.#stopping;
+  }
+}
+
+function send(c: net.Socket, m: unknown): void {
+  if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n');
+}
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ctnet-fast daemon[${process.pid}]: ${message}\n`);
+}
+
+/** One control request to a daemon socket; resolves to its one answer. */
+function request(socket: string, msg: unknown, timeoutMs = 3000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(socket);
+    let buf = '';
+    const timer = setTimeout(() => { c.destroy(); reject(new CtnetError(`daemon at ${socket} did not answer within ${timeoutMs} ms`, 'ETIMEDOUT')); }, timeoutMs);
+    c.on('connect', () => c.write(JSON.stringify(msg) + '\n'));
+    c.on('data', (d) => {
+      buf += d.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        c.destroy();
+        try { resolve(JSON.parse(buf.slice(0, nl))); } catch (e) { reject(e); }
+      }
+    });
+    c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    c.on('close', () => { clearTimeout(timer); reject(new CtnetError(`daemon at ${socket} closed the connection without answering`, 'ECONNRESET')); });
+  });
+}
+
+/** The running daemon's status, or undefined when none answers on the socket. */
+export async function daemonStatus(stateDir: string): Promise<DaemonStatus | undefined> {
+  const socket = path.join(stateDir, SOCKET_NAME);
+  if (!existsSync(socket)) return undefined;
+  try {
+    const s = await request(socket, { v: PROTOCOL, op: 'status', uid: process.getuid?.() ?? -1 });
+    return typeof (s as { pid?: unknown }).pid === 'number' ? s as DaemonStatus : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function idleOption(ctx: Context): number {
+  const v = ctx.options['idle-timeout'];
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`${ctx.verb.name}: --idle-timeout "${String(v)}": expected whole seconds (0: never)`, ctx.verb.name);
+  }
+  return n;
+}
+
+/** `daemon run`: serve in the foreground until SIGTERM/SIGINT, `daemon stop` or the idle timeout. */
+export async function run(ctx: Context): Promise<number> {
+  checkPrivilege(ctx.verb.name);
+  const idle = idleOption(ctx);
+  const server = new Server(stateDirOf(ctx), idle);
+  await server.listen();
+  log(`serving ${path.join(stateDirOf(ctx), SOCKET_NAME)}${idle > 0 ? ` (exits after ${idle} s idle)` : ''}`);
+  ctx.out.debug(`daemon pid ${process.pid} listening`);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => { void server.stop(sig).then(resolve); };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    void server.stopped.then(resolve);
+  });
+  return EXIT.OK;
+}
+
+/** `daemon start`: start `daemon run` in the background and wait until it answers. */
+export async function start(ctx: Context): Promise<number> {
+  checkPrivilege(ctx.verb.name);
+  const idle = idleOption(ctx);
+  const stateDir = stateDirOf(ctx);
+  const socket = path.join(stateDir, SOCKET_NAME);
+  const logFile = path.join(stateDir, LOG_NAME);
+  const running = await daemonStatus(stateDir);
+  if (running !== undefined) {
+    ctx.out.result({ ...running, started: false }, () => `ctnet-fast daemon already running (pid ${running.pid}, socket ${socket})`);
+    return EXIT.OK;
+  }
+  const script = process.argv[1];
+  if (script === undefined) throw new CtnetError('daemon start: cannot find the ctnet-fast script to run', 'EFAILURE');
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const fd = openSync(logFile, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(process.execPath, [script, 'daemon', 'run', '--state-dir', stateDir, '--idle-timeout', String(idle)], {
+      detached: true, stdio: ['ignore', fd, fd], cwd: '/', env: process.env,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  let exited: number | null | undefined;
+  child.on('exit', (code) => { exited = code; });
+  child.unref();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const s = await daemonStatus(stateDir);
+    if (s !== undefined && s.pid === child.pid) {
+      ctx.out.result({ ...s, started: true, log: logFile }, () => `ctnet-fast daemon started (pid ${s.pid}, socket ${socket}, log ${logFile})`);
+      return EXIT.OK;
+    }
+    if (exited !== undefined || Date.now() > deadline) {
+      const tail = tailOf(logFile);
+      if (exited === undefined) child.kill('SIGTERM');
+      throw new CtnetError(`daemon start: the daemon ${exited !== undefined ? `exited (status ${String(exited)})` : 'did not answer within 10 s'}${tail !== '' ? `: ${tail}` : ''} (log ${logFile})`, 'EFAILURE');
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function tailOf(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    return (lines[lines.length - 1] ?? '').replace(/^\S+ ctnet-fast daemon\[\d+\]: /, '');
+  } catch {
+    return '';
+  }
+}
+
+/** Is the process there (a zombie waiting for its reaper counts as gone)? */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** `daemon stop`: ask the daemon to finish its commands and exit; wait for it. Not running: nothing to do. */
+export async function stop(ctx: Context): Promise<number> {
+  const stateDir = stateDirOf(ctx);
+  const s = await daemonStatus(stateDir);
+  if (s === undefined) {
+    ctx.out.result({ running: false, stateDir }, () => `no ctnet-fast daemon is running for ${stateDir}`);
+    return EXIT.OK;
+  }
+  await request(path.join(stateDir, SOCKET_NAME), { v: PROTOCOL, op: 'stop', uid: process.getuid?.() ?? -1 });
+  const deadline = Date.now() + 30_000;
+  while (alive(s.pid)) {
+    if (Date.now() > deadline) throw new CtnetError(`daemon stop: pid ${s.pid} is still running after 30 s`, 'ETIMEDOUT');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  ctx.out.result({ running: false, stopped: s.pid, served: s.served, stateDir }, () => `ctnet-fast daemon stopped (pid ${s.pid}, served ${s.served} commands)`);
+  return EXIT.OK;
+}
+
+/** `daemon status`: exit 0 and the status when running; exit 3 when not. */
+export async function status(ctx: Context): Promise<number> {
+  const stateDir = stateDirOf(ctx);
+  const s = await daemonStatus(stateDir);
+  if (s === undefined) {
+    throw new CtnetError(`no ctnet-fast daemon is running for ${stateDir}: start one with ctnet-fast daemon start`, 'ENOTFOUND');
+  }
+  ctx.out.result(s, () => [
+    `ctnet-fast daemon running: pid ${s.pid}`,
+    `  socket    ${s.socket}`,
+    `  since     ${s.startedAt} (${Math.round(s.uptimeMs / 1000)} s)`,
+    `  served    ${s.served} commands (${s.declined} left to the caller), ${s.inFlight} running`,
+    `  idle exit ${s.idleTimeout > 0 ? `${s.idleTimeout} s` : 'never'}`,
+  ].join('\n'));
+  return EXIT.OK;
+}
