@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "exec.h"
+#include "fifo.h"
 #include "js_conv.h"
 #include "nft.h"
 #include "nl_msg.h"
@@ -244,6 +245,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Not part of NativeAddon: `ctnet-fast exec` (native/exec.cc, owned by the CLI). It
   // setns()es the calling thread and execvp()s at once, replacing the whole process.
   RegisterExec(env, exports);
+  // Not part of NativeAddon either: named pipes for the CLI daemon (native/fifo.cc).
+  RegisterFifo(env, exports);
   return exports;
 }
 
