@@ -22,7 +22,7 @@
  * 0600; state changes go through the same SQLite intent log as any other process, so a
  * killed daemon leaves nothing `ctnet-fast gc` cannot repair.
  */
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, closeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -39,6 +39,10 @@ import { checkPrivilege } from './privilege.js';
 export const SOCKET_NAME = 'ctnetd.sock';
 export const PID_NAME = 'ctnetd.pid';
 export const LOG_NAME = 'ctnetd.log';
+/** Directory of the named-pipe pairs (free/, busy/, new/). */
+export const PIPES_NAME = 'ctnetd';
+/** Pairs kept ready; more callers at once than this use the socket. */
+const FREE_PAIRS = 8;
 const PROTOCOL = 1;
 
 /** Verbs the daemon runs (the client sends only these; anything else gets {local}). */
@@ -120,6 +124,12 @@ class Server {
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
   #socketIno = 0;
+  /** The pipe pairs: their directory and the addon's mkfifo; undefined: socket only. */
+  #pipes: { dir: string; mkfifo: (p: string, mode: number) => void } | undefined;
+  /** Pairs waiting for a request, by sequence number (their `req` is open for reading). */
+  readonly #pairs = new Map<string, net.Socket>();
+  #pairSeq = 0;
+  #sweepTimer: NodeJS.Timeout | undefined;
   #resolveStopped: () => void = () => undefined;
   /** Settles when stop() has finished (whoever started it: a signal, `daemon stop`, idle, a new build). */
   readonly stopped = new Promise<void>((resolve) => { this.#resolveStopped = resolve; });
@@ -161,7 +171,110 @@ class Server {
     chmodSync(this.#socket, 0o600);
     this.#socketIno = statSync(this.#socket).ino;
     writeFileSync(path.join(this.#stateDir, PID_NAME), `${process.pid}\n`, { mode: 0o600 });
+    await this.#setupPipes();
     this.#armIdle();
+  }
+
+  /**
+   * The fast channel (see bin/ctnet-fast.cjs viaPipes): FREE_PAIRS directories under
+   * ctnetd/free, each with two FIFOs, `req` (we keep it open for reading) and `res`. A caller
+   * renames one into busy/SEQ.PID, writes its request into req and reads our answer from
+   * res. A pair is made in new/ and renamed into free/ only once we read its req, so a
+   * caller never finds one nobody listens on.
+   */
+  async #setupPipes(): Promise<void> {
+    const { loadNative } = await import('../native/addon.js');
+    const mkfifo = (loadNative().addon as unknown as { mkfifo?: unknown } | undefined)?.mkfifo;
+    if (typeof mkfifo !== 'function') {
+      log('the addon has no mkfifo (not loaded, or an older build): callers use the socket only');
+      return;
+    }
+    const dir = path.join(this.#stateDir, PIPES_NAME);
+    rmSync(dir, { recursive: true, force: true });
+    for (const d of ['free', 'busy', 'new']) mkdirSync(path.join(dir, d), { recursive: true, mode: 0o700 });
+    this.#pipes = { dir, mkfifo: mkfifo as (p: string, mode: number) => void };
+    for (let i = 0; i < FREE_PAIRS; i++) this.#addPair();
+    this.#sweepTimer = setInterval(() => this.#sweep(), 5000);
+    this.#sweepTimer.unref();
+  }
+
+  #addPair(): void {
+    const pipes = this.#pipes;
+    if (pipes === undefined || this.#stopping !== undefined) return;
+    const seq = String(++this.#pairSeq);
+    const staging = path.join(pipes.dir, 'new', seq);
+    try {
+      mkdirSync(staging, { mode: 0o700 });
+      pipes.mkfifo(path.join(staging, 'req'), 0o600);
+      pipes.mkfifo(path.join(staging, 'res'), 0o600);
+      const fd = openSync(path.join(staging, 'req'), fsc.O_RDONLY | fsc.O_NONBLOCK);
+      const sock = new net.Socket({ fd, readable: true, writable: false });
+      sock.on('error', () => undefined);
+      let buf = '';
+      sock.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        sock.removeAllListeners('data');
+        sock.destroy();
+        this.#pairs.delete(seq);
+        this.#pairRequest(seq, buf.slice(0, nl));
+        setImmediate(() => this.#addPair());
+      });
+      this.#pairs.set(seq, sock);
+      renameSync(staging, path.join(pipes.dir, 'free', seq));
+    } catch (e) {
+      log(`pipe pair ${seq}: ${(e as Error).message}`);
+      this.#pairs.get(seq)?.destroy();
+      this.#pairs.delete(seq);
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /** A request came in on pair `seq`: answer on its res, then remove the pair. */
+  #pairRequest(seq: string, line: string): void {
+    const pipes = this.#pipes;
+    if (pipes === undefined) return;
+    let req: unknown;
+    try { req = JSON.parse(line); } catch { req = undefined; }
+    const slot = (req as { slot?: unknown } | undefined)?.slot;
+    // the caller names the busy/ entry it renamed our pair to: SEQ.PID, nothing else
+    const busy = typeof slot === 'string' && new RegExp(`^${seq}\\.\\d+$`).test(slot) ? path.join(pipes.dir, 'busy', slot) : undefined;
+    let out: net.Socket | undefined;
+    if (busy !== undefined) {
+      try {
+        const fd = openSync(path.join(busy, 'res'), fsc.O_WRONLY | fsc.O_NONBLOCK);
+        out = new net.Socket({ fd, readable: false, writable: true });
+        out.on('error', () => undefined); // the caller went away: the command still finishes
+      } catch { /* ENXIO: the caller is gone before we answered */ }
+    }
+    const done = (): void => { if (busy !== undefined) rmSync(busy, { recursive: true, force: true }); };
+    const ch: Channel = {
+      send: (m) => { if (out !== undefined && !out.destroyed && out.writable) out.write(JSON.stringify(m) + '\n'); },
+      end: () => { if (out === undefined) done(); else out.end(done); },
+    };
+    if (busy === undefined) {
+      log(`pipe pair ${seq}: request without a valid slot name; ignored`);
+      ch.end();
+      return;
+    }
+    this.#dispatch(ch, req);
+  }
+
+  /** Pairs claimed by callers that died before writing a request: drop them, make new ones. */
+  #sweep(): void {
+    const pipes = this.#pipes;
+    if (pipes === undefined) return;
+    let names: string[];
+    try { names = readdirSync(path.join(pipes.dir, 'busy')); } catch { return; }
+    for (const n of names) {
+      const [seq, pid] = n.split('.');
+      if (seq === undefined || pid === undefined || !this.#pairs.has(seq) || pidAlive(Number(pid))) continue;
+      this.#pairs.get(seq)?.destroy();
+      this.#pairs.delete(seq);
+      rmSync(path.join(pipes.dir, 'busy', n), { recursive: true, force: true });
+      this.#addPair();
+    }
   }
 
   status(): DaemonStatus {
@@ -183,6 +296,7 @@ class Server {
 
   #connection(c: net.Socket): void {
     c.on('error', () => undefined); // a caller that went away: its command still finishes
+    const ch = socketChannel(c);
     let buf = '';
     const onData = (chunk: Buffer): void => {
       buf += chunk.toString('utf8');
@@ -194,17 +308,21 @@ class Server {
       c.off('data', onData);
       let req: unknown;
       try { req = JSON.parse(buf.slice(0, nl)); } catch { req = undefined; }
-      void this.#handle(c, req).catch((e: Error) => {
-        log(`internal error: ${e.stack ?? e.message}`);
-        send(c, { e: `ctnet-fast: daemon: internal error: ${e.message}\n` });
-        send(c, { x: EXIT.FAILURE });
-        c.end();
-      });
+      this.#dispatch(ch, req);
     };
     c.on('data', onData);
   }
 
-  async #handle(c: net.Socket, req: unknown): Promise<void> {
+  #dispatch(ch: Channel, req: unknown): void {
+    void this.#handle(ch, req).catch((e: Error) => {
+      log(`internal error: ${e.stack ?? e.message}`);
+      send(ch, { e: `ctnet-fast: daemon: internal error: ${e.message}\n` });
+      send(ch, { x: EXIT.FAILURE });
+      ch.end();
+    });
+  }
+
+  async #handle(c: Channel, req: unknown): Promise<void> {
     const r = req as Partial<RunRequest & ControlRequest> | undefined;
     if (r === undefined || r.v !== PROTOCOL) {
       this.#declined++;
@@ -276,7 +394,7 @@ class Server {
     }
   }
 
-  async #run(c: net.Socket, r: RunRequest): Promise<void> {
+  async #run(c: Channel, r: RunRequest): Promise<void> {
     try {
       await this.#enter(r.cwd);
     } catch (e) {
@@ -313,14 +431,21 @@ class Server {
       log(`stopping (${why})`);
       if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
       const closed = new Promise<void>((resolve) => { if (this.#server !== undefined) this.#server.close(() => resolve()); else resolve(); });
-      // the socket file goes first, so new callers run locally instead of waiting on us
+      // the socket file and the free pipe pairs go first, so new callers run locally instead of waiting on us
       try { if (statSync(this.#socket).ino === this.#socketIno) unlinkSync(this.#socket); } catch { /* already gone */ }
+      if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+      for (const sock of this.#pairs.values()) sock.destroy();
+      this.#pairs.clear();
+      if (this.#pipes !== undefined) {
+        for (const d of ['free', 'new']) rmSync(path.join(this.#pipes.dir, d), { recursive: true, force: true });
+      }
       while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve));
       for (const p of this.#hosts.values()) {
         const host = await p.catch(() => undefined);
         await host?.close().catch((e: Error) => log(`close: ${e.message}`));
       }
       this.#hosts.clear();
+      if (this.#pipes !== undefined) rmSync(this.#pipes.dir, { recursive: true, force: true });
       const pidFile = path.join(this.#stateDir, PID_NAME);
       try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ }
       await closed;
@@ -331,8 +456,21 @@ class Server {
   }
 }
 
-function send(c: net.Socket, m: unknown): void {
-  if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n');
+/** Where one command's answer goes: a socket connection or a claimed pipe pair. */
+interface Channel {
+  send(m: unknown): void;
+  end(): void;
+}
+
+function socketChannel(c: net.Socket): Channel {
+  return {
+    send: (m) => { if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n'); },
+    end: () => { c.end(); },
+  };
+}
+
+function send(ch: Channel, m: unknown): void {
+  ch.send(m);
 }
 
 function log(message: string): void {
@@ -449,6 +587,11 @@ function tailOf(file: string): string {
   } catch {
     return '';
   }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as { code?: string }).code === 'EPERM'; }
 }
 
 /** Is the process there (a zombie waiting for its reaper counts as gone)? */
