@@ -42,7 +42,9 @@ function daemonStateDir() {
     const t = argv[i];
     if (t === '--') return undefined;
     if (t === '-h' || t === '--help') return undefined;
-    if (t === '--from-file=-' || (t === '--from-file' && argv[i + 1] === '-')) return undefined; // stdin stays here
+    // the caller's own stdin or fds (-, /dev/stdin, /dev/fd/N, <(…), /proc/self/fd/N) are read here
+    const from = t === '--from-file' ? argv[i + 1] : t.startsWith('--from-file=') ? t.slice('--from-file='.length) : undefined;
+    if (from !== undefined && (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/'))) return undefined;
     if (t === '--state-dir') { stateDir = argv[++i]; continue; }
     if (t.startsWith('--state-dir=')) { stateDir = t.slice('--state-dir='.length); continue; }
     if (VALUE_OPTIONS.has(t)) { i++; continue; }

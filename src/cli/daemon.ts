@@ -48,7 +48,9 @@ const PROTOCOL = 1;
 /** Verbs the daemon runs (the client sends only these; anything else gets {local}). */
 const SERVED = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'network create', 'network rm', 'network ls', 'network inspect', 'gc']);
 /** Settings read from the environment by the library: the caller's must equal the daemon's. */
-const SAME_ENV = ['CTNET_STATE_DIR', 'CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK'] as const;
+const SAME_ENV = ['CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK'] as const;
+// (CTNET_STATE_DIR is not compared: a caller reaches a daemon only through the pipes and
+// socket inside its own state directory, and commands run with that directory.)
 /** Settings that only shape output: taken from the caller per command. */
 const OUTPUT_ENV = ['NO_COLOR', 'FORCE_COLOR', 'TERM'] as const;
 
@@ -145,7 +147,8 @@ class Server {
       const key = JSON.stringify([opts.netns, opts.stateDir !== undefined ? path.resolve(opts.stateDir) : undefined, opts.backend, opts.firewall]);
       let p = this.#hosts.get(key);
       if (p === undefined) {
-        p = import('../topology/host.js').then(({ Host }) => Host.open({ ...opts, warn: (m) => log(`warning: ${m}`) }));
+        const stateDir = opts.stateDir ?? this.#stateDir;
+        p = import('../topology/host.js').then(({ Host }) => Host.open({ ...opts, stateDir, warn: (m) => log(`warning: ${m}`) }));
         this.#hosts.set(key, p);
         p.catch(() => this.#hosts.delete(key));
       }
@@ -153,15 +156,49 @@ class Server {
     },
   };
 
+  /**
+   * Take the state directory: the pid file is the lock (created exclusively, so of daemons
+   * starting at once exactly one wins); one left by a daemon that is gone is replaced.
+   */
+  #lock(): void {
+    const pidFile = path.join(this.#stateDir, PID_NAME);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fd = openSync(pidFile, 'wx', 0o600);
+        writeFileSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EEXIST' || attempt >= 5) throw e;
+      }
+      let owner = NaN;
+      try { owner = Number(readFileSync(pidFile, 'utf8').trim()); } catch { /* removed meanwhile: retry */ }
+      if (alive(owner)) {
+        throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${owner}); stop it with ctnet-fast daemon stop`, 'EEXIST');
+      }
+      if (!Number.isNaN(owner)) {
+        // a daemon that was killed: its pid file (and socket) are stale
+        try { if (Number(readFileSync(pidFile, 'utf8').trim()) === owner) unlinkSync(pidFile); } catch { /* someone else did */ }
+      } else {
+        // written but not filled yet by a daemon starting right now
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  }
+
   async listen(): Promise<void> {
     mkdirSync(this.#stateDir, { recursive: true, mode: 0o700 });
-    if (existsSync(this.#socket)) {
-      const other = await request(this.#socket, { v: PROTOCOL, op: 'status', uid: this.#uid }).catch(() => undefined);
-      if (other !== undefined && typeof (other as { pid?: unknown }).pid === 'number') {
-        throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${(other as { pid: number }).pid}); stop it with ctnet-fast daemon stop`, 'EEXIST');
-      }
-      unlinkSync(this.#socket); // left by a daemon that was killed
+    this.#lock();
+    try {
+      if (existsSync(this.#socket)) unlinkSync(this.#socket); // left by a daemon that was killed
+      await this.#listen();
+    } catch (e) {
+      try { unlinkSync(path.join(this.#stateDir, PID_NAME)); } catch { /* gone */ }
+      throw e;
     }
+  }
+
+  async #listen(): Promise<void> {
     const server = net.createServer((c) => this.#connection(c));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -170,7 +207,6 @@ class Server {
     });
     chmodSync(this.#socket, 0o600);
     this.#socketIno = statSync(this.#socket).ino;
-    writeFileSync(path.join(this.#stateDir, PID_NAME), `${process.pid}\n`, { mode: 0o600 });
     await this.#setupPipes();
     this.#armIdle();
   }
@@ -269,7 +305,7 @@ class Server {
     try { names = readdirSync(path.join(pipes.dir, 'busy')); } catch { return; }
     for (const n of names) {
       const [seq, pid] = n.split('.');
-      if (seq === undefined || pid === undefined || !this.#pairs.has(seq) || pidAlive(Number(pid))) continue;
+      if (seq === undefined || pid === undefined || !this.#pairs.has(seq) || alive(Number(pid))) continue;
       this.#pairs.get(seq)?.destroy();
       this.#pairs.delete(seq);
       rmSync(path.join(pipes.dir, 'busy', n), { recursive: true, force: true });
@@ -571,12 +607,28 @@ export async function start(ctx: Context): Promise<number> {
       ctx.out.result({ ...s, started: true, log: logFile }, () => `ctnet-fast daemon started (pid ${s.pid}, socket ${socket}, log ${logFile})`);
       return EXIT.OK;
     }
-    if (exited !== undefined || Date.now() > deadline) {
+    if (s !== undefined && exited !== undefined) {
+      // another `daemon start` won the race: that daemon is the one
+      ctx.out.result({ ...s, started: false }, () => `ctnet-fast daemon already running (pid ${s.pid}, socket ${socket})`);
+      return EXIT.OK;
+    }
+    const winner = exited !== undefined ? lockOwner(stateDir) : undefined;
+    if ((exited !== undefined && winner === undefined) || Date.now() > deadline) {
       const tail = tailOf(logFile);
       if (exited === undefined) child.kill('SIGTERM');
       throw new CtnetError(`daemon start: the daemon ${exited !== undefined ? `exited (status ${String(exited)})` : 'did not answer within 10 s'}${tail !== '' ? `: ${tail}` : ''} (log ${logFile})`, 'EFAILURE');
     }
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The live daemon holding the state directory's pid file (it may still be starting), if any. */
+function lockOwner(stateDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(stateDir, PID_NAME), 'utf8').trim());
+    return alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -587,11 +639,6 @@ function tailOf(file: string): string {
   } catch {
     return '';
   }
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as { code?: string }).code === 'EPERM'; }
 }
 
 /** Is the process there (a zombie waiting for its reaper counts as gone)? */

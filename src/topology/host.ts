@@ -669,8 +669,9 @@ function pidAlive(pid: unknown): boolean {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
   if (pid === process.pid) return true;
   try {
-    readFileSync(`/proc/${pid}/stat`);
-    return true;
+    // a zombie (killed, not yet reaped by its parent or init) has ended: state Z
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
   } catch {
     return false;
   }

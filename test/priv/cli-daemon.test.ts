@@ -146,28 +146,6 @@ function isOurDaemon(pid: number, stateDir: string): boolean {
   return daemonProcesses(stateDir).includes(pid);
 }
 
-/**
- * The bin runs dist/bundle/cli.mjs when it exists, and ensureBuilt() only refreshes dist/src:
- * re-bundle when the bundle is older than what it is built from, so the daemon under test is
- * the code in src/.
- */
-function ensureBundled(): void {
-  const root = path.dirname(path.dirname(BIN));
-  const bundle = path.join(root, 'dist/bundle/cli.mjs');
-  let newest = 0;
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.js')) newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  };
-  walk(path.join(root, 'dist/src'));
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest) return;
-  const r = spawnSync('npm', ['run', '--silent', 'bundle'], { cwd: root, encoding: 'utf8' });
-  assert.equal(r.status, 0, `npm run bundle: ${r.stderr}`);
-}
-
 /** Names of host-side veths our product made (ctv…) in the sandbox netns. */
 function ctvVeths(): string[] {
   return ipj(['link', 'show', 'type', 'veth']).map((l) => String(l.ifname)).filter((n) => n.startsWith('ctv'));
@@ -195,7 +173,6 @@ describe('ctnet-fast daemon (privileged)', function () {
   before(() => {
     assertSandbox();
     ensureBuilt();
-    ensureBundled();
     state = mkdtempSync(path.join(tmpdir(), 'cdmn-state-'));
     sock = path.join(state, SOCKET);
   });
@@ -339,6 +316,25 @@ describe('ctnet-fast daemon (privileged)', function () {
     // the daemon itself still serves callers like itself
     ok(ctnet(state, ['ls']));
     assert.equal(mustStatus(state).served, s3.served + 1);
+  });
+
+  it('a daemon started with --state-dir D serves callers that name D with $CTNET_STATE_DIR, and the reverse', () => {
+    const NET = 'cdmn-n11';
+    network(NET, '10.233.11.0/24', 'cdmn-br11');
+    const other = mkdtempSync(path.join(tmpdir(), 'cdmn-other-'));
+    try {
+      // started with the flag, from an environment that names another directory
+      const r = ok(ctnet(other, ['--json', 'daemon', 'start', '--state-dir', state]));
+      pids.add(r.json<{ pid: number }>().pid);
+      ok(ctnet(state, ['attach', 'cdmn-d9', '--network', NET])); // $CTNET_STATE_DIR=D, no flag
+      assert.equal(mustStatus(state).served, 1, 'a caller naming D by $CTNET_STATE_DIR was not served');
+      const ls = ok(ctnet(other, ['--json', '--state-dir', state, 'ls'])); // the flag, env elsewhere
+      assert.equal(mustStatus(state).served, 2, 'a caller naming D by --state-dir was not served');
+      assert.deepEqual(ls.json<EndpointInfo[]>().map((e) => e.netnsName), ['cdmn-d9']);
+      assert.equal(existsSync(path.join(other, 'state.db')), false, 'the daemon wrote to the directory of its starter\'s environment');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it('stale cache: a network removed and re-created by another process; attach --publish through the daemon uses the new bridge and nft state', async () => {

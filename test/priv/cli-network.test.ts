@@ -29,9 +29,24 @@ export function ensureBuilt(): void {
     }
   };
   walk(path.join(ROOT, 'src'));
-  if (!stale) return;
-  spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
-  assert.ok(existsSync(path.join(ROOT, 'dist/src/cli/main.js')), 'tsc did not produce dist/src/cli/main.js');
+  if (stale) {
+    spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+    assert.ok(existsSync(path.join(ROOT, 'dist/src/cli/main.js')), 'tsc did not produce dist/src/cli/main.js');
+  }
+  // the bin loads the bundle first: it must not be older than what it bundles
+  let newest = 0;
+  const walkJs = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walkJs(p);
+      else if (e.name.endsWith('.js')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  walkJs(path.join(ROOT, 'dist/src'));
+  const bundle = path.join(ROOT, 'dist/bundle/cli.mjs');
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest) return;
+  const r = spawnSync('npm', ['run', '--silent', 'bundle'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, `npm run bundle: ${r.stderr}`);
 }
 
 export interface Run { code: number | null; stdout: string; stderr: string; json<T = unknown>(): T }
