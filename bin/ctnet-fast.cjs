@@ -18,12 +18,11 @@
 // Exit codes: see `ctnet-fast --help`.
 'use strict';
 const fs = require('node:fs');
-const path = require('node:path');
 
 const argv = process.argv.slice(2);
 
 if (argv.length === 1 && (argv[0] === 'version' || argv[0] === '--version' || argv[0] === '-V')) {
-  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+  const pkg = JSON.parse(fs.readFileSync(`${__dirname}/../package.json`, 'utf8'));
   writeAll(1, `${pkg.name} ${pkg.version} (node ${process.version}, ${process.platform}-${process.arch})\n`);
   process.exit(0);
 }
@@ -51,31 +50,17 @@ function daemonStateDir() {
     if (verb === undefined && !t.startsWith('-')) verb = t;
   }
   if (verb === undefined || !DAEMON_VERBS.has(verb)) return undefined;
-  return path.resolve(stateDir || process.env.CTNET_STATE_DIR || '/run/ctnet-fast');
+  const dir = stateDir || process.env.CTNET_STATE_DIR || '/run/ctnet-fast';
+  return dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
 }
 
-/** What the daemon compares with itself before serving this process. */
-function identity() {
-  const ns = (kind) => { try { const s = fs.statSync(`/proc/self/ns/${kind}`); return `${s.dev}:${s.ino}`; } catch { return '?'; } };
-  const env = {};
-  for (const k of ['CTNET_STATE_DIR', 'CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK', 'NO_COLOR', 'FORCE_COLOR', 'TERM']) {
-    if (process.env[k] !== undefined) env[k] = process.env[k];
-  }
-  // isatty without node:tty (which loads node:net, ~2 ms): a terminal is a character device
-  // with major 4 (tty/console), 5 (/dev/tty, ptmx) or 136-143 (pts); /dev/null (major 1) is not.
-  const tty = (fd) => {
-    try {
-      const st = fs.fstatSync(fd);
-      const major = (st.rdev >> 8) & 0xfff;
-      return st.isCharacterDevice() && (major === 4 || major === 5 || (major >= 136 && major <= 143));
-    } catch {
-      return false;
-    }
-  };
-  return {
-    v: 1, argv, cwd: process.cwd(), env, uid: process.getuid(), netns: ns('net'), mntns: ns('mnt'),
-    tty: [tty(1), tty(2)],
-  };
+/**
+ * The request: the command line and who asks. The daemon reads the rest from /proc/PID
+ * (user, network and mount namespace, cwd, environment, whether stdout/stderr are terminals),
+ * which costs this process nothing.
+ */
+function request(extra) {
+  return JSON.stringify({ v: 1, pid: process.pid, argv, ...extra }) + '\n';
 }
 
 /** Write all of `text` to fd 1 or 2, synchronously (retrying a non-blocking pipe that is full). */
@@ -131,22 +116,22 @@ const WENT_AWAY = 'ctnet-fast: the daemon went away before the command finished;
  * undefined (run it here: nothing was done), or null (no pair free: try the socket).
  */
 function viaPipes(stateDir) {
-  const base = path.join(stateDir, 'ctnetd');
+  const base = `${stateDir}/ctnetd`;
   let names;
-  try { names = fs.readdirSync(path.join(base, 'free')); } catch { return null; }
+  try { names = fs.readdirSync(`${base}/free`); } catch { return null; }
   let slot;
   for (const n of names) {
     const b = `${n}.${process.pid}`;
-    try { fs.renameSync(path.join(base, 'free', n), path.join(base, 'busy', b)); slot = b; break; } catch { /* taken */ }
+    try { fs.renameSync(`${base}/free/${n}`, `${base}/busy/${b}`); slot = b; break; } catch { /* taken */ }
   }
   if (slot === undefined) return null;
-  const dir = path.join(base, 'busy', slot);
+  const dir = `${base}/busy/${slot}`;
   const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
   let res;
   try {
-    res = fs.openSync(path.join(dir, 'res'), O_RDONLY | O_NONBLOCK);
-    const req = fs.openSync(path.join(dir, 'req'), O_WRONLY | O_NONBLOCK); // ENXIO: nobody reads it
-    try { writeAll(req, JSON.stringify({ ...identity(), slot }) + '\n'); } finally { fs.closeSync(req); }
+    res = fs.openSync(`${dir}/res`, O_RDONLY | O_NONBLOCK);
+    const req = fs.openSync(`${dir}/req`, O_WRONLY | O_NONBLOCK); // ENXIO: nobody reads it
+    try { writeAll(req, request({ slot })); } finally { fs.closeSync(req); }
   } catch {
     if (res !== undefined) fs.closeSync(res);
     try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* the daemon's */ }
@@ -181,7 +166,7 @@ function viaPipes(stateDir) {
     }
     if (n === 0 && ++idle % 64 === 0) {
       // not picked up yet: give up (nothing was done) if the daemon is gone or dropped the pair
-      if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(path.join(stateDir, 'ctnetd.pid'), 'utf8')); } catch { daemonPid = 0; } }
+      if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(`${stateDir}/ctnetd.pid`, 'utf8')); } catch { daemonPid = 0; } }
       let gone = !fs.existsSync(dir);
       if (!gone) { try { process.kill(daemonPid, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
       if (gone) { fs.closeSync(res); return undefined; }
@@ -197,7 +182,7 @@ function viaPipes(stateDir) {
  * or broke off before any output).
  */
 function viaSocket(stateDir) {
-  const sock = path.join(stateDir, 'ctnetd.sock');
+  const sock = `${stateDir}/ctnetd.sock`;
   try {
     if (!fs.statSync(sock).isSocket()) return Promise.resolve(undefined);
   } catch {
@@ -209,7 +194,7 @@ function viaSocket(stateDir) {
     const reader = answerReader();
     let done = false;
     const finish = (code) => { if (!done) { done = true; c.destroy(); resolve(code); } };
-    c.on('connect', () => c.write(JSON.stringify(identity()) + '\n'));
+    c.on('connect', () => c.write(request({})));
     c.on('error', () => finish(reader.started ? 1 : undefined));
     c.on('close', () => {
       if (!done && reader.started) writeAll(2, WENT_AWAY);

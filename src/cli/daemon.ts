@@ -1,36 +1,39 @@
 /**
  * cli/daemon.ts — `ctnet-fast daemon start|stop|status|run`: a resident process that keeps
  * the library loaded (addon threads, SQLite state, firewall backend) and runs command lines
- * sent by `ctnet-fast` itself over a unix socket, so a single `attach` from a shell script
- * costs Node's start-up plus ~2 ms instead of start-up plus ~40 ms of loading.
+ * sent by `ctnet-fast` itself, so a single `attach` from a shell script costs Node's start-up
+ * plus ~3 ms instead of start-up plus ~40 ms of loading.
  *
- * Layer: CLI front door. The client half is bin/ctnet-fast.cjs (plain CommonJS, so that it
- * loads in ~1 ms); this module is the server half and the four verbs.
+ * Layer: CLI front door. The client half is bin/ctnet-fast.cjs (plain CommonJS that loads
+ * nothing but node:fs on the fast path); this module is the server half and the four verbs.
  *
- * Protocol (one connection per command; newline-delimited JSON):
- *   client → daemon  {v:1, argv, cwd, env, uid, netns, mntns, tty:[stdout, stderr]}
- *                    or {v:1, op:'status'|'stop', uid}
+ * Channels: named-pipe pairs under STATE_DIR/ctnetd/ (claimed by an atomic rename, then
+ * synchronous reads and writes: no event loop in the caller), else the socket
+ * STATE_DIR/ctnetd.sock. One command per pair or connection; newline-delimited JSON:
+ *   client → daemon  {v:1, pid, argv[, slot]}  or  {v:1, pid, op:'status'|'stop'}
  *   daemon → client  {o: text} stdout · {e: text} stderr · {x: exitCode} the end
  *                    or {local: reason}: "run it yourself" (nothing was done)
- * The daemon only serves a caller it can serve exactly as the caller's own process would:
- * same user, same network and mount namespace (so netns names and paths mean the same),
- * same CTNET_* settings, same build. Anything else gets {local}. Relative paths in a
- * command line are resolved in the caller's cwd: commands from different directories do
- * not run at the same time.
+ * Who asks is read from /proc/PID (user, netns, mount ns, cwd, environment, terminals), so the
+ * caller spends nothing on it. The daemon only serves a caller it can serve exactly as the
+ * caller's own process would: same user, same network and mount namespace (so netns names
+ * and paths mean the same), same CTNET_* settings, same build. Anything else gets {local}.
+ * Relative paths in a command line are resolved in the caller's cwd: commands from
+ * different directories do not run at the same time. CTNET_DAEMON_TRACE=1 logs each
+ * command's time in the daemon.
  *
  * Safety: the socket is created inside the state directory (mode 0700, root's) and chmod
  * 0600; state changes go through the same SQLite intent log as any other process, so a
  * killed daemon leaves nothing `ctnet-fast gc` cannot repair.
  */
-import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Context, HostPool } from './main.js';
+import { main, type Context, type HostPool } from './main.js';
 import type { Streams } from './output.js';
 import { EXIT } from './output.js';
-import { parseCommandLine, UsageError } from './args.js';
+import { parseCommandLine, UsageError, type Parsed } from './args.js';
 import { CtnetError } from '../errors.js';
 import type { Host } from '../topology/host.js';
 import type { HostOptions } from '../topology/types.js';
@@ -51,20 +54,58 @@ const SERVED = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'netwo
 const SAME_ENV = ['CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK'] as const;
 // (CTNET_STATE_DIR is not compared: a caller reaches a daemon only through the pipes and
 // socket inside its own state directory, and commands run with that directory.)
-/** Settings that only shape output: taken from the caller per command. */
+/** Settings that only shape output: taken from the caller per command (/proc/PID/environ). */
 const OUTPUT_ENV = ['NO_COLOR', 'FORCE_COLOR', 'TERM'] as const;
 
-interface RunRequest {
+/** What a caller sends: its command line and pid (everything else is read from /proc/PID). */
+interface Request {
   readonly v: number;
-  readonly argv: string[];
-  readonly cwd: string;
-  readonly env: Record<string, string>;
+  readonly pid: number;
+  readonly argv?: string[];
+  readonly op?: 'status' | 'stop';
+  /** The pipe pair it claimed (busy/SEQ.PID); absent on the socket. */
+  readonly slot?: string;
+}
+
+/** The caller as /proc shows it: what its own process would have run the command with. */
+interface Caller {
   readonly uid: number;
   readonly netns: string;
   readonly mntns: string;
-  readonly tty: [boolean, boolean];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly tty: readonly [boolean, boolean];
 }
-interface ControlRequest { readonly v: number; readonly op: 'status' | 'stop'; readonly uid: number }
+
+/** Read the caller from /proc/PID; undefined when it is gone (or not a process we may read). */
+export function callerOf(pid: number): Caller | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    const ns = (kind: string): string => { const st = statSync(`/proc/${pid}/ns/${kind}`); return `${st.dev}:${st.ino}`; };
+    const env: Record<string, string> = {};
+    for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = Buffer.from(kv.slice(eq + 1), 'latin1').toString('utf8');
+    }
+    return {
+      uid: statSync(`/proc/${pid}`).uid, netns: ns('net'), mntns: ns('mnt'),
+      cwd: readlinkSync(`/proc/${pid}/cwd`), env, tty: [isTerminal(pid, 1), isTerminal(pid, 2)],
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is fd N of process PID a terminal? (a character device with a tty major: 4, 5, 136-143) */
+function isTerminal(pid: number, fd: number): boolean {
+  try {
+    const st = statSync(`/proc/${pid}/fd/${fd}`);
+    const major = (st.rdev >> 8) & 0xfff;
+    return st.isCharacterDevice() && (major === 4 || major === 5 || (major >= 136 && major <= 143));
+  } catch {
+    return false;
+  }
+}
 
 export interface DaemonStatus {
   readonly running: true;
@@ -117,6 +158,8 @@ class Server {
   readonly #uid = process.getuid?.() ?? -1;
   readonly #build = ownBuild();
   readonly #started = Date.now();
+  /** The environment commands run with: ours, without what only shapes output (the caller's is used). */
+  readonly #env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(OUTPUT_ENV as readonly string[]).includes(k)));
   #server: net.Server | undefined;
   #cwd = process.cwd();
   #inFlight = 0;
@@ -144,10 +187,10 @@ class Server {
 
   readonly pool: HostPool = {
     get: (opts: HostOptions): Promise<Host> => {
-      const key = JSON.stringify([opts.netns, opts.stateDir !== undefined ? path.resolve(opts.stateDir) : undefined, opts.backend, opts.firewall]);
+      const stateDir = path.resolve(opts.stateDir ?? this.#stateDir);
+      const key = JSON.stringify([opts.netns, stateDir, opts.backend, opts.firewall]);
       let p = this.#hosts.get(key);
       if (p === undefined) {
-        const stateDir = opts.stateDir ?? this.#stateDir;
         p = import('../topology/host.js').then(({ Host }) => Host.open({ ...opts, stateDir, warn: (m) => log(`warning: ${m}`) }));
         this.#hosts.set(key, p);
         p.catch(() => this.#hosts.delete(key));
@@ -208,6 +251,8 @@ class Server {
     chmodSync(this.#socket, 0o600);
     this.#socketIno = statSync(this.#socket).ino;
     await this.#setupPipes();
+    // the Host most commands use, opened now rather than by the first command
+    await this.pool.get({}).catch((e: Error) => log(`opening the state in ${this.#stateDir}: ${e.message}`));
     this.#armIdle();
   }
 
@@ -254,8 +299,8 @@ class Server {
         sock.removeAllListeners('data');
         sock.destroy();
         this.#pairs.delete(seq);
-        this.#pairRequest(seq, buf.slice(0, nl));
-        setImmediate(() => this.#addPair());
+        // the replacement pair is made once this answer is out (not while its plan runs)
+        this.#pairRequest(seq, buf.slice(0, nl), () => this.#addPair());
       });
       this.#pairs.set(seq, sock);
       renameSync(staging, path.join(pipes.dir, 'free', seq));
@@ -268,26 +313,49 @@ class Server {
   }
 
   /** A request came in on pair `seq`: answer on its res, then remove the pair. */
-  #pairRequest(seq: string, line: string): void {
+  #pairRequest(seq: string, line: string, after: () => void): void {
     const pipes = this.#pipes;
     if (pipes === undefined) return;
     let req: unknown;
     try { req = JSON.parse(line); } catch { req = undefined; }
     const slot = (req as { slot?: unknown } | undefined)?.slot;
     // the caller names the busy/ entry it renamed our pair to: SEQ.PID, nothing else
-    const busy = typeof slot === 'string' && new RegExp(`^${seq}\\.\\d+$`).test(slot) ? path.join(pipes.dir, 'busy', slot) : undefined;
-    let out: net.Socket | undefined;
+    const busy = typeof slot === 'string' && slot.startsWith(`${seq}.`) && /^\d+$/.test(slot.slice(seq.length + 1))
+      ? path.join(pipes.dir, 'busy', slot) : undefined;
+    let fd: number | undefined;
     if (busy !== undefined) {
-      try {
-        const fd = openSync(path.join(busy, 'res'), fsc.O_WRONLY | fsc.O_NONBLOCK);
-        out = new net.Socket({ fd, readable: false, writable: true });
-        out.on('error', () => undefined); // the caller went away: the command still finishes
-      } catch { /* ENXIO: the caller is gone before we answered */ }
+      try { fd = openSync(path.join(busy, 'res'), fsc.O_WRONLY | fsc.O_NONBLOCK); } catch { /* ENXIO: the caller is gone before we answered */ }
     }
-    const done = (): void => { if (busy !== undefined) rmSync(busy, { recursive: true, force: true }); };
+    const done = (): void => {
+      if (busy !== undefined) rmSync(busy, { recursive: true, force: true });
+      setImmediate(after);
+    };
+    // Answers are written straight into the pipe (a few hundred bytes, no stream to set up);
+    // only one that does not fit (the caller reads slower than we write) gets a stream.
+    let stream: net.Socket | undefined;
+    let gone = fd === undefined;
     const ch: Channel = {
-      send: (m) => { if (out !== undefined && !out.destroyed && out.writable) out.write(JSON.stringify(m) + '\n'); },
-      end: () => { if (out === undefined) done(); else out.end(done); },
+      send: (m) => {
+        if (gone || fd === undefined) return;
+        const data = Buffer.from(JSON.stringify(m) + '\n');
+        if (stream !== undefined) { stream.write(data); return; }
+        let n = 0;
+        try { n = writeSync(fd, data); } catch (e) {
+          if ((e as { code?: string }).code !== 'EAGAIN') { gone = true; return; } // EPIPE: the caller went away
+        }
+        if (n < data.length) {
+          stream = new net.Socket({ fd, readable: false, writable: true });
+          stream.on('error', () => { gone = true; }); // the caller went away: the command still finishes
+          stream.write(data.subarray(n));
+        }
+      },
+      end: () => {
+        if (stream !== undefined) stream.end(done);
+        else {
+          if (fd !== undefined) closeSync(fd);
+          done();
+        }
+      },
     };
     if (busy === undefined) {
       log(`pipe pair ${seq}: request without a valid slot name; ignored`);
@@ -359,57 +427,55 @@ class Server {
   }
 
   async #handle(c: Channel, req: unknown): Promise<void> {
-    const r = req as Partial<RunRequest & ControlRequest> | undefined;
-    if (r === undefined || r.v !== PROTOCOL) {
-      this.#declined++;
-      send(c, { local: `protocol version ${String(r?.v)} (this daemon speaks ${PROTOCOL})` });
-      c.end();
-      return;
-    }
-    if (r.uid !== this.#uid) {
-      this.#declined++;
-      send(c, { local: `the daemon runs as uid ${this.#uid}, you are uid ${String(r.uid)}` });
-      c.end();
-      return;
-    }
-    if (r.op === 'status') { send(c, this.status()); c.end(); return; }
-    if (r.op === 'stop') { send(c, { stopping: process.pid }); c.end(); void this.stop('asked to stop'); return; }
-    const why = this.#decline(r);
-    if (why !== undefined) {
+    const r = req as Partial<Request> | undefined;
+    const decline = (why: string): void => {
       this.#declined++;
       send(c, { local: why });
       c.end();
+    };
+    if (r === undefined || r.v !== PROTOCOL) return decline(`protocol version ${String(r?.v)} (this daemon speaks ${PROTOCOL})`);
+    const caller = callerOf(Number(r.pid));
+    if (caller === undefined) return decline(`cannot read the calling process ${String(r.pid)} in /proc`);
+    if (caller.uid !== this.#uid) return decline(`the daemon runs as uid ${this.#uid}, you are uid ${caller.uid}`);
+    if (r.op === 'status') { send(c, this.status()); c.end(); return; }
+    if (r.op === 'stop') { send(c, { stopping: process.pid }); c.end(); void this.stop('asked to stop'); return; }
+    const { why, parsed } = this.#decline(r.argv, caller);
+    if (why !== undefined) {
+      decline(why);
       if (why.startsWith('the daemon runs an older build')) void this.stop('its code was replaced');
       return;
     }
     const t0 = performance.now();
-    await this.#run(c, r as RunRequest);
-    if (process.env.CTNET_DAEMON_TRACE === '1') log(`${(r as RunRequest).argv.join(' ')}: ${(performance.now() - t0).toFixed(2)} ms`);
+    await this.#run(c, r.argv as string[], caller, parsed);
+    if (process.env.CTNET_DAEMON_TRACE === '1') log(`${(r.argv as string[]).join(' ')}: ${(performance.now() - t0).toFixed(2)} ms`);
   }
 
-  /** Why this caller must run the command itself; undefined: we can serve it. */
-  #decline(r: Partial<RunRequest>): string | undefined {
-    if (this.#stopping !== undefined) return 'the daemon is stopping';
-    if (!Array.isArray(r.argv) || !r.argv.every((a) => typeof a === 'string') || typeof r.cwd !== 'string') return 'malformed request';
-    if (r.netns !== this.#netns) return 'you are in another network namespace than the daemon';
-    if (r.mntns !== this.#mntns) return 'you are in another mount namespace than the daemon';
-    const env = r.env ?? {};
+  /**
+   * Why this caller must run the command itself (`why`), or nothing: we serve it (with the
+   * command line parsed once here, or undefined when it does not parse: main reports that).
+   */
+  #decline(argv: unknown, caller: Caller): { why?: string; parsed?: Parsed } {
+    if (this.#stopping !== undefined) return { why: 'the daemon is stopping' };
+    if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return { why: 'malformed request' };
+    if (caller.netns !== this.#netns) return { why: 'you are in another network namespace than the daemon' };
+    if (caller.mntns !== this.#mntns) return { why: 'you are in another mount namespace than the daemon' };
     for (const k of SAME_ENV) {
-      if ((env[k] ?? '') !== (process.env[k] ?? '')) return `${k} differs from the daemon's`;
+      if ((caller.env[k] ?? '') !== (process.env[k] ?? '')) return { why: `${k} differs from the daemon's` };
     }
     if (this.#build !== undefined) {
       let now: number | undefined;
       try { now = statSync(this.#build.file).mtimeMs; } catch { now = undefined; }
-      if (now !== this.#build.mtimeMs) return 'the daemon runs an older build of ctnet-fast (it exits now)';
+      if (now !== this.#build.mtimeMs) return { why: 'the daemon runs an older build of ctnet-fast (it exits now)' };
     }
+    let parsed: Parsed;
     try {
-      const p = parseCommandLine(r.argv);
-      if (p.kind !== 'run') return 'help is printed by the CLI itself';
-      if (!SERVED.has(p.verb.name)) return `${p.verb.name} runs in the calling process`;
+      parsed = parseCommandLine(argv as string[]);
     } catch {
-      return undefined; // usage errors are reported the same way here
+      return {}; // usage errors are reported the same way here
     }
-    return undefined;
+    if (parsed.kind !== 'run') return { why: 'help is printed by the CLI itself' };
+    if (!SERVED.has(parsed.verb.name)) return { why: `${parsed.verb.name} runs in the calling process` };
+    return { parsed };
   }
 
   async #enter(cwd: string): Promise<void> {
@@ -430,29 +496,27 @@ class Server {
     }
   }
 
-  async #run(c: Channel, r: RunRequest): Promise<void> {
+  async #run(c: Channel, argv: string[], caller: Caller, parsed: Parsed | undefined): Promise<void> {
     try {
-      await this.#enter(r.cwd);
+      await this.#enter(caller.cwd);
     } catch (e) {
       this.#declined++;
-      send(c, { local: `cannot enter your working directory ${r.cwd}: ${(e as Error).message}` });
+      send(c, { local: `cannot enter your working directory ${caller.cwd}: ${(e as Error).message}` });
       c.end();
       return;
     }
     let code: number;
     try {
       const streams: Streams = {
-        stdout: { write: (s: string) => send(c, { o: s }), isTTY: r.tty?.[0] === true },
-        stderr: { write: (s: string) => send(c, { e: s }), isTTY: r.tty?.[1] === true },
+        stdout: { write: (s: string) => send(c, { o: s }), isTTY: caller.tty[0] },
+        stderr: { write: (s: string) => send(c, { e: s }), isTTY: caller.tty[1] },
       };
-      const env: NodeJS.ProcessEnv = { ...process.env };
+      const env: NodeJS.ProcessEnv = { ...this.#env };
       for (const k of OUTPUT_ENV) {
-        delete env[k];
-        const v = r.env?.[k];
-        if (typeof v === 'string') env[k] = v;
+        const v = caller.env[k];
+        if (v !== undefined) env[k] = v;
       }
-      const { main } = await import('./main.js');
-      code = await main(r.argv, streams, env, { hosts: this.pool });
+      code = await main(argv, streams, env, { hosts: this.pool, ...(parsed !== undefined ? { parsed } : {}) });
       this.#served++;
     } finally {
       this.#leave();
@@ -539,7 +603,7 @@ export async function daemonStatus(stateDir: string): Promise<DaemonStatus | und
   const socket = path.join(stateDir, SOCKET_NAME);
   if (!existsSync(socket)) return undefined;
   try {
-    const s = await request(socket, { v: PROTOCOL, op: 'status', uid: process.getuid?.() ?? -1 });
+    const s = await request(socket, { v: PROTOCOL, op: 'status', pid: process.pid });
     return typeof (s as { pid?: unknown }).pid === 'number' ? s as DaemonStatus : undefined;
   } catch {
     return undefined;
@@ -659,7 +723,7 @@ export async function stop(ctx: Context): Promise<number> {
     ctx.out.result({ running: false, stateDir }, () => `no ctnet-fast daemon is running for ${stateDir}`);
     return EXIT.OK;
   }
-  await request(path.join(stateDir, SOCKET_NAME), { v: PROTOCOL, op: 'stop', uid: process.getuid?.() ?? -1 });
+  await request(path.join(stateDir, SOCKET_NAME), { v: PROTOCOL, op: 'stop', pid: process.pid });
   const deadline = Date.now() + 30_000;
   while (alive(s.pid)) {
     if (Date.now() > deadline) throw new CtnetError(`daemon stop: pid ${s.pid} is still running after 30 s`, 'ETIMEDOUT');

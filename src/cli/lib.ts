@@ -27,7 +27,8 @@ export function hostOptions(ctx: Context): HostOptions {
 
 /** Open a Host for this command, run `fn`, close the Host (even on error). */
 export async function withHost<T>(ctx: Context, fn: (host: Host) => Promise<T>, opts: { privileged?: boolean } = {}): Promise<T> {
-  if (opts.privileged !== false) checkPrivilege(ctx.verb.name);
+  // (the daemon checked its own privileges when it started)
+  if (opts.privileged !== false && ctx.hosts === undefined) checkPrivilege(ctx.verb.name);
   if (ctx.global.hostNetns !== undefined) {
     const ref = resolveNetns(ctx.global.hostNetns, ctx.verb.name);
     if (!existsSync(ref.path)) {

@@ -34,6 +34,8 @@ export interface HostPool {
 
 export interface MainOptions {
   readonly hosts?: HostPool;
+  /** argv already parsed by the caller (the daemon, which parses it to decide whether to serve it). */
+  readonly parsed?: Parsed;
 }
 
 export type VerbRun = (ctx: Context) => Promise<number | void>;
@@ -88,7 +90,7 @@ export async function main(argv: readonly string[], streams: Streams = process, 
   }
   let parsed: Parsed;
   try {
-    parsed = parseCommandLine(argv);
+    parsed = opts.parsed ?? parseCommandLine(argv);
   } catch (e) {
     return new Output(roughGlobals(argv), streams, env).error(e);
   }

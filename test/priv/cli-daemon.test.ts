@@ -78,7 +78,7 @@ function sockStatus(stateDir: string, timeoutMs = 2000): Promise<Status | undefi
     let buf = '';
     const done = (s: Status | undefined): void => { clearTimeout(t); c.destroy(); resolve(s); };
     const t = setTimeout(() => done(undefined), timeoutMs);
-    c.on('connect', () => c.write(JSON.stringify({ v: 1, op: 'status', uid: process.getuid?.() ?? 0 }) + '\n'));
+    c.on('connect', () => c.write(JSON.stringify({ v: 1, op: 'status', pid: process.pid }) + '\n'));
     c.on('data', (d: Buffer) => {
       buf += d.toString();
       const nl = buf.indexOf('\n');
