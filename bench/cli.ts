@@ -45,7 +45,7 @@ assertSandbox();
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 const BIN = path.join(ROOT, 'bin', 'ctnet-fast.cjs');
-const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'cli.mjs');
+const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'cli.cjs');
 const CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
 
 /** One state dir for the bench, a sub-dir per writer (see the header). 10.244.0.0/16 is used nowhere else in bench/. */
@@ -566,7 +566,7 @@ async function main(): Promise<void> {
       'children get NO_COLOR=1 and neither NODE_OPTIONS nor CTNET_* from the caller beyond what each variant sets; NODE_EXTRA_CA_CERTS unset or set per variant',
       `single: ${o.warmup} untimed warm-up rounds, then ${o.rounds} rounds of all variants (both CA settings) in an order rotated each round; each attach on a fresh netns name, all detached at the end`,
       `attach in-process: CTNET_DAEMON=off, state ${LOCAL.stateDir}, network ${LOCAL.network} ${LOCAL.subnet}; through the daemon: \`daemon start\` before, \`daemon stop\` after, state ${DAEMON.stateDir}, network ${DAEMON.network} ${DAEMON.subnet} (separate, so no other writer makes the daemon re-check its cached kernel facts)`,
-      `bulk: one untimed pass, then ${o.bulkRounds} rounds of [library, cli and node -e 0 per CA setting] rotated; each ${o.bulkN}-netns run is detached by an untimed CLI process and followed by a ${SETTLE_MS} ms pause for the kernel to reap the netns; library = Host.open → network → attachMany → close in the bench process with the module already imported (src via tsx), the CLI = bin/ctnet-fast.cjs → dist/bundle/cli.mjs`,
+      `bulk: one untimed pass, then ${o.bulkRounds} rounds of [library, cli and node -e 0 per CA setting] rotated; each ${o.bulkN}-netns run is detached by an untimed CLI process and followed by a ${SETTLE_MS} ms pause for the kernel to reap the netns; library = Host.open → network → attachMany → close in the bench process with the module already imported (src via tsx), the CLI = bin/ctnet-fast.cjs → dist/bundle/cli.cjs`,
       `attachSplit: after the timed rounds, ${o.diagnostics} untimed attaches each way with --verbose, the figures the CLI prints about itself`,
       'verdicts on medians; ratios and differences only against node -e 0 of the same run',
     ],
@@ -601,8 +601,8 @@ async function main(): Promise<void> {
     `where a single attach goes (untimed --verbose runs, NODE_EXTRA_CA_CERTS unset, medians): in the process ${fmt(num(get(single.split, 'local', 'wallMs')))} ms = start-up → CLI ready ${fmt(num(get(single.split, 'local', 'cliReadyMs')))} ms, Host.open ${fmt(num(get(single.split, 'local', 'hostOpenMs')))} ms, attach ${fmt(num(get(single.split, 'local', 'attachMs')))} ms, …; through the daemon ${fmt(num(get(single.split, 'daemon', 'wallMs')))} ms, of it the attach inside the daemon ${fmt(num(get(single.split, 'daemon', 'attachInDaemonMs')))} ms`,
     b ? `library in the bench process: backend ${b.library.backend}, firewall ${b.library.firewall}` : 'bulk: not run',
     `netns left behind: ${leftAfterSingles.length + leftAfterBulk.length}`,
-    ...(changed ? ['WARNING: bin/ctnet-fast.cjs or dist/bundle/cli.mjs changed during the run: the numbers mix two versions'] : []),
-    ...(code.bundleOlderThanSources ? ['WARNING: dist/bundle/cli.mjs is older than src/: run npm run build'] : []),
+    ...(changed ? ['WARNING: bin/ctnet-fast.cjs or dist/bundle/cli.cjs changed during the run: the numbers mix two versions'] : []),
+    ...(code.bundleOlderThanSources ? ['WARNING: dist/bundle/cli.cjs is older than src/: run npm run build'] : []),
     `load average at start ${machine.loadAvgAtStart}, at end ${result.loadAvgAtEnd}`,
     '',
     `budgets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} met`,

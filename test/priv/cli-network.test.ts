@@ -43,7 +43,7 @@ export function ensureBuilt(): void {
     }
   };
   walkJs(path.join(ROOT, 'dist/src'));
-  const bundle = path.join(ROOT, 'dist/bundle/cli.mjs');
+  const bundle = path.join(ROOT, 'dist/bundle/cli.cjs');
   if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest) return;
   const r = spawnSync('npm', ['run', '--silent', 'bundle'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, `npm run bundle: ${r.stderr}`);
