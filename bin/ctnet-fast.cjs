@@ -7,12 +7,13 @@
 //   1. a plain `version` is answered here from package.json;
 //   2. when a daemon (`ctnet-fast daemon start`) runs for the state directory, the command
 //      line is sent to it and its output relayed: the library, the addon and the SQLite
-//      state are already loaded there, so an attach costs start-up + ~3 ms. The channel is
+//      state are already loaded there, so an attach costs start-up + ~4 ms. The channel is
 //      a pair of named pipes it keeps ready (synchronous fs calls only), else its socket
 //      STATE_DIR/ctnetd.sock;
 //   3. otherwise the CLI runs in this process (the CommonJS bundle dist/bundle/cli.cjs, else
 //      the ~60 ES modules of dist/src).
-// CTNET_DAEMON=off skips step 2. The daemon answers "run it yourself" when it cannot serve
+// CTNET_DAEMON=off skips step 2; CTNET_DAEMON=auto starts a daemon when none runs (see
+// autoStart). The daemon answers "run it yourself" when it cannot serve
 // this caller exactly as this process would (another netns, mount ns, user or CTNET_*
 // settings); the command then runs here. Protocol: src/cli/daemon.ts.
 // Exit codes: see `ctnet-fast --help`.
@@ -229,11 +230,63 @@ async function local() {
   process.exit(await cli.main(argv));
 }
 
+/** How long a daemon started by CTNET_DAEMON=auto waits for commands before it exits. */
+const AUTO_IDLE_SECONDS = 300;
+
+/**
+ * CTNET_DAEMON=auto: no daemon serves this state directory, so start one in the background
+ * (`daemon run --idle-timeout 300`, log in STATE_DIR/ctnetd.log) for the commands that
+ * follow; this one runs here. Of callers arriving at once only the one that creates
+ * STATE_DIR/ctnetd.starting starts it (a marker older than 10 s is stale).
+ */
+function autoStart(stateDir) {
+  // one is running (it declined this command, or is starting): nothing to start
+  if (process.env.CTNET_DAEMON !== 'auto' || stateDir === undefined || daemonRunning(stateDir)) return;
+  const marker = `${stateDir}/ctnetd.starting`;
+  try {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    try {
+      fs.closeSync(fs.openSync(marker, 'wx', 0o600));
+    } catch (e) {
+      if (e.code !== 'EEXIST' || Date.now() - fs.statSync(marker).mtimeMs < 10_000) return;
+      fs.writeFileSync(marker, ''); // stale: take it over
+    }
+    const log = fs.openSync(`${stateDir}/ctnetd.log`, 'a', 0o600);
+    const child = require('node:child_process').spawn(process.execPath,
+      [__filename, 'daemon', 'run', '--state-dir', stateDir, '--idle-timeout', String(AUTO_IDLE_SECONDS)],
+      { detached: true, stdio: ['ignore', log, log], cwd: '/' });
+    fs.closeSync(log);
+    child.unref();
+  } catch {
+    // not startable from here (permissions…): the command still runs in this process
+  }
+}
+
+/**
+ * Does the pid file name a live daemon? (A killed daemon leaves its pid file and socket; a
+ * zombie not yet reaped, or a pid since reused by another program, is not one.)
+ */
+function daemonRunning(stateDir) {
+  try {
+    const pid = Number(fs.readFileSync(`${stateDir}/ctnetd.pid`, 'utf8'));
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') return false;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0daemon\0run\0');
+  } catch {
+    return false;
+  }
+}
+
+function runHere() {
+  autoStart(stateDir);
+  return local();
+}
+
 const stateDir = daemonStateDir();
 const viaPipe = stateDir === undefined ? undefined : viaPipes(stateDir);
 if (typeof viaPipe === 'number') process.exit(viaPipe);
 if (viaPipe === null) {
-  viaSocket(stateDir).then((code) => (code === undefined ? local() : process.exit(code)));
+  viaSocket(stateDir).then((code) => (code === undefined ? runHere() : process.exit(code)));
 } else {
-  local();
+  runHere();
 }

@@ -195,7 +195,12 @@ export const VERBS: readonly VerbDef[] = [
     synopsis: '[--idle-timeout SECONDS]',
     options: { 'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'exit after this long without a command (default 0: never)' } },
     minPositionals: 0, maxPositionals: 0, positionalName: '',
-    examples: ['sudo ctnet-fast daemon start', 'sudo ctnet-fast daemon start --idle-timeout 300', 'CTNET_DAEMON=off ctnet-fast attach c1 --network demo   # bypass it'],
+    examples: [
+      'sudo ctnet-fast daemon start',
+      'sudo ctnet-fast daemon start --idle-timeout 300',
+      'export CTNET_DAEMON=auto   # instead: the first command starts one (idle exit after 300 s)',
+      'CTNET_DAEMON=off ctnet-fast attach c1 --network demo   # bypass it',
+    ],
     notes: [
       'While it runs, attach, detach, publish, unpublish, ls, network and gc are sent to it over',
       'STATE_DIR/ctnetd.sock (root only) and its answer is printed as if the command ran here.',

@@ -2,7 +2,7 @@
  * cli/daemon.ts — `ctnet-fast daemon start|stop|status|run`: a resident process that keeps
  * the library loaded (addon threads, SQLite state, firewall backend) and runs command lines
  * sent by `ctnet-fast` itself, so a single `attach` from a shell script costs Node's start-up
- * plus ~3 ms instead of start-up plus ~40 ms of loading.
+ * plus ~4 ms instead of start-up plus ~30 ms of loading.
  *
  * Layer: CLI front door. The client half is bin/ctnet-fast.cjs (plain CommonJS that loads
  * nothing but node:fs on the fast path); this module is the server half and the four verbs.
@@ -42,6 +42,8 @@ import { checkPrivilege } from './privilege.js';
 export const SOCKET_NAME = 'ctnetd.sock';
 export const PID_NAME = 'ctnetd.pid';
 export const LOG_NAME = 'ctnetd.log';
+/** Marker of a start under way by CTNET_DAEMON=auto (see bin/ctnet-fast.cjs autoStart). */
+export const STARTING_NAME = 'ctnetd.starting';
 /** Directory of the named-pipe pairs (free/, busy/, new/). */
 export const PIPES_NAME = 'ctnetd';
 /** Pairs kept ready; more callers at once than this use the socket. */
@@ -231,7 +233,12 @@ class Server {
 
   async listen(): Promise<void> {
     mkdirSync(this.#stateDir, { recursive: true, mode: 0o700 });
-    this.#lock();
+    try {
+      this.#lock();
+    } finally {
+      // a start asked for by CTNET_DAEMON=auto (bin/ctnet-fast.cjs) is decided either way
+      rmSync(path.join(this.#stateDir, STARTING_NAME), { force: true });
+    }
     try {
       if (existsSync(this.#socket)) unlinkSync(this.#socket); // left by a daemon that was killed
       await this.#listen();

@@ -318,6 +318,31 @@ describe('ctnet-fast daemon (privileged)', function () {
     assert.equal(mustStatus(state).served, s3.served + 1);
   });
 
+  it('CTNET_DAEMON=auto: of 10 first callers at once each runs here and exactly one daemon starts; later commands go to it', async () => {
+    const NET = 'cdmn-n12';
+    network(NET, '10.233.13.0/24', 'cdmn-br12');
+    const AUTO = { CTNET_DAEMON: 'auto' };
+    assert.equal(status(state), undefined, 'no daemon before');
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => cli(state, ['--json', 'attach', `cdmn-u${i}`, '--network', NET], { env: AUTO })));
+    first.forEach((r, i) => assert.equal(r.code, 0, `caller ${i}: ${r.stderr}`));
+    // the daemon comes up in the background
+    let st: Status | undefined;
+    for (const t0 = Date.now(); st === undefined && Date.now() - t0 < 10_000;) { st = status(state); if (st === undefined) await sleep(50); }
+    assert.ok(st !== undefined, `no daemon came up within 10 s; log: ${existsSync(path.join(state, 'ctnetd.log')) ? readFileSync(path.join(state, 'ctnetd.log'), 'utf8') : '(none)'}; files: ${readdirSync(state).join(' ')}`);
+    pids.add(st.pid);
+    // the caller that started it ran in its own process; callers that came after it was up were served
+    assert.ok(st.served <= 9, `served ${st.served} of the 10 first callers: the starter must have run in its process`);
+    assert.equal(st.idleTimeout, 300);
+    await sleep(300); // any loser of the start race has exited by now
+    assert.deepEqual(daemonProcesses(state), [st.pid], 'exactly one daemon process for the state dir');
+    assert.equal(existsSync(path.join(state, 'ctnetd.starting')), false, 'the start marker is removed');
+    const addrs = first.map((r) => r.json<EndpointInfo>().address);
+    assert.equal(new Set(addrs).size, 10, 'distinct addresses');
+    const next = ok(ctnet(state, ['--json', 'attach', 'cdmn-u10', '--network', NET], { env: AUTO }));
+    assert.equal(mustStatus(state).served, st.served + 1, 'the next command did not go to the daemon');
+    assert.deepEqual(addrsOf('eth0', 'cdmn-u10'), [next.json<EndpointInfo>().address]);
+  });
+
   it('a daemon started with --state-dir D serves callers that name D with $CTNET_STATE_DIR, and the reverse', () => {
     const NET = 'cdmn-n11';
     network(NET, '10.233.11.0/24', 'cdmn-br11');
