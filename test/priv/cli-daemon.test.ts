@@ -8,7 +8,7 @@
 // leaves no daemon behind: afterEach kills it by pid (from its status), even after a failure.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -341,6 +341,21 @@ describe('ctnet-fast daemon (privileged)', function () {
     const next = ok(ctnet(state, ['--json', 'attach', 'cdmn-u10', '--network', NET], { env: AUTO }));
     assert.equal(mustStatus(state).served, st.served + 1, 'the next command did not go to the daemon');
     assert.deepEqual(addrsOf('eth0', 'cdmn-u10'), [next.json<EndpointInfo>().address]);
+  });
+
+  it('a new build (the bundle replaced under it): the daemon hands the command back and exits; the command runs here', async () => {
+    const s = start();
+    ok(ctnet(state, ['ls']));
+    assert.equal(mustStatus(state).served, 1);
+    const bundle = path.join(path.dirname(path.dirname(BIN)), 'dist/bundle/cli.cjs');
+    const now = new Date();
+    utimesSync(bundle, now, now); // what npm run build does to it, as far as the daemon can tell
+    const r = ok(ctnet(state, ['--json', '-v', 'network', 'ls']));
+    assert.match(r.stderr, /^\[verbose\] daemon: the daemon runs an older build of ctnet-fast \(it exits now\); running here$/m);
+    assert.deepEqual(r.json(), []);
+    assert.ok(await waitGone(s.pid, 5000), `the stale daemon (pid ${s.pid}) did not exit`);
+    assert.equal(status(state), undefined, 'a daemon still answers');
+    assert.equal(existsSync(sock), false, 'its socket is removed');
   });
 
   it('a daemon started with --state-dir D serves callers that name D with $CTNET_STATE_DIR, and the reverse', () => {
