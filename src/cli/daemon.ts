@@ -77,6 +77,8 @@ interface Caller {
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
   readonly tty: readonly [boolean, boolean];
+  /** Its command line (argv[0] is node, argv[1] the script). */
+  readonly cmdline: readonly string[];
 }
 
 /** Read the caller from /proc/PID; undefined when it is gone (or not a process we may read). */
@@ -92,6 +94,7 @@ export function callerOf(pid: number): Caller | undefined {
     return {
       uid: statSync(`/proc/${pid}`).uid, netns: ns('net'), mntns: ns('mnt'),
       cwd: readlinkSync(`/proc/${pid}/cwd`), env, tty: [isTerminal(pid, 1), isTerminal(pid, 2)],
+      cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1),
     };
   } catch {
     return undefined;
@@ -464,6 +467,10 @@ class Server {
   #decline(argv: unknown, caller: Caller): { why?: string; parsed?: Parsed } {
     if (this.#stopping !== undefined) return { why: 'the daemon is stopping' };
     if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return { why: 'malformed request' };
+    // PID must be the process that sent this command line: a caller in another pid namespace
+    // names some other process of ours, whose cwd and environment are not the caller's
+    const tail = caller.cmdline.slice(-argv.length);
+    if (tail.length !== argv.length || tail.some((a, i) => a !== argv[i])) return { why: 'your pid does not name you here (another pid namespace?)' };
     if (caller.netns !== this.#netns) return { why: 'you are in another network namespace than the daemon' };
     if (caller.mntns !== this.#mntns) return { why: 'you are in another mount namespace than the daemon' };
     for (const k of SAME_ENV) {

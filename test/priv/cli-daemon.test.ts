@@ -358,6 +358,22 @@ describe('ctnet-fast daemon (privileged)', function () {
     assert.equal(existsSync(sock), false, 'its socket is removed');
   });
 
+  it('a request whose pid names another process (a caller in another pid namespace) is handed back, not run as that process', async () => {
+    start();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = net.createConnection(sock);
+      let buf = '';
+      // this test process is not running `ctnet-fast ls`: its cwd and environment are not the sender's
+      c.on('connect', () => c.write(JSON.stringify({ v: 1, pid: process.pid, argv: ['--json', 'ls'] }) + '\n'));
+      c.on('data', (d: Buffer) => { buf += d.toString(); });
+      c.on('close', () => resolve(buf));
+      c.on('error', reject);
+    });
+    assert.deepEqual(JSON.parse(answer.trim()), { local: 'your pid does not name you here (another pid namespace?)' });
+    const st = mustStatus(state);
+    assert.deepEqual([st.served, st.declined], [0, 1]);
+  });
+
   it('a daemon started with --state-dir D serves callers that name D with $CTNET_STATE_DIR, and the reverse', () => {
     const NET = 'cdmn-n11';
     network(NET, '10.233.11.0/24', 'cdmn-br11');
