@@ -557,8 +557,9 @@ async function attachOne(ctx: Ctx, net: NetRecord, opts: AttachOptions): Promise
   const ports = normalizeMappings(opts.publish ?? []);
   const routes = parseRoutes(opts.routes);
   const bridgeIndex = await bridgeIndexOf(ctx, net);
-  const mode = nftMode(ctx);
-  if (ports.length > 0 && mode !== 'none') await ctx.fw.ensureBase();
+  // without ports the firewall is not touched (nor libnftables loaded: ~1.5 ms in a fresh process)
+  const mode = ports.length > 0 ? nftMode(ctx) : 'none';
+  if (mode !== 'none') await ctx.fw.ensureBase();
 
   const rec = ctx.store.beginAttach({
     network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
@@ -621,8 +622,8 @@ async function detachRecord(ctx: Ctx, rec0: EndpointRecord): Promise<void> {
   if (rec === undefined) return; // already gone: detach is idempotent
   const errors: Error[] = [];
   if (rec.mode === 'bridge') {
-    const mode = nftMode(ctx);
-    const json = rec.ports.length > 0 && mode !== 'none' ? unpublishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
+    const mode = rec.ports.length > 0 ? nftMode(ctx) : 'none';
+    const json = mode !== 'none' ? unpublishElements(fwEndpoint(rec), rec.ports, ctx.fw.ruleOpts) : undefined;
     const steps = detachSteps(ctx.hostNs, { netnsPath: rec.netns, ownsNetns: rec.ownsNetns, hostIfname: rec.hostIfname ?? '' }, mode === 'embed' ? json : undefined);
     if (json !== undefined && mode === 'separate') await ctx.fw.apply(json).catch((e: Error) => errors.push(e));
     if (steps.length > 0) {
