@@ -374,6 +374,38 @@ describe('ctnet-fast daemon (privileged)', function () {
     assert.deepEqual([st.served, st.declined], [0, 1]);
   });
 
+  it('on a terminal (a real pty) bulk attach shows progress and colours, in the process and through the daemon alike; in a pipe neither', () => {
+    const NET = 'cdmn-n13';
+    network(NET, '10.233.14.0/24', 'cdmn-br13');
+    const list = (tag: string): string => {
+      const f = path.join(state, `tty-${tag}.txt`);
+      writeFileSync(f, Array.from({ length: 30 }, (_, i) => `cdmn-y${tag}${i}`).join('\n'));
+      return f;
+    };
+    // python's pty.spawn: the command on a pseudo-terminal, argument arrays only (no shell)
+    const onPty = (args: string[], env: NodeJS.ProcessEnv): { code: number | null; out: string } => {
+      const r = spawnSync('python3', ['-c', 'import pty,sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, BIN, ...args],
+        { encoding: 'utf8', env: { ...testEnv(state, env), NO_COLOR: undefined } as NodeJS.ProcessEnv, timeout: 60_000 });
+      return { code: r.status, out: r.stdout };
+    };
+    const progress = new RegExp(`\\r\\x1b\\[Kattach to ${NET} \\[[#.]{24}\\] \\d+/30`);
+    const local = onPty(['attach', '--network', NET, '--from-file', list('l')], OFF);
+    assert.equal(local.code, 0, local.out);
+    assert.match(local.out, progress, 'no progress on a terminal (in the process)');
+    assert.match(local.out, /\x1b\[1mNETNS/, 'no bold table header on a terminal (in the process)');
+    start();
+    const served = onPty(['attach', '--network', NET, '--from-file', list('d')], {});
+    assert.equal(served.code, 0, served.out);
+    assert.equal(mustStatus(state).served, 1, 'the attach did not go through the daemon');
+    assert.match(served.out, progress, 'no progress on a terminal (through the daemon)');
+    assert.match(served.out, /\x1b\[1mNETNS/, 'no bold table header on a terminal (through the daemon)');
+    // the same through a pipe: plain text
+    const piped = ok(ctnet(state, ['attach', '--network', NET, '--from-file', list('p')], { env: { NO_COLOR: '' } }));
+    assert.equal(mustStatus(state).served, 2);
+    assert.doesNotMatch(piped.stdout + piped.stderr, /\x1b\[/, 'escape codes in a pipe');
+    assert.equal(piped.stdout.trim().split('\n').length, 31, 'a header and 30 rows');
+  });
+
   it('a daemon started with --state-dir D serves callers that name D with $CTNET_STATE_DIR, and the reverse', () => {
     const NET = 'cdmn-n11';
     network(NET, '10.233.11.0/24', 'cdmn-br11');
