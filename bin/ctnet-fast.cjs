@@ -13,9 +13,9 @@
 //   3. otherwise the CLI runs in this process (the CommonJS bundle dist/bundle/cli.cjs, else
 //      the ~60 ES modules of dist/src).
 // CTNET_DAEMON=off skips step 2; CTNET_DAEMON=auto starts a daemon when none runs (see
-// autoStart). The daemon answers "run it yourself" when it cannot serve
-// this caller exactly as this process would (another netns, mount ns, user or CTNET_*
-// settings); the command then runs here. Protocol: src/cli/daemon.ts.
+// autoStart). The daemon answers "run it yourself" when it cannot serve this caller exactly
+// as this process would (another netns, mount or pid namespace, user, CTNET_* settings or
+// build); the command then runs here. Protocol: src/cli/daemon.ts.
 // Exit codes: see `ctnet-fast --help`.
 'use strict';
 const fs = require('node:fs');
