@@ -168,7 +168,7 @@ function viaPipes(stateDir) {
     if (n === 0 && ++idle % 64 === 0) {
       // not picked up yet: give up (nothing was done) if the daemon is gone or dropped the pair
       if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(`${stateDir}/ctnetd.pid`, 'utf8')); } catch { daemonPid = 0; } }
-      let gone = !fs.existsSync(dir);
+      let gone = !fs.existsSync(dir) || !(daemonPid > 0);
       if (!gone) { try { process.kill(daemonPid, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
       if (gone) { fs.closeSync(res); return undefined; }
     }
