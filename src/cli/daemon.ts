@@ -219,8 +219,11 @@ class Server {
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST' || attempt >= 5) throw e;
       }
-      let owner = NaN;
-      try { owner = Number(readFileSync(pidFile, 'utf8').trim()); } catch { /* removed meanwhile: retry */ }
+      let owner = NaN; // NaN: empty (a daemon between creating and writing it) or removed meanwhile
+      try {
+        const text = readFileSync(pidFile, 'utf8').trim();
+        if (text !== '') owner = Number(text);
+      } catch { /* removed meanwhile: retry */ }
       if (alive(owner)) {
         throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${owner}); stop it with ctnet-fast daemon stop`, 'EEXIST');
       }
