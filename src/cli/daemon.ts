@@ -627,20 +627,23 @@ export async function daemonStatus(stateDir: string): Promise<DaemonStatus | und
   }
 }
 
+const MAX_IDLE_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 function idleOption(ctx: Context): number {
   const v = ctx.options['idle-timeout'];
   if (v === undefined) return 0;
   const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) {
-    throw new UsageError(`${ctx.verb.name}: --idle-timeout "${String(v)}": expected whole seconds (0: never)`, ctx.verb.name);
+  // (a timer longer than 2^31-1 ms would fire at once)
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > MAX_IDLE_SECONDS) {
+    throw new UsageError(`${ctx.verb.name}: --idle-timeout "${String(v)}": expected whole seconds up to ${MAX_IDLE_SECONDS} (0: never)`, ctx.verb.name);
   }
   return n;
 }
 
 /** `daemon run`: serve in the foreground until SIGTERM/SIGINT, `daemon stop` or the idle timeout. */
 export async function run(ctx: Context): Promise<number> {
+  const idle = idleOption(ctx); // usage errors first
   checkPrivilege(ctx.verb.name);
-  const idle = idleOption(ctx);
   const server = new Server(stateDirOf(ctx), idle);
   await server.listen();
   log(`serving ${path.join(stateDirOf(ctx), SOCKET_NAME)}${idle > 0 ? ` (exits after ${idle} s idle)` : ''}`);
@@ -656,8 +659,8 @@ export async function run(ctx: Context): Promise<number> {
 
 /** `daemon start`: start `daemon run` in the background and wait until it answers. */
 export async function start(ctx: Context): Promise<number> {
+  const idle = idleOption(ctx); // usage errors first
   checkPrivilege(ctx.verb.name);
-  const idle = idleOption(ctx);
   const stateDir = stateDirOf(ctx);
   const socket = path.join(stateDir, SOCKET_NAME);
   const logFile = path.join(stateDir, LOG_NAME);

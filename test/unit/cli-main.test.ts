@@ -28,6 +28,19 @@ describe('cli main', () => {
     assert.equal(r.stdout, `${versionText()}\n`);
   });
 
+  it('daemon start/run: a bad --idle-timeout is a usage error (exit 2) before anything starts', async () => {
+    for (const verb of ['start', 'run']) {
+      for (const bad of ['abc', '-1', '1.5', '99999999']) {
+        const r = await cli(['daemon', verb, `--idle-timeout=${bad}`]);
+        assert.equal(r.code, 2, `${verb} ${bad}: ${r.err}`);
+        assert.match(r.err, new RegExp(`--idle-timeout "${bad.replace('.', '\\.')}": expected whole seconds up to 2147483 \\(0: never\\)`));
+      }
+    }
+    const j = await cli(['--json', 'daemon', 'status', '--idle-timeout', '5']);
+    assert.equal(j.code, 2, 'status takes no --idle-timeout');
+    assert.equal((JSON.parse(j.out) as { error: { code: string } }).error.code, 'EUSAGE');
+  });
+
   it('version: human and --json, without loading the library', async () => {
     const a = await cli(['version']);
     assert.equal(a.code, 0);
