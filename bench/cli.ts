@@ -35,9 +35,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertSandbox } from '../test/helpers/sandbox.js';
+import { wholeNumberAfter } from './lib/args.js';
 import { describeMachine, loadAvg } from './lib/machine.js';
 import { sleep } from './lib/proc.js';
-import { fmt } from './lib/report.js';
+import { fmt, get, num } from './lib/report.js';
 import { median, round, summarize, type Summary } from './lib/stats.js';
 
 assertSandbox();
@@ -69,19 +70,15 @@ interface Options {
 
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = { rounds: 30, diagnostics: 10, warmup: 3, bulkRounds: 5, bulkN: 100, outDir: path.join(BENCH, 'results') };
-  const num = (i: number, name: string): number => {
-    const v = Number(argv[i + 1]);
-    if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a whole number`);
-    return v;
-  };
+  const whole = (i: number, name: string): number => wholeNumberAfter(argv, i, name);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
-      case '--rounds': o.rounds = Math.max(1, num(i++, a)); break;
-      case '--warmup': o.warmup = num(i++, a); break;
-      case '--diagnostics': o.diagnostics = num(i++, a); break;
-      case '--bulk-rounds': o.bulkRounds = num(i++, a); break;
-      case '--bulk-n': o.bulkN = Math.max(1, num(i++, a)); break;
+      case '--rounds': o.rounds = Math.max(1, whole(i++, a)); break;
+      case '--warmup': o.warmup = whole(i++, a); break;
+      case '--diagnostics': o.diagnostics = whole(i++, a); break;
+      case '--bulk-rounds': o.bulkRounds = whole(i++, a); break;
+      case '--bulk-n': o.bulkN = Math.max(1, whole(i++, a)); break;
       case '--out': o.outDir = path.resolve(argv[++i] ?? ''); break;
       case '--help':
         process.stdout.write('usage: npm run bench:cli -- [--rounds R] [--warmup W] [--diagnostics N] [--bulk-rounds R] [--bulk-n N] [--out DIR]\n');
@@ -431,14 +428,6 @@ function renderTable(rows: readonly Row[]): string {
   return out.join('\n');
 }
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-function get(obj: unknown, ...keys: string[]): unknown {
-  let cur = obj;
-  for (const k of keys) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
-  return cur;
-}
 
 function sha(file: string): string {
   try { return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16); } catch { return 'missing'; }

@@ -26,10 +26,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wholeNumberAfter } from './lib/args.js';
 import { describeMachine, loadAvg } from './lib/machine.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, PATHS, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
-import { fmt, table, targetsTable, type PathReport, type Target } from './lib/report.js';
+import { fmt, get, num, table, targetsTable, type PathReport, type Target } from './lib/report.js';
 import { median, perSecond, round, summarize, type Summary } from './lib/stats.js';
 import { renderSvg } from './lib/svg.js';
 import { FLOOR_BIN, FLOOR_DIR } from './paths/floor.js';
@@ -79,19 +80,15 @@ function parseArgs(argv: readonly string[]): Options {
     outDir: path.join(BENCH, 'results'),
     saveSample: false,
   };
-  const num = (i: number, name: string): number => {
-    const v = Number(argv[i + 1]);
-    if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a whole number`);
-    return v;
-  };
+  const whole = (i: number, name: string): number => wholeNumberAfter(argv, i, name);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
       case '--quick': break;
-      case '--n': o.n = Math.max(1, num(i++, a)); break;
-      case '--rounds': o.rounds = Math.max(1, num(i++, a)); break;
-      case '--warmup': o.warmup = num(i++, a); break;
-      case '--churn-cycles': o.churnCycles = Math.max(1, num(i++, a)); break;
+      case '--n': o.n = Math.max(1, whole(i++, a)); break;
+      case '--rounds': o.rounds = Math.max(1, whole(i++, a)); break;
+      case '--warmup': o.warmup = whole(i++, a); break;
+      case '--churn-cycles': o.churnCycles = Math.max(1, whole(i++, a)); break;
       case '--no-scale': o.parts.delete('scale'); break;
       case '--no-publish': o.parts.delete('publish'); break;
       case '--no-churn': o.parts.delete('churn'); break;
@@ -406,14 +403,6 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
 
 function signed(v: number | null): string {
   return v !== null && v >= 0 ? `+${fmt(v)}` : fmt(v);
-}
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-function get(obj: unknown, ...keys: string[]): unknown {
-  let cur = obj;
-  for (const k of keys) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
-  return cur;
 }
 
 function targets(reports: readonly PathReport[], extra: Record<string, Record<string, unknown> | null>): Target[] {

@@ -40,6 +40,17 @@ export function fmt(v: number | null | undefined, digits = 3): string {
   return v.toFixed(digits);
 }
 
+/** A finite number, or null (for reading figures back out of the loosely typed results). */
+export function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+/** obj[k1][k2]…, or undefined where any step is not an object. */
+export function get(obj: unknown, ...keys: string[]): unknown {
+  let cur = obj;
+  for (const k of keys) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
 export function table(paths: readonly PathReport[]): string {
   const head = ['path', 'attach med', 'p90', 'p99', 'att/s', 'detach med', 'p90', 'p99', '×ctnet', '×floor'];
   const widths = [30, 11, 8, 8, 8, 11, 8, 8, 8, 8];
