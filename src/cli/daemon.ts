@@ -304,16 +304,11 @@ class Server {
       const fd = openSync(path.join(staging, 'req'), fsc.O_RDONLY | fsc.O_NONBLOCK);
       const sock = new net.Socket({ fd, readable: true, writable: false });
       sock.on('error', () => undefined);
-      let buf = '';
-      sock.on('data', (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        sock.removeAllListeners('data');
+      onFirstLine(sock, (line) => {
         sock.destroy();
         this.#pairs.delete(seq);
         // the replacement pair is made once this answer is out (not while its plan runs)
-        this.#pairRequest(seq, buf.slice(0, nl), () => this.#addPair());
+        this.#pairRequest(seq, line, () => this.#addPair());
       });
       this.#pairs.set(seq, sock);
       renameSync(staging, path.join(pipes.dir, 'free', seq));
@@ -329,9 +324,8 @@ class Server {
   #pairRequest(seq: string, line: string, after: () => void): void {
     const pipes = this.#pipes;
     if (pipes === undefined) return;
-    let req: unknown;
-    try { req = JSON.parse(line); } catch { req = undefined; }
-    const slot = (req as { slot?: unknown } | undefined)?.slot;
+    const req = parseRequest(line);
+    const slot = req?.slot;
     // the caller names the busy/ entry it renamed our pair to: SEQ.PID, nothing else
     const busy = typeof slot === 'string' && slot.startsWith(`${seq}.`) && /^\d+$/.test(slot.slice(seq.length + 1))
       ? path.join(pipes.dir, 'busy', slot) : undefined;
@@ -413,51 +407,33 @@ class Server {
 
   #connection(c: net.Socket): void {
     c.on('error', () => undefined); // a caller that went away: its command still finishes
-    const ch = socketChannel(c);
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString('utf8');
-      const nl = buf.indexOf('\n');
-      if (nl < 0) {
-        if (buf.length > 1 << 20) c.destroy();
-        return;
-      }
-      c.off('data', onData);
-      let req: unknown;
-      try { req = JSON.parse(buf.slice(0, nl)); } catch { req = undefined; }
-      this.#dispatch(ch, req);
-    };
-    c.on('data', onData);
+    onFirstLine(c, (line) => this.#dispatch(socketChannel(c), parseRequest(line)));
   }
 
-  #dispatch(ch: Channel, req: unknown): void {
+  #dispatch(ch: Channel, req: Partial<Request> | undefined): void {
     void this.#handle(ch, req).catch((e: Error) => {
       log(`internal error: ${e.stack ?? e.message}`);
-      send(ch, { e: `ctnet-fast: daemon: internal error: ${e.message}\n` });
-      send(ch, { x: EXIT.FAILURE });
+      ch.send({ e: `ctnet-fast: daemon: internal error: ${e.message}\n` });
+      ch.send({ x: EXIT.FAILURE });
       ch.end();
     });
   }
 
-  async #handle(c: Channel, req: unknown): Promise<void> {
-    const r = req as Partial<Request> | undefined;
-    const decline = (why: string): void => {
-      this.#declined++;
-      send(c, { local: why });
-      c.end();
-    };
+  async #handle(c: Channel, r: Partial<Request> | undefined): Promise<void> {
+    const decline = (why: string): void => this.#decline(c, why);
     if (r === undefined || r.v !== PROTOCOL) return decline(`protocol version ${String(r?.v)} (this daemon speaks ${PROTOCOL})`);
     const caller = callerOf(Number(r.pid));
     if (caller === undefined) return decline(`cannot read the calling process ${String(r.pid)} in /proc`);
     if (caller.uid !== this.#uid) return decline(`the daemon runs as uid ${this.#uid}, you are uid ${caller.uid}`);
-    if (r.op === 'status') { send(c, this.status()); c.end(); return; }
-    if (r.op === 'stop') { send(c, { stopping: process.pid }); c.end(); void this.stop('asked to stop'); return; }
-    const { why, parsed } = this.#decline(r.argv, caller);
-    if (why !== undefined) {
-      decline(why);
-      if (why.startsWith('the daemon runs an older build')) void this.stop('its code was replaced');
+    if (r.op === 'status') { c.send(this.status()); c.end(); return; }
+    if (r.op === 'stop') { c.send({ stopping: process.pid }); c.end(); void this.stop('asked to stop'); return; }
+    if (this.#replaced()) {
+      decline('the daemon runs an older build of ctnet-fast (it exits now)');
+      void this.stop('its code was replaced');
       return;
     }
+    const { why, parsed } = this.#refusal(r.argv, caller);
+    if (why !== undefined) return decline(why);
     const t0 = performance.now();
     await this.#run(c, r.argv as string[], caller, parsed);
     if (process.env.CTNET_DAEMON_TRACE === '1') log(`${(r.argv as string[]).join(' ')}: ${(performance.now() - t0).toFixed(2)} ms`);
@@ -467,7 +443,7 @@ class Server {
    * Why this caller must run the command itself (`why`), or nothing: we serve it (with the
    * command line parsed once here, or undefined when it does not parse: main reports that).
    */
-  #decline(argv: unknown, caller: Caller): { why?: string; parsed?: Parsed } {
+  #refusal(argv: unknown, caller: Caller): { why?: string; parsed?: Parsed } {
     if (this.#stopping !== undefined) return { why: 'the daemon is stopping' };
     if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return { why: 'malformed request' };
     // PID must be the process that sent this command line: a caller in another pid namespace
@@ -479,11 +455,6 @@ class Server {
     for (const k of SAME_ENV) {
       if ((caller.env[k] ?? '') !== (process.env[k] ?? '')) return { why: `${k} differs from the daemon's` };
     }
-    if (this.#build !== undefined) {
-      let now: number | undefined;
-      try { now = statSync(this.#build.file).mtimeMs; } catch { now = undefined; }
-      if (now !== this.#build.mtimeMs) return { why: 'the daemon runs an older build of ctnet-fast (it exits now)' };
-    }
     let parsed: Parsed;
     try {
       parsed = parseCommandLine(argv as string[]);
@@ -493,6 +464,19 @@ class Server {
     if (parsed.kind !== 'run') return { why: 'help is printed by the CLI itself' };
     if (!SERVED.has(parsed.verb.name)) return { why: `${parsed.verb.name} runs in the calling process` };
     return { parsed };
+  }
+
+  /** Has the file this code was loaded from changed since (a new build installed)? */
+  #replaced(): boolean {
+    if (this.#build === undefined) return false;
+    try { return statSync(this.#build.file).mtimeMs !== this.#build.mtimeMs; } catch { return true; }
+  }
+
+  /** "Run it yourself": nothing was done. */
+  #decline(c: Channel, why: string): void {
+    this.#declined++;
+    c.send({ local: why });
+    c.end();
   }
 
   async #enter(cwd: string): Promise<void> {
@@ -517,16 +501,13 @@ class Server {
     try {
       await this.#enter(caller.cwd);
     } catch (e) {
-      this.#declined++;
-      send(c, { local: `cannot enter your working directory ${caller.cwd}: ${(e as Error).message}` });
-      c.end();
-      return;
+      return this.#decline(c, `cannot enter your working directory ${caller.cwd}: ${(e as Error).message}`);
     }
     let code: number;
     try {
       const streams: Streams = {
-        stdout: { write: (s: string) => send(c, { o: s }), isTTY: caller.tty[0] },
-        stderr: { write: (s: string) => send(c, { e: s }), isTTY: caller.tty[1] },
+        stdout: { write: (s: string) => c.send({ o: s }), isTTY: caller.tty[0] },
+        stderr: { write: (s: string) => c.send({ e: s }), isTTY: caller.tty[1] },
       };
       const env: NodeJS.ProcessEnv = { ...this.#env };
       for (const k of OUTPUT_ENV) {
@@ -538,7 +519,7 @@ class Server {
     } finally {
       this.#leave();
     }
-    send(c, { x: code });
+    c.send({ x: code });
     c.end();
   }
 
@@ -579,15 +560,36 @@ interface Channel {
   end(): void;
 }
 
+/** Call `fn` once with the first line a caller writes (at most 1 MiB; more: drop the caller). */
+function onFirstLine(stream: net.Socket, fn: (line: string) => void): void {
+  let buf = '';
+  const onData = (chunk: Buffer): void => {
+    buf += chunk.toString('utf8');
+    const nl = buf.indexOf('\n');
+    if (nl < 0) {
+      if (buf.length > 1 << 20) stream.destroy();
+      return;
+    }
+    stream.off('data', onData);
+    fn(buf.slice(0, nl));
+  };
+  stream.on('data', onData);
+}
+
+function parseRequest(line: string): Partial<Request> | undefined {
+  try {
+    const r: unknown = JSON.parse(line);
+    return typeof r === 'object' && r !== null ? r as Partial<Request> : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function socketChannel(c: net.Socket): Channel {
   return {
     send: (m) => { if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n'); },
     end: () => { c.end(); },
   };
-}
-
-function send(ch: Channel, m: unknown): void {
-  ch.send(m);
 }
 
 function log(message: string): void {
