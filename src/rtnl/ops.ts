@@ -7,7 +7,7 @@
  * the same checks to a hand-made op (the batch builder runs it on every op it is given).
  */
 import { InvalidInputError } from '../errors.js';
-import { formatIp } from '../util/ip.js';
+import { broadcast as broadcastOf, formatIp } from '../util/ip.js';
 import type {
   AddrListOp, AddrOp, Family, LinkAddOp, LinkDelOp, LinkGetOp, LinkListOp, LinkRef, LinkSetOp, NsRef,
   RouteListOp, RouteOp, RtnlOp,
@@ -150,7 +150,7 @@ function addrOp(kind: 'addrAdd' | 'addrDel', link: LinkRef, cidr: string, spec: 
   if (spec.broadcast !== undefined) {
     if (c.family !== 4) throw new InvalidInputError(`invalid broadcast for IPv6 address ${cidr}: IPv6 has no broadcast`);
     if (spec.broadcast === true) {
-      const last = c.prefixLen >= 31 ? undefined : c.network | ((1n << BigInt(32 - c.prefixLen)) - 1n);
+      const last = broadcastOf(c);
       broadcast = last === undefined ? undefined : formatIp(last, 4);
     } else {
       broadcast = spec.broadcast;
