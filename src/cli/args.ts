@@ -242,6 +242,17 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
 };
 const ALIASES: Readonly<Record<string, string>> = { help: 'help', '--version': 'version', '-V': 'version' };
 
+/** The sub-verbs of a group ("network") with their aliases; undefined for a word that is not a group. */
+export function verbGroup(word: string): Readonly<Record<string, string>> | undefined {
+  return Object.hasOwn(GROUPS, word) ? GROUPS[word] : undefined;
+}
+
+/** The verb GROUP SUB names, aliases resolved ("network list" → "network ls"); undefined if none. */
+export function subVerbName(group: string, sub: string): string | undefined {
+  const g = verbGroup(group);
+  return g !== undefined && Object.hasOwn(g, sub) ? `${group} ${g[sub]}` : undefined;
+}
+
 export function findVerb(name: string): VerbDef | undefined {
   return VERBS.find((v) => v.name === name);
 }
@@ -288,8 +299,7 @@ function locateVerb(argv: readonly string[]): { words: string[]; at: number[] } 
     }
     words.push(t);
     at.push(i);
-    const first = words[0] ?? '';
-    if (!(first in GROUPS) || words.length === 2) break;
+    if (verbGroup(words[0] ?? '') === undefined || words.length === 2) break;
   }
   return { words, at };
 }
@@ -371,7 +381,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     const { values, positionals } = parseOptions(rest, GLOBAL_OPTIONS, undefined);
     return { kind: 'help', topic: positionals.join(' ') || undefined, global: globalValues(values, undefined) };
   }
-  const group = GROUPS[first];
+  const group = verbGroup(first);
   let verbName = first;
   if (group !== undefined) {
     const sub = words[1];
@@ -382,11 +392,11 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       if (values.help === true || sub === 'help') return { kind: 'help', topic: first, global };
       throw new UsageError(`${first}: missing sub-command (${[...new Set(Object.values(group))].join(', ')})`, first);
     }
-    const canonical = group[sub];
-    if (canonical === undefined) {
+    const name = subVerbName(first, sub);
+    if (name === undefined) {
       throw new UsageError(`${first}: unknown sub-command "${sub}" (expected ${[...new Set(Object.values(group))].join(', ')})`, first);
     }
-    verbName = `${first} ${canonical}`;
+    verbName = name;
   }
   const verb = findVerb(verbName);
   if (verb === undefined) {

@@ -4,7 +4,7 @@
  *
  * Layer: CLI front door. No I/O.
  */
-import { GLOBAL_OPTIONS, VERBS, findVerb, type OptDef, type VerbDef } from './args.js';
+import { GLOBAL_OPTIONS, VERBS, findVerb, subVerbName, verbGroup, type OptDef, type VerbDef } from './args.js';
 
 const EXIT_CODES = 'Exit codes: 0 ok · 1 failure · 2 usage error or invalid input · 3 not found · 4 missing privilege or tool';
 
@@ -85,20 +85,14 @@ export function mainHelp(): string {
   ].join('\n') + '\n';
 }
 
-/** Help for a topic ("attach", "network", "network create"), or undefined if unknown. */
+/** Help for a topic ("attach", "network", "network create", "network list"), or undefined if unknown. */
 export function helpFor(topic: string | undefined): string | undefined {
   if (topic === undefined || topic === '') return mainHelp();
-  const v = findVerb(topic);
-  if (v !== undefined) return verbHelp(v);
-  if (topic === 'network' || topic === 'netns' || topic === 'daemon') return groupHelp(topic);
-  const words = topic.split(/\s+/);
-  if (words.length === 2) {
-    const alias: Record<string, string> = { list: 'ls', remove: 'rm', delete: words[0] === 'netns' ? 'del' : 'rm', add: words[0] === 'network' ? 'create' : 'add', create: words[0] === 'netns' ? 'add' : 'create', show: 'inspect' };
-    const w1 = words[1] ?? '';
-    const v2 = findVerb(`${words[0]} ${alias[w1] ?? w1}`);
-    if (v2 !== undefined) return verbHelp(v2);
-  }
-  return undefined;
+  if (verbGroup(topic) !== undefined) return groupHelp(topic);
+  // the parser's own alias table, so `help network list` names the verb `network list` runs
+  const [group = '', sub = '', extra] = topic.split(/\s+/);
+  const v = findVerb(topic) ?? (extra === undefined ? findVerb(subVerbName(group, sub) ?? '') : undefined);
+  return v === undefined ? undefined : verbHelp(v);
 }
 
 /** The one-line usage of a verb, for usage errors. */

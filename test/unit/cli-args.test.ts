@@ -2,6 +2,7 @@
 // exec's command split, and usage errors that name the bad argument. No privileges.
 import assert from 'node:assert/strict';
 import { parseCommandLine, parseFromFileLine, UsageError, VERBS, type Parsed } from '../../src/cli/args.js';
+import { helpFor } from '../../src/cli/help.js';
 
 function run(argv: string[]): Extract<Parsed, { kind: 'run' }> {
   const p = parseCommandLine(argv);
@@ -49,6 +50,16 @@ describe('cli args', () => {
     assert.equal(run(['netns', 'delete', 'x']).verb.name, 'netns del');
     assert.equal(run(['netns', 'list']).verb.name, 'netns ls');
     assert.equal(run(['--version']).verb.name, 'version');
+  });
+
+  it('help TOPIC knows the same aliases as the parser', () => {
+    for (const [group, sub] of [['network', 'list'], ['network', 'del'], ['network', 'add'], ['netns', 'rm'], ['netns', 'create'], ['daemon', 'start']] as const) {
+      const topic = (parseCommandLine([group, sub, '--help']) as { topic?: string }).topic ?? '';
+      assert.match(helpFor(`${group} ${sub}`) ?? '', new RegExp(`^Usage: ctnet-fast ${topic}[ \\n]`), `${group} ${sub}`);
+    }
+    assert.match(helpFor('network') ?? '', /^Usage: ctnet-fast network COMMAND/);
+    assert.equal(helpFor('network frob'), undefined);
+    assert.equal(helpFor('toString'), undefined);
   });
 
   it('attach takes many NETNS and repeated --publish', () => {
