@@ -51,13 +51,6 @@ function netRecord(n: NetworkRecord): NetRecord {
   };
 }
 
-function fwNetwork(n: NetRecord): { bridge: string; subnet: string; subnet6?: string; internal: boolean; masquerade: boolean } {
-  return {
-    bridge: n.bridge, subnet: n.subnet, internal: n.internal, masquerade: n.masquerade,
-    ...(n.subnet6 !== undefined ? { subnet6: n.subnet6 } : {}),
-  };
-}
-
 function fwEndpoint(rec: { ip?: string | undefined; ip6?: string | undefined }): { ip: string; ip6?: string } {
   return { ip: rec.ip ?? '0.0.0.0', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}) };
 }
@@ -201,7 +194,7 @@ export class Host {
     steps.push(...networkSysctls(ctx.hostNs, net));
     const mode = nftMode(ctx);
     if (mode !== 'none') await ctx.fw.ensureBase();
-    const json = addNetworkElements(fwNetwork(net), ctx.fw.ruleOpts);
+    const json = addNetworkElements(net, ctx.fw.ruleOpts);
     if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `add network ${net.name} to the firewall` });
     // the new bridge's ifindex comes back in the same plan
     if (link === undefined) steps.push(rtnlStep(ctx.hostNs, [{ op: 'linkGet', link: net.bridge }], `look up bridge ${net.bridge}`));
@@ -404,7 +397,7 @@ async function teardownNetworkKernel(ctx: Ctx, net: NetRecord): Promise<void> {
   const errors: Error[] = [];
   const steps = removeNetworkSteps(ctx.hostNs, net);
   const mode = nftMode(ctx);
-  const json = removeNetworkElements(fwNetwork(net), ctx.fw.ruleOpts);
+  const json = removeNetworkElements(net, ctx.fw.ruleOpts);
   if (mode === 'embed') steps.push({ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `remove network ${net.name} from the firewall` });
   const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
   errors.push(...allFailures(steps, results).filter((e) => !/ENODEV|ENOENT/.test(e.message)));

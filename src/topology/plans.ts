@@ -14,23 +14,16 @@
  */
 import type { NsRef, RtnlOp, Family } from '../native/contract.js';
 import type { Labelled } from './plan.js';
+import type { NetworkInfo } from './types.js';
 import { rtnlStep } from './plan.js';
 import { bridgeAlias, endpointAlias } from './names.js';
 
-export interface NetRecord {
-  readonly name: string;
-  readonly subnet: string;
+/** What the plans need of a network: its stored settings plus the prefix lengths and broadcast they imply. */
+export interface NetRecord extends Pick<NetworkInfo,
+  'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'> {
   readonly prefixLen: number;
-  readonly gateway: string;
   readonly broadcast?: string;
-  readonly subnet6?: string;
   readonly prefixLen6?: number;
-  readonly gateway6?: string;
-  readonly bridge: string;
-  readonly bridgeMac: string;
-  readonly mtu: number;
-  readonly internal: boolean;
-  readonly masquerade: boolean;
 }
 
 export interface EndpointPlanInput {
