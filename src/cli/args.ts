@@ -446,21 +446,29 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   return { kind: 'run', verb, global, options, positionals, command };
 }
 
-/** Split one --from-file line into NETNS and per-line options (whitespace-separated, no shell). */
-export function parseFromFileLine(line: string, lineNo: number): {
+/** One --from-file line: a NETNS and the per-container options it may carry. */
+export interface FromFileLine {
   netns: string; ip?: string; ip6?: string; mac?: string; ifname?: string; publish: string[];
-} | undefined {
+}
+
+/** The attach options a --from-file line may carry: attach's own definitions, picked once. */
+const FROM_FILE_OPTIONS: Readonly<Record<string, OptDef>> = (() => {
+  const attach = findVerb('attach')?.options ?? {};
+  const picked: Record<string, OptDef> = {};
+  for (const k of ['ip', 'ip6', 'mac', 'ifname', 'publish']) {
+    const d = attach[k];
+    if (d !== undefined) picked[k] = d;
+  }
+  return picked;
+})();
+
+/** Split one --from-file line into NETNS and per-line options (whitespace-separated, no shell). */
+export function parseFromFileLine(line: string, lineNo: number): FromFileLine | undefined {
   const text = line.replace(/(^|\s)#.*$/, '').trim();
   if (text === '') return undefined;
-  const words = text.split(/\s+/);
-  const defs: Record<string, OptDef> = {
-    ip: { type: 'string', arg: 'IP', help: '' }, ip6: { type: 'string', arg: 'IP', help: '' },
-    mac: { type: 'string', arg: 'MAC', help: '' }, ifname: { type: 'string', arg: 'IFNAME', help: '' },
-    publish: { type: 'string', short: 'p', multiple: true, arg: 'SPEC', help: '' },
-  };
   let parsed;
   try {
-    parsed = parseOptions(words, defs, undefined);
+    parsed = parseOptions(text.split(/\s+/), FROM_FILE_OPTIONS, undefined);
   } catch (e) {
     throw new UsageError(`attach --from-file line ${lineNo}: ${(e as Error).message}`, 'attach');
   }
@@ -468,7 +476,7 @@ export function parseFromFileLine(line: string, lineNo: number): {
   if (netns === undefined) throw new UsageError(`attach --from-file line ${lineNo}: missing NETNS`, 'attach');
   if (extra !== undefined) throw new UsageError(`attach --from-file line ${lineNo}: unexpected "${extra}" (one NETNS per line)`, 'attach');
   const v = parsed.values;
-  const out: { netns: string; ip?: string; ip6?: string; mac?: string; ifname?: string; publish: string[] } = { netns, publish: [] };
+  const out: FromFileLine = { netns, publish: [] };
   if (typeof v.ip === 'string') out.ip = v.ip;
   if (typeof v.ip6 === 'string') out.ip6 = v.ip6;
   if (typeof v.mac === 'string') out.mac = v.mac;

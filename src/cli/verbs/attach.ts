@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Context } from '../main.js';
 import type { AttachOptions, EndpointInfo } from '../../topology/types.js';
-import { UsageError, parseFromFileLine } from '../args.js';
+import { UsageError, parseFromFileLine, type FromFileLine } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
@@ -40,8 +40,7 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
   const network = s('network');
   if (network === undefined) throw new UsageError('attach: missing --network NAME', verb);
   const publish = Array.isArray(o.publish) ? o.publish : [];
-  const lines: Array<{ netns: string; ip?: string; ip6?: string; mac?: string; ifname?: string; publish: string[] }> =
-    ctx.positionals.map((netns) => ({ netns, publish: [] }));
+  const lines: FromFileLine[] = ctx.positionals.map((netns) => ({ netns, publish: [] }));
   const fromFile = s('from-file');
   if (fromFile !== undefined) {
     const text = readFile(fromFile);
