@@ -94,10 +94,3 @@ export function helpFor(topic: string | undefined): string | undefined {
   const v = findVerb(topic) ?? (extra === undefined ? findVerb(subVerbName(group, sub) ?? '') : undefined);
   return v === undefined ? undefined : verbHelp(v);
 }
-
-/** The one-line usage of a verb, for usage errors. */
-export function usageLine(verb: string | undefined): string {
-  const v = verb === undefined ? undefined : findVerb(verb);
-  if (v === undefined) return 'Usage: ctnet-fast [GLOBAL OPTIONS] COMMAND [ARGS...]  (ctnet-fast --help)';
-  return `Usage: ctnet-fast ${v.name}${v.synopsis !== '' ? ` ${v.synopsis}` : ''}`;
-}

@@ -141,13 +141,6 @@ export class Output {
     }
   }
 
-  /** Plain stdout text outside the result (exec fallbacks, demo's live lines). Not with --json. */
-  text(s: string): void {
-    if (this.json) return;
-    this.clearProgress();
-    this.streams.stdout.write(s.endsWith('\n') ? s : s + '\n');
-  }
-
   table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
     return formatTable(headers, rows, this.colorOut ? (h) => this.bold(h) : undefined);
   }
