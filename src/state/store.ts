@@ -127,6 +127,11 @@ function notFound(what: string): CtnetError {
   return new CtnetError(`${what} not found`, STATE_ERRORS.notFound);
 }
 
+/** listEndpoints' filters (column names of endpoints). */
+const ENDPOINT_FILTERS = ['network', 'state', 'netns'] as const;
+type EndpointFilterKey = (typeof ENDPOINT_FILTERS)[number];
+type EndpointFilter = { readonly network?: string; readonly state?: EndpointState; readonly netns?: string };
+
 /** A pool pair cached per network, rebuilt if the row's subnet/gateway text changes. */
 interface PoolCacheEntry { key: string; pool4: Pool; pool6: Pool | undefined }
 
@@ -144,6 +149,7 @@ export class Store {
   readonly #s: ReturnType<typeof prepareAll>;
   readonly #ifnameTag: string;
   readonly #pools = new Map<string, PoolCacheEntry>();
+  readonly #lists = new Map<string, { endpoints: Database.Statement; ports: Database.Statement }>();
   /** one transaction wrapper, reused: runs the function it is given */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -469,11 +475,14 @@ export class Store {
   }
 
   /** Endpoints, filtered by network, state and/or netns path, in the order they were created. */
-  listEndpoints(q: { readonly network?: string; readonly state?: EndpointState; readonly netns?: string } = {}): EndpointRecord[] {
-    const rows = this.#s.listEndpoints.all({ network: q.network ?? null, state: q.state ?? null, netns: q.netns ?? null }) as EndpointRow[];
+  listEndpoints(q: EndpointFilter = {}): EndpointRecord[] {
+    const keys = ENDPOINT_FILTERS.filter((k) => q[k] !== undefined);
+    const params = Object.fromEntries(keys.map((k) => [k, q[k]]));
+    const stmts = this.#listStatements(keys);
+    const rows = stmts.endpoints.all(params) as EndpointRow[];
     if (rows.length === 0) return [];
     const ports = new Map<string, PortRow[]>();
-    for (const p of this.#s.allPorts.all() as PortDbRow[]) {
+    for (const p of stmts.ports.all(params) as PortDbRow[]) {
       let list = ports.get(p.endpoint_id);
       if (!list) ports.set(p.endpoint_id, (list = []));
       list.push(toPortRow(p));
@@ -582,6 +591,25 @@ export class Store {
   }
 
   // ---- internals ------------------------------------------------------------------------
+
+  /**
+   * listEndpoints' two statements for one combination of filters, prepared on first use:
+   * a WHERE with only the given columns lets SQLite use endpoints_netns (the attach path's
+   * lookup of a netns's other endpoints), and the ports read are only those endpoints'.
+   */
+  #listStatements(keys: readonly EndpointFilterKey[]): { endpoints: Database.Statement; ports: Database.Statement } {
+    const key = keys.join(',');
+    let st = this.#lists.get(key);
+    if (!st) {
+      const where = (t: string) => (keys.length > 0 ? ` WHERE ${keys.map((k) => `${t}${k} = @${k}`).join(' AND ')}` : '');
+      st = {
+        endpoints: this.#db.prepare(`SELECT * FROM endpoints${where('')} ORDER BY rowid`),
+        ports: keys.length > 0 ? this.#db.prepare(`SELECT p.* FROM ports p JOIN endpoints e ON e.id = p.endpoint_id${where('e.')}`) : this.#s.allPorts,
+      };
+      this.#lists.set(key, st);
+    }
+    return st;
+  }
 
   #poolsOf(net: NetworkRow): PoolCacheEntry {
     const key = `${net.subnet}|${net.gateway}|${net.subnet6 ?? ''}|${net.gateway6 ?? ''}`;
@@ -709,8 +737,6 @@ function prepareAll(db: Database.Database) {
     getEndpointNetwork: p('SELECT network FROM endpoints WHERE id = ?'),
     findEndpointIn: p('SELECT id, state FROM endpoints WHERE netns = ? AND network = ?'),
     findEndpointAny: p('SELECT id FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
-    listEndpoints: p(`SELECT * FROM endpoints WHERE (@network IS NULL OR network = @network) AND (@state IS NULL OR state = @state)
-      AND (@netns IS NULL OR netns = @netns) ORDER BY rowid`),
     markReady: p(`UPDATE endpoints SET state = 'ready' WHERE id = ? AND state IN ('pending', 'ready')`),
     markReadyData: p(`UPDATE endpoints SET state = 'ready', data = ? WHERE id = ? AND state IN ('pending', 'ready')`),
     markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ?`),

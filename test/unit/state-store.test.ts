@@ -275,6 +275,10 @@ describe('state/store', () => {
       const c = store.beginAttach({ network: 'demo', netns: '/run/netns/c', ports: [{ hostPort: 8081, containerPort: 80, protocol: 'tcp' }] });
       assert.equal(c.ip, '172.18.0.4');
       assert.deepEqual(c.ports, [{ hostIp: '0.0.0.0', hostPort: 8081, containerPort: 80, protocol: 'tcp' }]);
+      // a filtered list carries exactly its endpoints' ports
+      assert.deepEqual(store.listEndpoints({ netns: '/run/netns/c' }).map((e) => e.ports), [c.ports]);
+      assert.deepEqual(store.listEndpoints({ network: 'demo', netns: '/run/netns/a' }).map((e) => e.ports), [[{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]]);
+      assert.deepEqual(store.listEndpoints({ network: 'demo', state: 'pending' }).map((e) => e.ports.length), [1, 0, 1]);
     });
   });
 
