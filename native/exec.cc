@@ -26,30 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "kerr.h"
+
 namespace {
 
-const char* ErrnoName(int e) {
-  switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case EBADF: return "EBADF";
-    case ENOEXEC: return "ENOEXEC";
-    case ENOTDIR: return "ENOTDIR";
-    case ENOMEM: return "ENOMEM";
-    case E2BIG: return "E2BIG";
-    case ELOOP: return "ELOOP";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ETXTBSY: return "ETXTBSY";
-    case EMFILE: return "EMFILE";
-    default: return nullptr;
-  }
-}
-
 Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& what) {
-  const char* name = ErrnoName(err);
-  std::string code = name != nullptr ? name : "E" + std::to_string(err);
+  std::string code = ctn::errnoName(err);
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + what + ": " + code + ": " + std::strerror(err));
   e.Set("code", Napi::String::New(env, code));
   e.Set("errno", Napi::Number::New(env, err));

@@ -6,6 +6,8 @@
 #include <string>
 #include <sys/stat.h>
 
+#include "kerr.h"
+
 namespace {
 
 // mkfifo(path: string, mode: number): undefined; throws Error{code: 'EEXIST'|…, errno} naming the path.
@@ -20,8 +22,7 @@ Napi::Value MkFifo(const Napi::CallbackInfo& info) {
   if (::mkfifo(path.c_str(), mode) != 0) {
     int err = errno;
     Napi::Error e = Napi::Error::New(env, std::string("mkfifo ") + path + ": " + std::strerror(err));
-    const char* name = err == EEXIST ? "EEXIST" : err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == ENOSPC ? "ENOSPC" : "EIO";
-    e.Set("code", Napi::String::New(env, name));
+    e.Set("code", Napi::String::New(env, ctn::errnoName(err)));
     e.Set("errno", Napi::Number::New(env, err));
     e.ThrowAsJavaScriptException();
   }
