@@ -89,7 +89,7 @@ async function ipJson(nsPath: string | undefined, args: readonly string[], op: s
   return Array.isArray(parsed) ? parsed : [];
 }
 
-/** Name ↔ index of the links of one netns, fetched lazily, dropped after any change. */
+/** Name ↔ index of the links of one netns, fetched lazily, dropped after an op that `renames`. */
 class LinkNames {
   private map: Map<string, number> | undefined;
   constructor(private readonly nsPath: string | undefined) {}
@@ -104,6 +104,15 @@ class LinkNames {
     for (const [n, i] of await this.byName(op)) if (i === ref) return n;
     return fail(19, op, `Cannot find device with ifindex ${ref}`);
   }
+}
+
+/**
+ * Whether an op can change which link a name or ifindex stands for in its netns (create,
+ * delete, rename, move away). Only these drop LinkNames: an address, a route or an "up" does
+ * not, so a step naming its links by ifindex lists them once, not once per op.
+ */
+function renames(op: RtnlOp): boolean {
+  return op.op === 'linkAdd' || op.op === 'linkDel' || (op.op === 'linkSet' && (op.name !== undefined || op.ns !== undefined));
 }
 
 const RTM = {
@@ -187,7 +196,7 @@ export class Iproute2Backend implements Backend {
         results.push({ ok: false, error: e.kerr });
         firstFailed ??= i;
       } finally {
-        if (op.op !== 'linkGet' && op.op !== 'linkList' && op.op !== 'addrList' && op.op !== 'routeList') names.invalidate();
+        if (renames(op)) names.invalidate();
       }
     }
     if (firstFailed === undefined) return { ok: true, kind: 'rtnl', ops: results };
