@@ -17,6 +17,7 @@ import type { Labelled } from './plan.js';
 import type { NetworkInfo } from './types.js';
 import { rtnlStep } from './plan.js';
 import { bridgeAlias, endpointAlias } from './names.js';
+import { requiredSysctls } from '../firewall/rules.js';
 
 /** What the plans need of a network: its stored settings plus the prefix lengths and broadcast they imply. */
 export interface NetRecord extends Pick<NetworkInfo,
@@ -71,18 +72,10 @@ export function networkSteps(host: NsRef, net: NetRecord): Labelled[] {
   return [rtnlStep(host, ops, `create bridge ${net.bridge} for network ${net.name}`, labels)];
 }
 
-/** The sysctls a host netns needs for a network (see firewall/: route_localnet for 127.0.0.1 publishing). */
+/** The sysctls the firewall's rules need for a network (firewall/rules.ts requiredSysctls), as steps in the host netns. */
 export function networkSysctls(host: NsRef, net: NetRecord): Labelled[] {
-  const out: Labelled[] = [];
-  const add = (key: string, value: string): void => {
-    out.push({ step: { kind: 'sysctl', ns: host, key, value }, label: `set ${key.replaceAll('/', '.')}=${value}` });
-  };
-  if (!net.internal) {
-    add('net/ipv4/ip_forward', '1');
-    if (net.subnet6 !== undefined) add('net/ipv6/conf/all/forwarding', '1');
-  }
-  add(`net/ipv4/conf/${net.bridge}/route_localnet`, '1');
-  return out;
+  return requiredSysctls(net).map(({ key, value }) =>
+    ({ step: { kind: 'sysctl', ns: host, key, value }, label: `set ${key.replaceAll('/', '.')}=${value}` }));
 }
 
 export function removeNetworkSteps(host: NsRef, net: NetRecord): Labelled[] {
