@@ -19,6 +19,7 @@
 // Exit codes: see `ctnet-fast --help`.
 'use strict';
 const fs = require('node:fs');
+const sleeper = new Int32Array(new SharedArrayBuffer(4)); // see sleep()
 
 const argv = process.argv.slice(2);
 
@@ -28,7 +29,11 @@ if (argv.length === 1 && (argv[0] === 'version' || argv[0] === '--version' || ar
   process.exit(0);
 }
 
-/** Verbs the daemon may run: they neither replace the process (exec), re-execute it (demo) nor read stdin. */
+/**
+ * Verbs worth sending to the daemon (its SERVED list in src/cli/daemon.ts decides; this only
+ * spares the others a round trip): not exec (replaces the process), demo (re-executes it),
+ * inspect (runs ip/nft), netns, daemon, version.
+ */
 const DAEMON_VERBS = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'network', 'gc']);
 /** Global options that take a value (so their value is not taken for the verb). */
 const VALUE_OPTIONS = new Set(['--host-netns', '--state-dir', '--backend', '--firewall']);
@@ -64,6 +69,11 @@ function request(extra) {
   return JSON.stringify({ v: 1, pid: process.pid, argv, ...extra }) + '\n';
 }
 
+/** Block this thread for `ms` (fractions work, down to ~0.1 ms). */
+function sleep(ms) {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
 /** Write all of `text` to fd 1 or 2, synchronously (retrying a non-blocking pipe that is full). */
 function writeAll(fd, text) {
   let buf = Buffer.from(text);
@@ -72,7 +82,7 @@ function writeAll(fd, text) {
       buf = buf.subarray(fs.writeSync(fd, buf));
     } catch (e) {
       if (e.code !== 'EAGAIN') { if (e.code === 'EPIPE' && fd <= 2) process.exit(0); throw e; }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      sleep(1);
     }
   }
 }
@@ -140,7 +150,6 @@ function viaPipes(stateDir) {
   }
   const reader = answerReader();
   const buf = Buffer.allocUnsafe(65536);
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   let writerSeen = false;
   let idle = 0;
   let daemonPid;
@@ -173,7 +182,7 @@ function viaPipes(stateDir) {
       if (gone) { fs.closeSync(res); return undefined; }
     }
     if (n === -1) idle++;
-    Atomics.wait(sleeper, 0, 0, idle < 200 ? 0.05 : idle < 1000 ? 1 : 5);
+    sleep(idle < 200 ? 0.05 : idle < 1000 ? 1 : 5);
   }
 }
 
