@@ -408,10 +408,9 @@ export class Store {
    * the endpoint is already 'detaching'.
    */
   markReady(id: string, update: { readonly data?: JsonValue } = {}): void {
-    const data = update.data !== undefined ? JSON.stringify(update.data) : undefined;
+    const data = update.data !== undefined ? JSON.stringify(update.data) : null;
     this.transaction(() => {
-      const changed = (data === undefined ? this.#s.markReady.run(id) : this.#s.markReadyData.run(data, id)).changes;
-      if (changed === 1) return;
+      if (this.#s.markReady.run(data, id).changes === 1) return;
       const r = this.#s.getEndpointState.get(id) as { state: EndpointState } | undefined;
       if (!r) throw notFound(`endpoint ${id}`);
       throw new CtnetError(`endpoint ${id} is ${r.state}, it cannot become ready`, STATE_ERRORS.busy);
@@ -425,8 +424,7 @@ export class Store {
    */
   beginDetach(id: string): EndpointRecord | undefined {
     return this.transaction(() => {
-      if (this.#s.markDetaching.run(id).changes === 0) return undefined;
-      return this.getEndpoint(id);
+      return this.#withPorts(this.#s.markDetaching.get(id) as EndpointRow | undefined);
     });
   }
 
@@ -437,8 +435,8 @@ export class Store {
    */
   finishDetach(id: string): boolean {
     return this.transaction(() => {
-      const ep = this.#s.getEndpointNetwork.get(id) as { network: string | null } | undefined;
-      if (!ep) return false;
+      // ports and leases reference the row DEFERRABLE: it can go first, and tells if there was one
+      if (this.#s.deleteEndpoint.run(id).changes === 0) return false;
       this.#s.deletePortsOf.run(id);
       const leases = this.#s.deleteLeasesOf.all(id) as Array<{ network: string; family: number; ip: string }>;
       if (leases.length > 0) {
@@ -456,16 +454,13 @@ export class Store {
           noteReleased(pool, BigInt(l.family === 6 ? net.cursor6 : net.cursor4), l.ip, this.#backend(l.network, l.family as Family, null));
         }
       }
-      this.#s.deleteEndpoint.run(id);
       return true;
     });
   }
 
   /** The endpoint with its ports, or undefined. */
   getEndpoint(id: string): EndpointRecord | undefined {
-    const r = this.#s.getEndpoint.get(id) as EndpointRow | undefined;
-    if (!r) return undefined;
-    return toEndpoint(r, (this.#s.portsOf.all(id) as PortDbRow[]).map(toPortRow));
+    return this.#withPorts(this.#s.getEndpoint.get(id) as EndpointRow | undefined);
   }
 
   /** The endpoint of netns path `netns` (on `network`, if given; else the oldest). */
@@ -591,6 +586,11 @@ export class Store {
   }
 
   // ---- internals ------------------------------------------------------------------------
+
+  /** An endpoint row as a record, with its ports. */
+  #withPorts(r: EndpointRow | undefined): EndpointRecord | undefined {
+    return r && toEndpoint(r, (this.#s.portsOf.all(r.id) as PortDbRow[]).map(toPortRow));
+  }
 
   /**
    * listEndpoints' two statements for one combination of filters, prepared on first use:
@@ -734,12 +734,10 @@ function prepareAll(db: Database.Database) {
       VALUES (@id, @network, @mode, @netns, @netns_name, @owns_netns, @ifname, @host_ifname, @ip, @ip6, @mac, @state, @created_at, @data)`),
     getEndpoint: p('SELECT * FROM endpoints WHERE id = ?'),
     getEndpointState: p('SELECT state FROM endpoints WHERE id = ?'),
-    getEndpointNetwork: p('SELECT network FROM endpoints WHERE id = ?'),
     findEndpointIn: p('SELECT id, state FROM endpoints WHERE netns = ? AND network = ?'),
     findEndpointAny: p('SELECT id FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
-    markReady: p(`UPDATE endpoints SET state = 'ready' WHERE id = ? AND state IN ('pending', 'ready')`),
-    markReadyData: p(`UPDATE endpoints SET state = 'ready', data = ? WHERE id = ? AND state IN ('pending', 'ready')`),
-    markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ?`),
+    markReady: p(`UPDATE endpoints SET state = 'ready', data = coalesce(?, data) WHERE id = ? AND state IN ('pending', 'ready')`),
+    markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ? RETURNING *`),
     deleteEndpoint: p('DELETE FROM endpoints WHERE id = ?'),
 
     portHoldersIp: p(`SELECT p.*, e.network, e.netns FROM ports p LEFT JOIN endpoints e ON e.id = p.endpoint_id

@@ -181,6 +181,8 @@ describe('state/store', () => {
 
     it('markReady can replace the stored data', () => {
       const ep = store.beginAttach({ network: 'demo', netns: '/run/netns/d', data: { step: 1 } });
+      store.markReady(ep.id);
+      assert.deepEqual(store.getEndpoint(ep.id)?.data, { step: 1 }, 'without data, markReady keeps it');
       store.markReady(ep.id, { data: { step: 2, hostIfindex: 7 } });
       assert.deepEqual(store.getEndpoint(ep.id)?.data, { step: 2, hostIfindex: 7 });
     });
