@@ -7,8 +7,6 @@
 // errors: those are values in the results.
 #include <napi.h>
 
-#include <cstring>
-
 #include "exec.h"
 #include "fifo.h"
 #include "js_conv.h"
@@ -164,13 +162,12 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
       ok = decodeRoute(h, &r, &why);
       if (ok) m.Set("value", routeToJs(env, r));
     } else if (h->nlmsg_type == NLMSG_ERROR) {
-      if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
+      int e;
+      if (!msgErrno(h, &e)) {
         ok = false;
         why = "short NLMSG_ERROR";
-      } else {
-        int e;
-        std::memcpy(&e, reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN, sizeof e);
-        if (e < 0) m.Set("error", kerrToJs(env, mkErr(-e, "NLMSG_ERROR")));
+      } else if (e) {
+        m.Set("error", kerrToJs(env, mkErr(e, "NLMSG_ERROR")));
       }
     }
     if (!ok) {

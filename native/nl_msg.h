@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,16 @@ inline const uint8_t* msgPayload(const nlmsghdr* h, size_t hdrLen, size_t* attrL
   if (total < NLMSG_HDRLEN + hdrLen) return nullptr;
   *attrLen = total > need ? total - need : 0;
   return reinterpret_cast<const uint8_t*>(h) + (total >= need ? need : total);
+}
+
+// The positive errno an NLMSG_ERROR / NLMSG_DONE message carries (0: an ACK, or a dump that
+// ended cleanly). False when the message is too short to carry the int.
+inline bool msgErrno(const nlmsghdr* h, int* err) {
+  if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) return false;
+  int e;
+  std::memcpy(&e, reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN, sizeof e);
+  *err = e < 0 ? -e : 0;
+  return true;
 }
 
 }  // namespace ctn

@@ -202,21 +202,15 @@ bool NlSock::exchange(const uint8_t* buf, size_t len, std::vector<Waiter*>& wait
       if (!w) continue;  // stale or unknown sequence number
       if (!silent.empty()) settleBefore(positionOf(h->nlmsg_seq));
       if (h->nlmsg_flags & NLM_F_DUMP_INTR) w->intr = true;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) {
-          w->err = mkErr(EBADMSG, w->op, "short NLMSG_ERROR from the kernel");
-        } else {
-          int e;
-          std::memcpy(&e, reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN, sizeof e);
-          if (e < 0) w->err = mkErr(-e, w->op, extAck(h, sizeof(nlmsgerr)));
-        }
-        w->done = true;
-        pending--;
-      } else if (h->nlmsg_type == NLMSG_DONE) {
-        if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
-          int e;
-          std::memcpy(&e, reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN, sizeof e);
-          if (e < 0) w->err = mkErr(-e, w->op, extAck(h, sizeof(int)));
+      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+        // The answer that ends this request: an ack or error, or the end of a dump (a short
+        // NLMSG_DONE is a clean end; a short NLMSG_ERROR is not an answer we can trust).
+        bool isErr = h->nlmsg_type == NLMSG_ERROR;
+        int e;
+        if (!msgErrno(h, &e)) {
+          if (isErr) w->err = mkErr(EBADMSG, w->op, "short NLMSG_ERROR from the kernel");
+        } else if (e) {
+          w->err = mkErr(e, w->op, extAck(h, isErr ? sizeof(nlmsgerr) : sizeof(int)));
         }
         w->done = true;
         pending--;
