@@ -114,18 +114,22 @@ struct PlanRun {
           *err = e;
           return nullptr;
         }
-        auto h = std::make_unique<NsH>();
-        h->fd = fd;
-        h->ownFd = true;
-        nsIdOfFd(fd, &h->id);
-        h->src = h->id == home().id ? NsH::HomeNs : NsH::PathNs;
-        NsH* p = h.get();
-        handles.push_back(std::move(h));
-        byPath[r.path] = p;
-        return p;
+        return byPath[r.path] = addHandle(fd, NsH::PathNs);
       }
     }
     return nullptr;
+  }
+
+  // A handle owning `fd` (a netns this plan opened or created): `foreign` says where its
+  // socket and nft context come from, unless the fd turns out to be the home netns.
+  NsH* addHandle(int fd, NsH::Src foreign) {
+    auto h = std::make_unique<NsH>();
+    h->fd = fd;
+    h->ownFd = true;
+    nsIdOfFd(fd, &h->id);
+    h->src = h->id == home().id ? NsH::HomeNs : foreign;
+    handles.push_back(std::move(h));
+    return handles.back().get();
   }
 
   NlSock* sockFor(NsH* h, KErr* err) {
@@ -152,22 +156,18 @@ struct PlanRun {
   StepResultC stepNetnsCreate(size_t i, const StepC& s) {
     StepResultC r;
     int fd;
-    KErr e = s.from.empty() ? netnsCreate(s.path, &fd) : netnsAdopt(s.from, s.path, &fd);
-    // unshare() may have succeeded before a later failure: know where we are.
-    NsId now;
-    if (currentNsId(&now)) w.cur_ = now;
-    if (e) return fail(r, e);
-    auto h = std::make_unique<NsH>();
-    h->fd = fd;
-    h->ownFd = true;
-    h->src = NsH::PlanNs;
-    nsIdOfFd(fd, &h->id);
-    w.cur_ = h->id;
+    if (KErr e = s.from.empty() ? netnsCreate(s.path, &fd) : netnsAdopt(s.from, s.path, &fd)) {
+      // unshare()/setns() may have succeeded before a later failure: know where we are.
+      NsId now;
+      if (currentNsId(&now)) w.cur_ = now;
+      return fail(r, e);
+    }
+    NsH* h = addHandle(fd, NsH::PlanNs);
+    w.cur_ = h->id;  // both leave this thread inside the new netns
     // We are inside the new netns right now: make its socket here (no setns later).
     KErr se;
     h->sock = NlSock::open(&se);
-    slots[i] = h.get();
-    handles.push_back(std::move(h));
+    slots[i] = h;
     return r;
   }
 
@@ -175,13 +175,7 @@ struct PlanRun {
     StepResultC r;
     int fd;
     if (KErr e = netnsOpen(s.path, &fd)) return fail(r, e);
-    auto h = std::make_unique<NsH>();
-    h->fd = fd;
-    h->ownFd = true;
-    nsIdOfFd(fd, &h->id);
-    h->src = h->id == home().id ? NsH::HomeNs : NsH::PlanNs;
-    slots[i] = h.get();
-    handles.push_back(std::move(h));
+    slots[i] = addHandle(fd, NsH::PlanNs);
     return r;
   }
 
