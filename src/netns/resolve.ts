@@ -34,6 +34,17 @@ export interface ResolvedNetns {
   readonly name?: string;
 }
 
+/**
+ * NAME when `path` is exactly /run/netns/NAME, else undefined. NAME is not validated here
+ * ("." and ".." come back as they are): callers decide what such a path means.
+ */
+export function runNetnsName(path: string): string | undefined {
+  const prefix = `${NETNS_RUN_DIR}/`;
+  if (!path.startsWith(prefix)) return undefined;
+  const name = path.slice(prefix.length);
+  return name !== '' && !name.includes('/') ? name : undefined;
+}
+
 /** /run/netns/NAME for a valid name. */
 export function netnsPath(name: string): string {
   return `${NETNS_RUN_DIR}/${checkNetnsName(name)}`;
@@ -57,9 +68,8 @@ export function resolveNetns(nameOrPath: string): ResolvedNetns {
   if (nameOrPath.startsWith('/')) {
     if (nameOrPath.includes('\0')) throw new InvalidInputError('invalid netns path: contains NUL');
     if (nameOrPath.split('/').some((s) => s === '..')) throw new InvalidInputError(`invalid netns path "${nameOrPath}": must not contain ".."`);
-    const m = /^\/run\/netns\/([^/]+)$/.exec(nameOrPath);
-    if (m?.[1] !== undefined) return { path: nameOrPath, name: checkNetnsName(m[1]) };
-    return { path: nameOrPath };
+    const name = runNetnsName(nameOrPath);
+    return name !== undefined ? { path: nameOrPath, name: checkNetnsName(name) } : { path: nameOrPath };
   }
   return { path: netnsPath(nameOrPath), name: nameOrPath };
 }

@@ -22,6 +22,7 @@
 import { promises as fs } from 'node:fs';
 import { EnvironmentError, NetlinkError, errnoName } from '../errors.js';
 import { runNftProcess } from '../firewall/nft-process.js';
+import { NETNS_RUN_DIR, runNetnsName } from '../netns/resolve.js';
 import type {
   Backend, KernelError, LinkAddOp, LinkRef, LinkSetOp, NsRef, OpResult, Plan, RtnlOp, Step, StepResult,
   AddrOp, RouteOp, Family,
@@ -29,19 +30,16 @@ import type {
 import { kernelErrorFromNode, kernelErrorFromStderr } from './iproute2-errors.js';
 import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './iproute2-decode.js';
 
-const NETNS_DIR = '/run/netns';
-
-/** `/run/netns/NAME` → NAME (what `ip -n` / `ip netns` take); anything else → undefined. */
-export function runNetnsName(path: string): string | undefined {
-  const m = /^\/run\/netns\/([^/]+)$/.exec(path);
-  const name = m?.[1];
-  return name !== undefined && name !== '.' && name !== '..' ? name : undefined;
+/** `/run/netns/NAME` → NAME (what `ip -n` / `ip netns` take); anything else (also "." and "..") → undefined. */
+function ipNetnsName(path: string): string | undefined {
+  const name = runNetnsName(path);
+  return name !== '.' && name !== '..' ? name : undefined;
 }
 
 /** The argv (file + args) running `ip ARGS` in the netns at `nsPath` (undefined: ours). */
 export function ipCommand(nsPath: string | undefined, args: readonly string[]): [string, string[]] {
   if (nsPath === undefined) return ['ip', [...args]];
-  const name = runNetnsName(nsPath);
+  const name = ipNetnsName(nsPath);
   if (name !== undefined) return ['ip', ['-n', name, ...args]];
   return ['nsenter', [`--net=${nsPath}`, '--', 'ip', ...args]];
 }
@@ -49,7 +47,7 @@ export function ipCommand(nsPath: string | undefined, args: readonly string[]): 
 /** How a netns is named in an `ip … netns NS` argument (a name under /run/netns, or a path). */
 function netnsArg(nsPath: string | undefined): string {
   if (nsPath === undefined) return `/proc/${process.pid}/ns/net`;
-  return runNetnsName(nsPath) ?? nsPath;
+  return ipNetnsName(nsPath) ?? nsPath;
 }
 
 type Exec = { ok: true; stdout: string } | { ok: false; stderr: string; exitCode: number | undefined };
@@ -367,9 +365,9 @@ async function netnsCreate(path: string, from?: string): Promise<void> {
   if (from !== undefined) {
     fail(95, 'mount', `the iproute2 backend cannot adopt a pre-created netns (${from}); \`ip netns add\` always makes a new one`);
   }
-  const name = runNetnsName(path);
+  const name = ipNetnsName(path);
   if (name === undefined) {
-    fail(95, 'mount', `the iproute2 backend creates netns only under ${NETNS_DIR}/ (\`ip netns add NAME\`), not at ${path}`);
+    fail(95, 'mount', `the iproute2 backend creates netns only under ${NETNS_RUN_DIR}/ (\`ip netns add NAME\`), not at ${path}`);
   }
   const r = await exec('ip', ['netns', 'add', name]);
   if (!r.ok) throw new OpFailure(kernelErrorFromStderr(r.stderr, 'mount', r.exitCode));
@@ -397,7 +395,7 @@ async function netnsOpen(path: string): Promise<void> {
 
 /** `ip netns del NAME`, or for other paths `umount -l PATH` + unlink: returns at once, the kernel reaps later. */
 async function netnsDelete(path: string): Promise<void> {
-  const name = runNetnsName(path);
+  const name = ipNetnsName(path);
   if (name !== undefined) {
     const r = await exec('ip', ['netns', 'del', name]);
     if (!r.ok) throw new OpFailure(kernelErrorFromStderr(r.stderr, 'umount', r.exitCode));

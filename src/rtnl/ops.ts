@@ -7,6 +7,7 @@
  * the same checks to a hand-made op (the batch builder runs it on every op it is given).
  */
 import { InvalidInputError } from '../errors.js';
+import { runNetnsName } from '../netns/resolve.js';
 import { broadcast as broadcastOf, formatIp } from '../util/ip.js';
 import type {
   AddrListOp, AddrOp, Family, LinkAddOp, LinkDelOp, LinkGetOp, LinkListOp, LinkRef, LinkSetOp, NsRef,
@@ -47,8 +48,8 @@ export function nsLabel(ns: NsRef, slotPath?: (slot: number) => string | undefin
   if ('fd' in ns) return `netns fd ${ns.fd}`;
   const path = 'path' in ns ? ns.path : slotPath?.(ns.slot);
   if (path === undefined) return `the netns of step ${'slot' in ns ? ns.slot : '?'}`;
-  const named = /^\/run\/netns\/([^/]+)$/.exec(path);
-  if (named?.[1] !== undefined) return named[1];
+  const named = runNetnsName(path);
+  if (named !== undefined) return named;
   const pid = /^\/proc\/(\d+)\/ns\/net$/.exec(path);
   if (pid?.[1] !== undefined) return `netns of pid ${pid[1]}`;
   return path;
