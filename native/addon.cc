@@ -223,10 +223,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Addon>(a);
   // Before the environment goes: join our threads, then let the TSFN go.
   env.AddCleanupHook([a]() {
-    if (a->pool) {
-      for (JobBase* j : a->pool->stop()) delete j;
-      a->pool.reset();
-    }
+    stopPool(Napi::Env(nullptr), a);  // no JS left to settle with: unrun jobs are only freed
     if (a->tsfnLive) {
       a->tsfnLive = false;
       a->tsfn.Release();
