@@ -356,7 +356,7 @@ export class Store {
         // (a netns attached twice to one network is caught by UNIQUE (network, netns) below:
         // no extra lookup on the hot path)
       }
-      let ip: string | null = null, ip6: string | null = null, mac: string | null = null, hostIfname: string | null = null;
+      let ip: string | null = null, ip6: string | null = null, mac = macIn ?? null, hostIfname = input.hostIfname ?? null;
       if (mode === 'bridge' && net) {
         const pools = this.#poolsOf(net);
         const c4 = BigInt(net.cursor4), c6 = BigInt(net.cursor6);
@@ -373,32 +373,19 @@ export class Store {
           throw new InvalidInputError(`invalid address "${input.ip6}" requested on network "${net.name}": the network has no IPv6 subnet`);
         }
         if (a4.cursor !== c4 || n6 !== c6) this.#s.setCursors.run(String(a4.cursor), String(n6), net.name);
-        mac = macIn ?? macFromIp(ip);
-        hostIfname = input.hostIfname ?? `ctv${this.#ifnameTag}${(this.#s.nextSeq.get('veth') as { value: number }).value.toString(36)}`;
-      } else if (input.hostIfname !== undefined) {
-        hostIfname = input.hostIfname;
+        mac ??= macFromIp(ip);
+        hostIfname ??= `ctv${this.#ifnameTag}${(this.#s.nextSeq.get('veth') as { value: number }).value.toString(36)}`;
       }
-      if (mode !== 'bridge') mac = macIn ?? null;
+      const row: EndpointRow = {
+        id, network: input.network ?? null, mode, netns: input.netns, netns_name: input.netnsName ?? null,
+        owns_netns: input.ownsNetns ? 1 : 0, ifname, host_ifname: hostIfname, ip, ip6, mac, state: 'pending', created_at: createdAt, data,
+      };
       try {
-        this.#s.insertEndpoint.run({
-          id, network: input.network ?? null, mode, netns: input.netns, netns_name: input.netnsName ?? null,
-          owns_netns: input.ownsNetns ? 1 : 0, ifname, host_ifname: hostIfname, ip, ip6, mac, state: 'pending', created_at: createdAt, data,
-        });
+        this.#s.insertEndpoint.run(row);
       } catch (e) {
         throw this.#explainEndpointConflict(e, id, hostIfname, input);
       }
-      const ports = mappings.length > 0 ? this.#insertPorts(id, mappings) : [];
-      const rec: Mutable<EndpointRecord> = {
-        id, mode, netns: input.netns, ownsNetns: input.ownsNetns ?? false, ifname, state: 'pending', createdAt, ports,
-      };
-      if (input.network !== undefined) rec.network = input.network;
-      if (input.netnsName !== undefined) rec.netnsName = input.netnsName;
-      if (hostIfname !== null) rec.hostIfname = hostIfname;
-      if (ip !== null) rec.ip = ip;
-      if (ip6 !== null) rec.ip6 = ip6;
-      if (mac !== null) rec.mac = mac;
-      if (input.data !== undefined) rec.data = input.data;
-      return rec;
+      return toEndpoint(row, mappings.length > 0 ? this.#insertPorts(id, mappings) : []);
     });
   }
 
@@ -482,7 +469,7 @@ export class Store {
       if (!list) ports.set(p.endpoint_id, (list = []));
       list.push(toPortRow(p));
     }
-    return rows.map((r) => toEndpoint(r, ports.get(r.id) ?? []));
+    return rows.map((r) => toEndpoint(r, coalesceRows(ports.get(r.id) ?? [])));
   }
 
   /** Every lease (for gc and diagnostics), optionally of one network. */
@@ -589,7 +576,7 @@ export class Store {
 
   /** An endpoint row as a record, with its ports. */
   #withPorts(r: EndpointRow | undefined): EndpointRecord | undefined {
-    return r && toEndpoint(r, (this.#s.portsOf.all(r.id) as PortDbRow[]).map(toPortRow));
+    return r && toEndpoint(r, coalesceRows((this.#s.portsOf.all(r.id) as PortDbRow[]).map(toPortRow)));
   }
 
   /**
@@ -689,10 +676,10 @@ function toPortRow(p: PortDbRow): PortRow {
   return { hostIp: p.host_ip, protocol: p.proto, hostPort: p.host_port, containerPort: p.container_port, rangeStart: p.range_start };
 }
 
-function toEndpoint(r: EndpointRow, ports: readonly PortRow[]): EndpointRecord {
+function toEndpoint(r: EndpointRow, ports: readonly PortMapping[]): EndpointRecord {
   const e: Mutable<EndpointRecord> = {
     id: r.id, mode: r.mode, netns: r.netns, ownsNetns: r.owns_netns === 1, ifname: r.ifname, state: r.state,
-    createdAt: r.created_at, ports: coalesceRows(ports),
+    createdAt: r.created_at, ports,
   };
   if (r.network !== null) e.network = r.network;
   if (r.netns_name !== null) e.netnsName = r.netns_name;
