@@ -109,13 +109,7 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   };
   KErr err = encodeOp(op, e, b, nullptr);
   if (!err && op.type == OpType::LinkAdd) {
-    // Follow-ups that go on the same socket (see followUps()).
-    std::vector<OpC> f = followUps(op, false);
-    if (op.peer && !op.peer->ns) {
-      std::vector<OpC> p = followUps(op, true);
-      f.insert(f.end(), p.begin(), p.end());
-    }
-    for (const OpC& x : f)
+    for (const OpC& x : followUpsHere(op))
       if (!err) err = encodeOp(x, e, b, nullptr);
   }
   if (err) {

@@ -461,15 +461,17 @@ struct PlanRun {
       failOp(i, mkErr(EAGAIN, opName(op.type), "dump interrupted " + std::to_string(kDumpTries) + " times (NLM_F_DUMP_INTR)"));
     }
 
-    // Sends follow-up "set" requests of a created link (alias, addrgenmode, up).
+    // Sends follow-up "set" requests of a created link (alias, addrgenmode, up) once its
+    // create is acknowledged: those of this netns in one batch, then the peer's in its own.
     void followUp(size_t i, const OpC& op) {
-      std::vector<OpC> own = followUps(op, false);
-      std::vector<OpC> peer = followUps(op, true);
-      bool peerHere = op.peer && !op.peer->ns;
-      if (peerHere) own.insert(own.end(), peer.begin(), peer.end());
-      for (const OpC& f : own) add(i, f, sock);
+      std::vector<OpC> here = followUpsHere(op);
+      std::vector<OpC> peer = op.peer && op.peer->ns ? followUps(op, true) : std::vector<OpC>{};
+      if (here.empty() && peer.empty()) return;
       flush();
-      if (!peerHere && !peer.empty() && res[i].ok) {
+      if (!res[i].ok) return;
+      for (const OpC& f : here) add(i, f, sock);
+      flush();
+      if (!peer.empty() && res[i].ok) {
         KErr e;
         NsH* ph = pr.resolve(*op.peer->ns, stepIdx, &e);
         NlSock* ps = ph ? pr.sockFor(ph, &e) : nullptr;
@@ -529,10 +531,7 @@ struct PlanRun {
         }
         if (!add(i, op, sock)) continue;
         for (auto& n : namesProduced(op)) pendingProduced.insert(n);
-        if (op.type == OpType::LinkAdd && (!followUps(op, false).empty() || !followUps(op, true).empty())) {
-          flush();
-          if (res[i].ok) followUp(i, op);
-        }
+        if (op.type == OpType::LinkAdd) followUp(i, op);
       }
       flush();
     }

@@ -543,6 +543,15 @@ std::vector<OpC> followUps(const OpC& add, bool peerSide) {
   return out;
 }
 
+std::vector<OpC> followUpsHere(const OpC& add) {
+  std::vector<OpC> out = followUps(add, false);
+  if (add.peer && !add.peer->ns) {
+    std::vector<OpC> peer = followUps(add, true);
+    out.insert(out.end(), peer.begin(), peer.end());
+  }
+  return out;
+}
+
 // ---- decoders ----
 
 bool decodeLink(const nlmsghdr* h, LinkC* out, std::string* why) {

@@ -50,6 +50,9 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
 // noIpv6LinkLocal and up is created down, gets addrgenmode none, then goes up, so the
 // kernel never generates a link-local address.
 std::vector<OpC> followUps(const OpC& add, bool peerSide);
+// The follow-ups that go on the create's own socket: its own, then the peer's when the
+// peer is created in the same netns (no peer.ns). A peer elsewhere: followUps(add, true).
+std::vector<OpC> followUpsHere(const OpC& add);
 
 // Names that `op` needs resolved to ifindexes (master, addr/route dev…).
 std::vector<std::string> namesNeeded(const OpC& op);
