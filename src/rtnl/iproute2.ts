@@ -20,13 +20,14 @@
  *  - ops naming links by ifindex first list the links to find the name (`ip` wants names).
  */
 import { promises as fs } from 'node:fs';
-import { EnvironmentError, NetlinkError, errnoName } from '../errors.js';
+import { EnvironmentError, InvalidInputError, NetlinkError, errnoName } from '../errors.js';
 import { runNftProcess } from '../firewall/nft-process.js';
 import { NETNS_RUN_DIR, runNetnsName } from '../netns/resolve.js';
 import type {
   Backend, KernelError, LinkAddOp, LinkRef, LinkSetOp, NsRef, OpResult, Plan, RtnlOp, Step, StepResult,
   AddrOp, RouteOp, Family,
 } from '../native/contract.js';
+import { checkSysctlKey } from './batch.js';
 import { kernelErrorFromNode, kernelErrorFromStderr } from './iproute2-errors.js';
 import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './iproute2-decode.js';
 
@@ -415,13 +416,17 @@ async function netnsDelete(path: string): Promise<void> {
   }
 }
 
-/** A sysctl key with slashes ("net/ipv4/ip_forward"); the dotted form is converted. No "..". */
+/**
+ * A sysctl key with slashes, by the same rule as Batch (`checkSysctlKey`): a plan built by
+ * hand reaches the backend unchecked, and a bad key is then this step's EINVAL.
+ */
 export function sysctlPath(key: string): string {
-  const k = key.includes('/') ? key : key.replaceAll('.', '/');
-  if (k === '' || k.startsWith('/') || k.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    fail(22, 'sysctl', `invalid sysctl key "${key}"`);
+  try {
+    return checkSysctlKey(key);
+  } catch (e) {
+    if (e instanceof InvalidInputError) fail(22, 'sysctl', e.message);
+    throw e;
   }
-  return k;
 }
 
 /**
