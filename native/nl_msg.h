@@ -25,7 +25,6 @@ class MsgBuilder {
   void put(uint16_t type, const void* data, size_t len);
   void putU8(uint16_t type, uint8_t v) { put(type, &v, 1); }
   void putU32(uint16_t type, uint32_t v) { put(type, &v, 4); }
-  void putS32(uint16_t type, int32_t v) { put(type, &v, 4); }
   // String with its terminating NUL (IFLA_IFNAME, IFLA_INFO_KIND).
   void putStrz(uint16_t type, const std::string& s) { put(type, s.c_str(), s.size() + 1); }
   // String without NUL (IFLA_IFALIAS, as iproute2 sends it).
@@ -36,7 +35,6 @@ class MsgBuilder {
   void nestEnd(size_t off);
 
   const std::vector<uint8_t>& bytes() const { return buf_; }
-  std::vector<uint8_t>& bytes() { return buf_; }
   size_t size() const { return buf_.size(); }
   void clear() { buf_.clear(); }
 

@@ -38,7 +38,6 @@ class NlSock {
   NlSock& operator=(const NlSock&) = delete;
 
   uint32_t nextSeq() { return ++seq_ ? seq_ : ++seq_; }
-  uint32_t portId() const { return portId_; }
   // A transport failure happened (timeout, overrun, truncation): don't reuse.
   bool broken() const { return broken_; }
 
@@ -46,7 +45,6 @@ class NlSock {
   // waiter is done. Requests the kernel answers with an error fail only their waiter.
   // Returns false only on a transport failure (then every unfinished waiter has `fatal`).
   bool exchange(const uint8_t* buf, size_t len, std::vector<Waiter*>& waiters, KErr* fatal);
-
 
  private:
   NlSock() = default;

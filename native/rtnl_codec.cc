@@ -286,10 +286,10 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
   if (KErr e = validateOp(op)) return e;
   const char* on = opName(op.type);
   KErr err;
-  auto begin = [&](uint16_t type, uint16_t flags, const void* hdr, size_t hlen, bool dump) {
+  auto begin = [&](uint16_t type, uint16_t flags, const void* hdr, size_t hlen) {
     uint32_t seq = env.nextSeq ? env.nextSeq() : 0;
     b.begin(type, flags, seq, env.pid, hdr, hlen);
-    if (msgs) msgs->push_back(EncodedMsg{seq, on, dump});
+    if (msgs) msgs->push_back(EncodedMsg{seq, on});
   };
 
   switch (op.type) {
@@ -310,7 +310,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
         ifi.ifi_flags = IFF_UP;
         ifi.ifi_change = IFF_UP;
       }
-      begin(RTM_NEWLINK, kCreate, &ifi, sizeof ifi, false);
+      begin(RTM_NEWLINK, kCreate, &ifi, sizeof ifi);
       uint8_t mac[6];
       if (!op.mac.empty() && parseMac(op.mac, mac)) b.put(IFLA_ADDRESS, mac, 6);
       if (op.mtu) b.putU32(IFLA_MTU, *op.mtu);
@@ -369,7 +369,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
         ifi.ifi_flags = *op.up ? IFF_UP : 0;
         ifi.ifi_change = IFF_UP;
       }
-      begin(RTM_NEWLINK, kReqAck, &ifi, sizeof ifi, false);
+      begin(RTM_NEWLINK, kReqAck, &ifi, sizeof ifi);
       if (op.ns) b.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsFd));
       uint8_t mac[6];
       if (!op.mac.empty() && parseMac(op.mac, mac)) b.put(IFLA_ADDRESS, mac, 6);
@@ -399,7 +399,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
       ifinfomsg ifi{};
       if (!op.link.byName) ifi.ifi_index = op.link.index;
       bool get = op.type == OpType::LinkGet;
-      begin(get ? RTM_GETLINK : RTM_DELLINK, kReqAck, &ifi, sizeof ifi, false);
+      begin(get ? RTM_GETLINK : RTM_DELLINK, kReqAck, &ifi, sizeof ifi);
       if (op.link.byName) b.putStrz(IFLA_IFNAME, op.link.name);
       if (get) b.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
       b.end();
@@ -407,7 +407,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
     }
     case OpType::LinkList: {
       ifinfomsg ifi{};
-      begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, &ifi, sizeof ifi, true);
+      begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, &ifi, sizeof ifi);
       b.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
       b.end();
       return {};
@@ -427,7 +427,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
       // iproute2's default_scope(): host scope for 127/8 on add, else universe.
       if (add && op.family == 4 && a[0] == 127) ifa.ifa_scope = RT_SCOPE_HOST;
       ifa.ifa_index = static_cast<uint32_t>(idx);
-      begin(add ? RTM_NEWADDR : RTM_DELADDR, add ? kCreate : kReqAck, &ifa, sizeof ifa, false);
+      begin(add ? RTM_NEWADDR : RTM_DELADDR, add ? kCreate : kReqAck, &ifa, sizeof ifa);
       b.put(IFA_LOCAL, a, alen);
       if (!op.broadcast.empty()) {
         uint8_t bc[16];
@@ -447,7 +447,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
         if (err) return err;
         ifa.ifa_index = static_cast<uint32_t>(idx);
       }
-      begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &ifa, sizeof ifa, true);
+      begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &ifa, sizeof ifa);
       b.end();
       return {};
     }
@@ -471,7 +471,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
         rt.rtm_scope = RT_SCOPE_NOWHERE;  // "any scope" for a delete, as iproute2 sends
       }
       if (op.onlink) rt.rtm_flags = RTNH_F_ONLINK;
-      begin(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? kCreate : kReqAck, &rt, sizeof rt, false);
+      begin(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? kCreate : kReqAck, &rt, sizeof rt);
       uint8_t a[16];
       int alen;
       if (!op.dst.empty()) {
@@ -497,7 +497,7 @@ KErr encodeOp(const OpC& op, const EncodeEnv& env, MsgBuilder& b, std::vector<En
       rt.rtm_family = op.family ? static_cast<uint8_t>(afOf(op.family)) : static_cast<uint8_t>(AF_UNSPEC);
       uint32_t table = op.table.value_or(RT_TABLE_MAIN);
       rt.rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
-      begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, &rt, sizeof rt, true);
+      begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, &rt, sizeof rt);
       // Strict checking: the kernel dumps only this table (we filter again on receipt).
       b.putU32(RTA_TABLE, table);
       b.end();

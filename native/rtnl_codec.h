@@ -30,7 +30,6 @@ struct EncodeEnv {
 struct EncodedMsg {
   uint32_t seq = 0;
   const char* op = "";  // "RTM_NEWLINK"…
-  bool dump = false;
 };
 
 const char* opName(OpType t);
