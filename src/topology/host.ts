@@ -442,7 +442,7 @@ export class Endpoint {
       await applyPorts(ctx, this.#rec, added, 'publish');
     } catch (e) {
       ctx.store.removePorts(this.#rec.id, added);
-      throw e instanceof CtnetError ? e.withContext(`publish on ${this.#rec.netns}`) : e;
+      throw e;
     }
     // keep our copy in step without re-reading every port (a container may publish thousands)
     this.#rec = { ...this.#rec, ports: this.#rec.ports.concat(added) };
@@ -461,15 +461,13 @@ export class Endpoint {
   }
 }
 
+/** Publish or unpublish: one nft batch in the host netns through the firewall (nothing with firewall 'none'). */
 async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly PortMapping[], what: 'publish' | 'unpublish'): Promise<void> {
-  const mode = nftMode(ctx);
-  if (mode === 'none') return;
-  await ctx.fw.ensureBase();
-  const json = what === 'publish' ? publishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts) : unpublishElements(fwEndpoint(rec), mappings, ctx.fw.ruleOpts);
-  if (mode === 'embed') {
-    await runSteps(ctx.backend, [{ step: { kind: 'nft', ns: ctx.hostNs, json }, label: `${what} ports of ${rec.netns}` }], what);
-  } else {
-    await ctx.fw.apply(json);
+  if (ctx.fw.backendName === 'none') return;
+  try {
+    await (what === 'publish' ? ctx.fw.publish(fwEndpoint(rec), mappings) : ctx.fw.unpublish(fwEndpoint(rec), mappings));
+  } catch (e) {
+    throw e instanceof CtnetError ? e.withContext(`${what} on ${rec.netns}`) : e;
   }
 }
 
