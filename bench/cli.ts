@@ -51,8 +51,23 @@ const CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
 
 /** One state dir for the bench, a sub-dir per writer (see the header). 10.244.0.0/16 is used nowhere else in bench/. */
 const STATE = '/run/ctnet-bench-cli';
-const LOCAL = { stateDir: `${STATE}/local`, network: 'cli-local', subnet: '10.244.0.0/17' };
-const DAEMON = { stateDir: `${STATE}/daemon`, network: 'cli-daemon', subnet: '10.244.128.0/17' };
+interface Side {
+  readonly stateDir: string;
+  readonly network: string;
+  readonly subnet: string;
+  /** The environment of this side's commands. */
+  env(ca: Ca): NodeJS.ProcessEnv;
+  /** The netns attached on this side so far (all detached at the end). */
+  readonly names: string[];
+}
+const LOCAL: Side = {
+  stateDir: `${STATE}/local`, network: 'cli-local', subnet: '10.244.0.0/17', names: [],
+  env: (ca) => childEnv(ca, { CTNET_DAEMON: 'off', CTNET_STATE_DIR: LOCAL.stateDir }),
+};
+const DAEMON: Side = {
+  stateDir: `${STATE}/daemon`, network: 'cli-daemon', subnet: '10.244.128.0/17', names: [],
+  env: (ca) => childEnv(ca, { CTNET_STATE_DIR: DAEMON.stateDir }),
+};
 
 /** Budgets (issue): ratios and differences against node -e 0 measured in the same run. */
 const VERSION_RATIO = 1.3;
@@ -131,19 +146,22 @@ function cli(args: readonly string[], env: NodeJS.ProcessEnv): Ran {
   return node([BIN, ...args], env);
 }
 
-const localEnv = (ca: Ca): NodeJS.ProcessEnv => childEnv(ca, { CTNET_DAEMON: 'off', CTNET_STATE_DIR: LOCAL.stateDir });
-const daemonEnv = (ca: Ca): NodeJS.ProcessEnv => childEnv(ca, { CTNET_STATE_DIR: DAEMON.stateDir });
-
-/** An attach must have printed its endpoint on our network, whatever path it took. */
-function checkAttached(r: Ran, netns: string, subnetPrefix: string): void {
-  if (!r.stdout.includes(netns) || !r.stdout.includes(subnetPrefix)) {
+/**
+ * `ctnet-fast attach NETNS --network N [extra…]` on one side; it must have printed its
+ * endpoint on our network, whatever path it took. Records NETNS for the detach at the end.
+ */
+function attach(side: Side, netns: string, ca: Ca, extra: readonly string[] = []): Ran {
+  const r = cli(['attach', netns, '--network', side.network, ...extra], side.env(ca));
+  if (!r.stdout.includes(netns) || !r.stdout.includes('10.244.')) {
     throw new Error(`attach ${netns}: unexpected output: ${r.stdout.trim().slice(0, 300)}`);
   }
+  side.names.push(netns);
+  return r;
 }
 
 interface DaemonCounts { pid: number; served: number; declined: number }
 function daemonCounts(): DaemonCounts {
-  const s = JSON.parse(cli(['daemon', 'status', '--json'], daemonEnv('unset')).stdout) as DaemonCounts;
+  const s = JSON.parse(cli(['daemon', 'status', '--json'], DAEMON.env('unset')).stdout) as DaemonCounts;
   return { pid: s.pid, served: s.served, declined: s.declined };
 }
 
@@ -152,7 +170,7 @@ function stopDaemon(): void {
   if (!daemonRunning) return;
   daemonRunning = false;
   try {
-    cli(['daemon', 'stop'], daemonEnv('unset'));
+    cli(['daemon', 'stop'], DAEMON.env('unset'));
   } catch (err) {
     progress(`daemon stop: ${(err as Error).message}`);
   }
@@ -165,11 +183,16 @@ function stopDaemon(): void {
  */
 const SETTLE_MS = 2000;
 
-/** Detach (and so delete) these netns in one untimed CLI process per chunk, then let the kernel reap them. */
-async function detachAll(where: typeof LOCAL, names: readonly string[]): Promise<void> {
+/** Detach (and so delete) these netns on the side that attached them, in one untimed CLI process per 200. */
+function detach(side: Side, names: readonly string[]): void {
   for (let i = 0; i < names.length; i += 200) {
-    cli(['detach', ...names.slice(i, i + 200), '--network', where.network, '--quiet'], childEnv('unset', { CTNET_DAEMON: 'off', CTNET_STATE_DIR: where.stateDir }));
+    cli(['detach', ...names.slice(i, i + 200), '--network', side.network, '--quiet'], side.env('unset'));
   }
+}
+
+/** Detach in the process, then let the kernel reap them. */
+async function detachAll(names: readonly string[]): Promise<void> {
+  detach(LOCAL, names);
   await sleep(SETTLE_MS);
 }
 
@@ -201,27 +224,12 @@ function runSingle(v: SingleName, ca: Ca, tag: string): Ran {
       if (!r.stdout.startsWith('ctnet-fast ')) throw new Error(`version: unexpected output ${r.stdout.trim()}`);
       return r;
     }
-    case 'attach-local': {
-      const ns = `cbl-${tag}`;
-      const r = cli(['attach', ns, '--network', LOCAL.network], localEnv(ca));
-      checkAttached(r, ns, '10.244.');
-      localNames.push(ns);
-      return r;
-    }
-    case 'attach-daemon': {
-      const ns = `cbd-${tag}`;
-      const r = cli(['attach', ns, '--network', DAEMON.network], daemonEnv(ca));
-      checkAttached(r, ns, '10.244.');
-      daemonNames.push(ns);
-      daemonAttaches++;
-      return r;
-    }
+    case 'attach-local':
+      return attach(LOCAL, `cbl-${tag}`, ca);
+    case 'attach-daemon':
+      return attach(DAEMON, `cbd-${tag}`, ca);
   }
 }
-
-const localNames: string[] = [];
-const daemonNames: string[] = [];
-let daemonAttaches = 0;
 
 async function singles(o: Options, cas: readonly Ca[]): Promise<{ samples: Map<Variant, number[]>; verbose: Record<string, string>; daemon: Record<string, unknown>; split: Record<string, unknown> }> {
   const variants: Variant[] = cas.flatMap((ca) => SINGLE.map((s) => `${s}/${ca}` as Variant));
@@ -229,16 +237,13 @@ async function singles(o: Options, cas: readonly Ca[]): Promise<{ samples: Map<V
 
   // what each attach path reports about itself (untimed): backend, firewall, where it ran
   const verbose: Record<string, string> = {};
-  const vl = cli(['attach', 'cbl-verbose', '--network', LOCAL.network, '--verbose'], localEnv('unset'));
-  localNames.push('cbl-verbose');
+  const vl = attach(LOCAL, 'cbl-verbose', 'unset', ['--verbose']);
   verbose['attach-local'] = vl.stderr.split('\n').filter((l) => l.includes('backend')).join(' | ');
-  const vd = cli(['attach', 'cbd-verbose', '--network', DAEMON.network, '--verbose'], daemonEnv('unset'));
-  daemonNames.push('cbd-verbose');
-  daemonAttaches++;
+  const vd = attach(DAEMON, 'cbd-verbose', 'unset', ['--verbose']);
   verbose['attach-daemon'] = vd.stderr.split('\n').filter((l) => l.includes('daemon')).join(' | ');
 
   const before = daemonCounts();
-  const servedBefore = daemonAttaches;
+  const sentBefore = DAEMON.names.length;
   for (let w = 0; w < o.warmup; w++) {
     for (const v of variants) {
       const [s, ca] = v.split('/') as [SingleName, Ca];
@@ -259,7 +264,7 @@ async function singles(o: Options, cas: readonly Ca[]): Promise<{ samples: Map<V
   const split = splitDiagnostics(o.diagnostics);
   const after = daemonCounts();
   // every attach meant for the daemon must have been run by it, none handed back to the caller
-  const expected = daemonAttaches - servedBefore;
+  const expected = DAEMON.names.length - sentBefore;
   const daemon = {
     pid: after.pid,
     attachesSent: expected,
@@ -287,19 +292,14 @@ function splitDiagnostics(n: number): Record<string, unknown> {
   const local = { wallMs: [] as number[], cliReadyMs: [] as number[], hostOpenMs: [] as number[], attachMs: [] as number[], closeMs: [] as number[] };
   const daemon = { wallMs: [] as number[], attachInDaemonMs: [] as number[] };
   for (let i = 0; i < n; i++) {
-    const ln = `cbl-v${i}`;
-    const lr = cli(['attach', ln, '--network', LOCAL.network, '--verbose'], localEnv('unset'));
+    const lr = attach(LOCAL, `cbl-v${i}`, 'unset', ['--verbose']);
     const l = lr.stderr;
-    localNames.push(ln);
     local.wallMs.push(lr.ms);
     local.cliReadyMs.push(num(l, /CLI ready ([\d.]+) ms/));
     local.hostOpenMs.push(num(l, /host opened in ([\d.]+) ms/));
     local.attachMs.push(num(l, /attach took ([\d.]+) ms, close/));
     local.closeMs.push(num(l, /, close ([\d.]+) ms/));
-    const dn = `cbd-v${i}`;
-    const dr = cli(['attach', dn, '--network', DAEMON.network, '--verbose'], daemonEnv('unset'));
-    daemonNames.push(dn);
-    daemonAttaches++;
+    const dr = attach(DAEMON, `cbd-v${i}`, 'unset', ['--verbose']);
     daemon.wallMs.push(dr.ms);
     daemon.attachInDaemonMs.push(num(dr.stderr, /took ([\d.]+) ms in the daemon/));
   }
@@ -356,7 +356,7 @@ async function bulk(o: Options, cas: readonly Ca[]): Promise<{ samples: Record<s
         samples.library!.push(t4 - t0);
         libraryParts.open!.push(t1 - t0); libraryParts.network!.push(t2 - t1); libraryParts.attachMany!.push(t3 - t2); libraryParts.close!.push(t4 - t3);
       }
-      await detachAll(LOCAL, list);
+      await detachAll(list);
       return;
     }
     const [kind, ca] = item.split('/') as ['node' | 'cli', Ca];
@@ -367,11 +367,11 @@ async function bulk(o: Options, cas: readonly Ca[]): Promise<{ samples: Record<s
     }
     const list = names(`c${ca[0]}`, r);
     writeFileSync(listFile, `${list.join('\n')}\n`);
-    const res = cli(['attach', '--network', LOCAL.network, '--from-file', listFile], localEnv(ca));
+    const res = cli(['attach', '--network', LOCAL.network, '--from-file', listFile], LOCAL.env(ca));
     const got = list.filter((n) => res.stdout.includes(`${n} `)).length;
     if (got !== list.length) throw new Error(`cli attach --from-file: ${got} of ${list.length} endpoints in its output`);
     if (timed) samples[item]!.push(res.ms);
-    await detachAll(LOCAL, list);
+    await detachAll(list);
   };
 
   // one untimed pass (the library's first Host.open in this process, the page cache)
@@ -472,20 +472,20 @@ async function main(): Promise<void> {
   for (const w of [LOCAL, DAEMON]) {
     cli(['network', 'create', w.network, '--subnet', w.subnet], childEnv('unset', { CTNET_DAEMON: 'off', CTNET_STATE_DIR: w.stateDir }));
   }
-  cli(['daemon', 'start', '--idle-timeout', '600'], daemonEnv('unset')); // idle exit: a safety net should we die without stopping it
+  cli(['daemon', 'start', '--idle-timeout', '600'], DAEMON.env('unset')); // idle exit: a safety net should we die without stopping it
   daemonRunning = true;
 
   let single: Awaited<ReturnType<typeof singles>>;
   try {
     single = await singles(o, cas);
     // detach through the daemon, as a script using it would
-    for (let i = 0; i < daemonNames.length; i += 200) cli(['detach', ...daemonNames.slice(i, i + 200), '--network', DAEMON.network, '--quiet'], daemonEnv('unset'));
+    detach(DAEMON, DAEMON.names);
   } finally {
     stopDaemon();
   }
-  await detachAll(LOCAL, localNames);
+  await detachAll(LOCAL.names);
   const leftAfterSingles = ourNetnsLeft(['cbl-', 'cbd-']);
-  progress(`single: done; ${localNames.length + daemonNames.length} netns detached, ${leftAfterSingles.length} left`);
+  progress(`single: done; ${LOCAL.names.length + DAEMON.names.length} netns detached, ${leftAfterSingles.length} left`);
 
   const b = o.bulkRounds > 0 ? await bulk(o, cas) : null;
   const leftAfterBulk = ourNetnsLeft(['cbb']);
