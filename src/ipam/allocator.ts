@@ -61,7 +61,6 @@ export const IPAM_ERRORS = {
 export interface Allocation {
   /** canonical address text */
   readonly ip: string;
-  readonly value: bigint;
   /** the cursor after this allocation: persist it if it changed */
   readonly cursor: bigint;
 }
@@ -76,7 +75,7 @@ export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Alloc
     if (a === pool.gateway) continue; // the gateway is always the circle's last position
     const ip = formatIp(a, pool.family);
     ipamStats.backendCalls++;
-    if (b.tryLease(ip)) return { ip, value: a, cursor: c };
+    if (b.tryLease(ip)) return { ip, cursor: c };
     // taken by a static request ahead of the cursor: skip it, once
   }
   for (;;) {
@@ -84,7 +83,7 @@ export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Alloc
     const ip = b.takeOldestFree();
     if (ip === undefined) break;
     ipamStats.backendCalls++;
-    if (b.tryLease(ip)) return { ip, value: parseIp(ip).value, cursor: c };
+    if (b.tryLease(ip)) return { ip, cursor: c };
     // a free-list entry that is leased would be a broken invariant; drop it and go on
   }
   throw new CtnetError(
@@ -122,7 +121,7 @@ export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: Le
     ipamStats.backendCalls++;
     b.removeFree(ip);
   }
-  return { ip, value: p.value, cursor };
+  return { ip, cursor };
 }
 
 /**
