@@ -13,15 +13,11 @@ import { loadBackend } from '../src/rtnl/backend.js';
 import { Iproute2Backend } from '../src/rtnl/iproute2.js';
 import type { Backend } from '../src/native/contract.js';
 import { assertSandbox } from '../test/helpers/sandbox.js';
+import { median } from './lib/stats.js';
 
 assertSandbox();
 const here = path.dirname(fileURLToPath(import.meta.url));
 const N = { native: Number(process.env.N_NATIVE ?? 300), iproute2: Number(process.env.N_IP ?? 30) };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] ?? NaN;
-}
 
 interface Row { primitive: string; command: string; native: number; iproute2: number }
 
