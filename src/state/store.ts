@@ -452,8 +452,7 @@ export class Store {
 
   /** The endpoint of netns path `netns` (on `network`, if given; else the oldest). */
   findEndpoint(q: { readonly netns: string; readonly network?: string }): EndpointRecord | undefined {
-    const r = (q.network !== undefined ? this.#s.findEndpointIn.get(q.netns, q.network) : this.#s.findEndpointAny.get(q.netns)) as { id: string } | undefined;
-    return r ? this.getEndpoint(r.id) : undefined;
+    return this.#withPorts((q.network !== undefined ? this.#s.findEndpointIn.get(q.netns, q.network) : this.#s.findEndpointAny.get(q.netns)) as EndpointRow | undefined);
   }
 
   /** Endpoints, filtered by network, state and/or netns path, in the order they were created. */
@@ -721,8 +720,8 @@ function prepareAll(db: Database.Database) {
       VALUES (@id, @network, @mode, @netns, @netns_name, @owns_netns, @ifname, @host_ifname, @ip, @ip6, @mac, @state, @created_at, @data)`),
     getEndpoint: p('SELECT * FROM endpoints WHERE id = ?'),
     getEndpointState: p('SELECT state FROM endpoints WHERE id = ?'),
-    findEndpointIn: p('SELECT id, state FROM endpoints WHERE netns = ? AND network = ?'),
-    findEndpointAny: p('SELECT id FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
+    findEndpointIn: p('SELECT * FROM endpoints WHERE netns = ? AND network = ?'),
+    findEndpointAny: p('SELECT * FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
     markReady: p(`UPDATE endpoints SET state = 'ready', data = coalesce(?, data) WHERE id = ? AND state IN ('pending', 'ready')`),
     markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ? RETURNING *`),
     deleteEndpoint: p('DELETE FROM endpoints WHERE id = ?'),
