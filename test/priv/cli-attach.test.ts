@@ -201,9 +201,12 @@ describe('ctnet-fast CLI: containers (privileged)', function () {
     assert.equal(rep.netns, '/run/netns/ccli-c0');
     assert.deepEqual(rep.devices.find((d) => d.name === 'eth0')?.addresses, [ep?.address]);
     assert.equal(rep.routes.find((x) => x.dst === 'default')?.via, ep?.gateway);
-    const host = ok(ctnet(state, ['--json', 'inspect'])).json<typeof rep>();
+    const host = ok(ctnet(state, ['--json', 'inspect'])).json<typeof rep & { nftables: { text: string; json: unknown[] } | null }>();
     assert.ok(host.devices.some((d) => d.name === BR));
     assert.ok((host.nftables?.tables.length ?? 0) >= 1);
+    assert.match(host.nftables?.text ?? '', /^table ip ctnet \{/m);
+    assert.ok((host.nftables?.json.length ?? 0) > 0, 'the nft -j objects of our tables');
+    assert.match(ok(ctnet(state, ['inspect'])).stdout, /^# nftables \(ctnet-fast tables\)\ntable ip ctnet \{/m);
     // the addon's dump and ip -j tell the same story
     const viaIp = ok(ctnet(state, ['--json', '--backend', 'iproute2', 'inspect', 'ccli-c0'])).json<typeof rep & { source: string }>();
     assert.equal(viaIp.source, 'ip');
@@ -227,6 +230,7 @@ describe('ctnet-fast CLI: containers (privileged)', function () {
     assert.equal(host.mode, 'host');
     ok(ctnet(state, ['detach', 'ccli-pre']));
   });
+
 
   it('detach removes what attach created; detaching again is exit 3', () => {
     const d = ok(ctnet(state, ['detach', 'ccli-c0', 'ccli-c1', 'ccli-c2', 'ccli-c3']));

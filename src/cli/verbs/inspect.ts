@@ -135,7 +135,12 @@ export function buildReport(raw: { links: unknown[]; addrs: unknown[]; routes4: 
     return o;
   };
   const routes = [...(raw.routes4 as Rec[]).map(route(4)), ...(raw.routes6 as Rec[]).map(route(6))];
-  const neighbours = (raw.neigh as Rec[]).map((x): InspectNeighbour => {
+  return { devices, routes, neighbours: neighboursFrom(raw.neigh) };
+}
+
+/** `ip -j neigh` output as the report's neighbours (the addon has no neighbour dump: both views use it). */
+function neighboursFrom(neigh: unknown[]): InspectNeighbour[] {
+  return (neigh as Rec[]).map((x): InspectNeighbour => {
     const o: { -readonly [K in keyof InspectNeighbour]: InspectNeighbour[K] } = {
       dst: s(x.dst) ?? '?', dev: s(x.dev) ?? '?', state: Array.isArray(x.state) ? x.state as string[] : [],
     };
@@ -143,7 +148,6 @@ export function buildReport(raw: { links: unknown[]; addrs: unknown[]; routes4: 
     if (ll !== undefined) o.lladdr = ll;
     return o;
   });
-  return { devices, routes, neighbours };
 }
 
 const RTPROT: Readonly<Record<number, string>> = { 1: 'redirect', 2: 'kernel', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird', 16: 'dhcp', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp' };
@@ -218,7 +222,11 @@ async function rtnlView(ref: NetnsRef | undefined, ctx: Context): Promise<Pick<I
   }
 }
 
-function ourTables(run: Run): InspectReport['nftables'] {
+/**
+ * Our tables: their text (what people read, and part of the JSON document) and, only when
+ * the JSON document is printed, their `nft -j` objects (a second nft process per table).
+ */
+function ourTables(run: Run, withObjects: boolean): InspectReport['nftables'] {
   const list = run('nft', ['-j', 'list', 'tables']);
   if (list.missing) return null;
   if (!list.ok) return { tables: [], text: `(nft list tables failed: ${list.stderr.split('\n')[0] ?? ''})`, json: [] };
@@ -234,6 +242,7 @@ function ourTables(run: Run): InspectReport['nftables'] {
   for (const t of tables) {
     const txt = run('nft', ['list', 'table', t.family, t.name]);
     text += txt.ok ? txt.stdout : `(nft list table ${t.family} ${t.name}: ${txt.stderr})\n`;
+    if (!withObjects) continue;
     const j = run('nft', ['-j', 'list', 'table', t.family, t.name]);
     if (j.ok) {
       try { objects.push(...(((JSON.parse(j.stdout) as Rec).nftables ?? []) as unknown[]).filter((o) => !('metainfo' in (o as Rec)))); } catch { /* skip */ }
@@ -251,18 +260,18 @@ export async function inspect(ctx: Context): Promise<number> {
   }
   const run = runner(ref);
   const native = await rtnlView(ref, ctx);
-  const neighbours = buildReport({ links: [], addrs: [], routes4: [], routes6: [], neigh: json(run, ['neigh', 'show']) }).neighbours;
-  const base = native ?? buildReport({
+  const neigh = json(run, ['neigh', 'show']);
+  const view = native !== undefined ? { ...native, neighbours: neighboursFrom(neigh) } : buildReport({
     links: json(run, ['-d', 'link', 'show']),
     addrs: json(run, ['addr', 'show']),
     routes4: json(run, ['-4', 'route', 'show']),
     routes6: json(run, ['-6', 'route', 'show']),
-    neigh: [],
+    neigh,
   });
   const report: InspectReport = {
     netns: ref?.path ?? 'host', ...(ref?.name !== undefined ? { netnsName: ref.name } : {}),
     source: native !== undefined ? 'rtnl' : 'ip',
-    devices: base.devices, routes: base.routes, neighbours, nftables: ourTables(run),
+    devices: view.devices, routes: view.routes, neighbours: view.neighbours, nftables: ourTables(run, ctx.out.json),
   };
   ctx.out.result(report, () => renderInspect(ctx, report));
   return 0;
