@@ -231,6 +231,16 @@ describe('ctnet-fast CLI: containers (privileged)', function () {
     ok(ctnet(state, ['detach', 'ccli-pre']));
   });
 
+  it('detach without --network: a netns on two networks is a usage error naming them; the others still detach', () => {
+    ok(ctnet(state, ['attach', 'ccli-amb', 'ccli-one', '--network', NET]));
+    ok(ctnet(state, ['attach', 'ccli-amb', '--network', 'host']));
+    const r = ctnet(state, ['--json', 'detach', 'ccli-amb', 'ccli-one']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.json<{ error: { message: string } }>().error.message, /ccli-amb is attached to 2 networks \(ccli-att, host\): say which with --network/);
+    assert.equal(existsSync('/run/netns/ccli-one'), false, 'the unambiguous one is detached');
+    ok(ctnet(state, ['detach', 'ccli-amb', '--network', NET]));
+    ok(ctnet(state, ['detach', 'ccli-amb']));
+  });
 
   it('detach removes what attach created; detaching again is exit 3', () => {
     const d = ok(ctnet(state, ['detach', 'ccli-c0', 'ccli-c1', 'ccli-c2', 'ccli-c3']));

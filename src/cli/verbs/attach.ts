@@ -141,16 +141,17 @@ export async function attach(ctx: Context): Promise<number> {
 
 export async function detach(ctx: Context): Promise<number> {
   const network = str(ctx, 'network');
-  for (const n of ctx.positionals) resolveNetns(n, 'detach');
+  const paths = ctx.positionals.map((n) => resolveNetns(n, 'detach').path);
   const onProgress = ctx.out.progress('detach');
   const detached: EndpointInfo[] = [];
   const errors: Error[] = [];
   await withHost(ctx, async (host) => {
-    for (const netns of ctx.positionals) {
+    // Without --network a netns on several networks is ambiguous: one listing serves every NETNS.
+    const all = network === undefined ? await host.endpoints() : [];
+    for (const [i, netns] of ctx.positionals.entries()) {
       try {
         if (network === undefined) {
-          const path = resolveNetns(netns, 'detach').path;
-          const on = (await host.endpoints()).filter((e) => e.netns === path);
+          const on = all.filter((e) => e.netns === paths[i]);
           if (on.length > 1) {
             throw new UsageError(`detach: ${netns} is attached to ${on.length} networks (${on.map((e) => e.network || e.mode).join(', ')}): say which with --network`, 'detach');
           }
