@@ -9,19 +9,55 @@
  *   "create veth vethA→eth0 in netns0: EEXIST: File exists (RTM_NEWLINK)".
  */
 
-/** errno numbers → names, for the codes the kernel answers rtnetlink and nftables with. */
-export const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 7: 'E2BIG', 9: 'EBADF',
-  11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV',
-  20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 28: 'ENOSPC', 34: 'ERANGE',
-  36: 'ENAMETOOLONG', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 52: 'EBADE', 54: 'EXFULL', 61: 'ENODATA',
-  71: 'EPROTO', 74: 'EBADMSG', 75: 'EOVERFLOW', 90: 'EMSGSIZE', 93: 'EPROTONOSUPPORT', 95: 'EOPNOTSUPP',
-  97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 100: 'ENETDOWN', 101: 'ENETUNREACH',
-  105: 'ENOBUFS', 107: 'ENOTCONN', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH',
+/**
+ * errno → [name, glibc strerror() text] (x86-64/arm64 Linux numbering), for the codes the
+ * kernel answers rtnetlink, nftables and our syscalls with. The one errno table: names,
+ * descriptions and the iproute2 backend's reading of strerror text all come from here.
+ */
+export const ERRNOS: Readonly<Record<number, readonly [name: string, text: string]>> = {
+  1: ['EPERM', 'Operation not permitted'], 2: ['ENOENT', 'No such file or directory'],
+  3: ['ESRCH', 'No such process'], 4: ['EINTR', 'Interrupted system call'],
+  5: ['EIO', 'Input/output error'], 6: ['ENXIO', 'No such device or address'],
+  7: ['E2BIG', 'Argument list too long'], 9: ['EBADF', 'Bad file descriptor'],
+  11: ['EAGAIN', 'Resource temporarily unavailable'], 12: ['ENOMEM', 'Cannot allocate memory'],
+  13: ['EACCES', 'Permission denied'], 14: ['EFAULT', 'Bad address'],
+  16: ['EBUSY', 'Device or resource busy'], 17: ['EEXIST', 'File exists'],
+  19: ['ENODEV', 'No such device'], 20: ['ENOTDIR', 'Not a directory'], 21: ['EISDIR', 'Is a directory'],
+  22: ['EINVAL', 'Invalid argument'], 23: ['ENFILE', 'Too many open files in system'],
+  24: ['EMFILE', 'Too many open files'], 28: ['ENOSPC', 'No space left on device'],
+  31: ['EMLINK', 'Too many links'], 33: ['EDOM', 'Numerical argument out of domain'],
+  34: ['ERANGE', 'Numerical result out of range'], 36: ['ENAMETOOLONG', 'File name too long'],
+  38: ['ENOSYS', 'Function not implemented'], 39: ['ENOTEMPTY', 'Directory not empty'],
+  40: ['ELOOP', 'Too many levels of symbolic links'], 52: ['EBADE', 'Invalid exchange'],
+  54: ['EXFULL', 'Exchange full'], 61: ['ENODATA', 'No data available'], 71: ['EPROTO', 'Protocol error'],
+  74: ['EBADMSG', 'Bad message'], 75: ['EOVERFLOW', 'Value too large for defined data type'],
+  90: ['EMSGSIZE', 'Message too long'], 93: ['EPROTONOSUPPORT', 'Protocol not supported'],
+  95: ['EOPNOTSUPP', 'Operation not supported'],
+  97: ['EAFNOSUPPORT', 'Address family not supported by protocol'],
+  98: ['EADDRINUSE', 'Address already in use'], 99: ['EADDRNOTAVAIL', 'Cannot assign requested address'],
+  100: ['ENETDOWN', 'Network is down'], 101: ['ENETUNREACH', 'Network is unreachable'],
+  105: ['ENOBUFS', 'No buffer space available'], 107: ['ENOTCONN', 'Transport endpoint is not connected'],
+  110: ['ETIMEDOUT', 'Connection timed out'], 111: ['ECONNREFUSED', 'Connection refused'],
+  113: ['EHOSTUNREACH', 'No route to host'],
 };
+
+/** errno numbers → names (from ERRNOS). */
+export const ERRNO_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(ERRNOS).map(([errno, [name]]) => [errno, name]),
+);
 
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `E${errno}`;
+}
+
+/**
+ * The errno whose strerror() text `text` contains. ERRNOS is walked in ascending errno order,
+ * which puts each text before any shorter one it contains ("Too many open files in system"
+ * 23 before "Too many open files" 24, "No such device or address" 6 before "No such device" 19).
+ */
+export function errnoFromStrerror(text: string): number | undefined {
+  for (const [errno, [, msg]] of Object.entries(ERRNOS)) if (text.includes(msg)) return Number(errno);
+  return undefined;
 }
 
 /** Base class: every error ctnet-fast throws on purpose is a CtnetError. */
@@ -84,15 +120,6 @@ export class AggregateCtnetError extends CtnetError {
   }
 }
 
-const DESCRIPTIONS: Readonly<Record<string, string>> = {
-  EPERM: 'Operation not permitted', ENOENT: 'No such file or directory', EEXIST: 'File exists',
-  EINVAL: 'Invalid argument', ENODEV: 'No such device', EBUSY: 'Device or resource busy',
-  EXFULL: 'Exchange full', ENOTCONN: 'Transport endpoint is not connected', EOPNOTSUPP: 'Operation not supported',
-  EADDRNOTAVAIL: 'Cannot assign requested address', ENETUNREACH: 'Network is unreachable', ENOSPC: 'No space left on device',
-  ENOBUFS: 'No buffer space available', EMSGSIZE: 'Message too long', ERANGE: 'Numerical result out of range',
-  EACCES: 'Permission denied', ESRCH: 'No such process', EAFNOSUPPORT: 'Address family not supported by protocol',
-};
-
 export function describeErrno(errno: number): string {
-  return DESCRIPTIONS[errnoName(errno)] ?? `errno ${errno}`;
+  return ERRNOS[errno]?.[1] ?? `errno ${errno}`;
 }

@@ -12,29 +12,8 @@
  * backend reports the exact errno; tests comparing both backends compare codes only where
  * iproute2 prints strerror text.
  */
-import { errnoName } from '../errors.js';
+import { errnoFromStrerror, errnoName } from '../errors.js';
 import type { KernelError } from '../native/contract.js';
-
-/** glibc strerror() texts → errno (x86-64/arm64 Linux numbering). */
-const STRERROR: ReadonlyArray<readonly [string, number]> = [
-  ['Operation not permitted', 1], ['No such file or directory', 2], ['No such process', 3],
-  ['Interrupted system call', 4], ['Input/output error', 5], ['No such device or address', 6],
-  ['Argument list too long', 7], ['Bad file descriptor', 9], ['Resource temporarily unavailable', 11],
-  ['Cannot allocate memory', 12], ['Permission denied', 13], ['Bad address', 14],
-  ['Device or resource busy', 16], ['File exists', 17], ['No such device', 19], ['Not a directory', 20],
-  ['Is a directory', 21], ['Invalid argument', 22], ['Too many open files in system', 23],
-  ['Too many open files', 24], ['No space left on device', 28], ['Too many links', 31],
-  ['Numerical argument out of domain', 33], ['Numerical result out of range', 34],
-  ['File name too long', 36], ['Function not implemented', 38], ['Directory not empty', 39],
-  ['Too many levels of symbolic links', 40], ['Invalid exchange', 52], ['Exchange full', 54],
-  ['No data available', 61], ['Protocol error', 71], ['Bad message', 74],
-  ['Value too large for defined data type', 75], ['Message too long', 90],
-  ['Protocol not supported', 93], ['Operation not supported', 95],
-  ['Address family not supported by protocol', 97], ['Address already in use', 98],
-  ['Cannot assign requested address', 99], ['Network is down', 100], ['Network is unreachable', 101],
-  ['No buffer space available', 105], ['Transport endpoint is not connected', 107],
-  ['Connection timed out', 110], ['Connection refused', 111], ['No route to host', 113],
-];
 
 /** Extended-ack texts the kernel sends, with the errno it sends them with. */
 const EXTACK: ReadonlyArray<readonly [RegExp, number]> = [
@@ -52,11 +31,6 @@ const EXTACK: ReadonlyArray<readonly [RegExp, number]> = [
   [/not found|No such/i, 2],
   [/out of range|too (large|big|long)/i, 34],
 ];
-
-export function errnoFromStrerror(text: string): number | undefined {
-  for (const [msg, errno] of STRERROR) if (text.includes(msg)) return errno;
-  return undefined;
-}
 
 /** First meaningful lines of a process's stderr, joined with " | ". */
 export function stderrText(stderr: string): string {
