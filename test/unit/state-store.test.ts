@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { openStore, SCHEMA_VERSION, STATE_FILE, type Store } from '../../src/state/index.js';
+import { MIGRATIONS, openStore, SCHEMA_VERSION, STATE_FILE, type Store } from '../../src/state/index.js';
 import { CtnetError, InvalidInputError } from '../../src/errors.js';
 
 describe('state/store', () => {
@@ -45,6 +45,22 @@ describe('state/store', () => {
     it('says which directory it cannot use (and does not hang where mkdir answers ENOENT, as under /proc)', () => {
       assert.throws(() => openStore('/proc/ctnet-nope/state'), /cannot open the state in \/proc\/ctnet-nope\/state .*CTNET_STATE_DIR.*ENOENT/);
       assert.throws(() => openStore(path.join(dir, STATE_FILE, 'x')), /ENOTDIR/);
+    });
+
+    it('migrates a store of schema v1 (drops the unread endpoints_unfinished index)', () => {
+      store.close();
+      const v1 = path.join(dir, 'v1');
+      mkdirSync(v1);
+      const db = new Database(path.join(v1, STATE_FILE));
+      MIGRATIONS[0]?.(db);
+      db.pragma('user_version = 1');
+      db.close();
+      store = openStore(v1);
+      assert.equal(store.ifnameTag.length, 3);
+      const check = new Database(path.join(v1, STATE_FILE), { readonly: true });
+      assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name = 'endpoints_unfinished'").all(), []);
+      check.close();
     });
 
     it('refuses a store written by a newer schema', () => {
