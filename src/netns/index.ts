@@ -16,7 +16,7 @@ import type { Backend, NsRef, Step } from '../native/contract.js';
 import { toNetlinkError } from '../rtnl/batch.js';
 import { nsLabel } from '../rtnl/ops.js';
 import { defaultBackend } from '../rtnl/backend.js';
-import { NETNS_RUN_DIR, checkNetnsName, netnsPath, resolveNetns } from './resolve.js';
+import { NETNS_RUN_DIR, netnsPath, resolveNetns } from './resolve.js';
 
 export { NETNS_RUN_DIR, NETNS_NAME_MAX, checkNetnsName, netnsPath, resolveNetns, toNsRef } from './resolve.js';
 export type { ResolvedNetns } from './resolve.js';
@@ -90,16 +90,5 @@ export async function listNetns(dir: string = NETNS_RUN_DIR): Promise<Array<{ na
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT') return [];
     throw e;
-  }
-}
-
-/** Whether /run/netns/NAME exists (a file; it may be stale — `openNetns` checks it is a netns). */
-export async function netnsExists(name: string): Promise<boolean> {
-  checkNetnsName(name);
-  try {
-    await fs.lstat(netnsPath(name));
-    return true;
-  } catch {
-    return false;
   }
 }
