@@ -280,6 +280,12 @@ export type Parsed =
     readonly command: readonly string[];
   };
 
+/** A string option's value; undefined when it is absent (or a flag, or a repeatable list). */
+export function stringOption(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
 function takesValue(defs: Readonly<Record<string, OptDef>>, token: string): boolean {
   if (!token.startsWith('--') || token.includes('=')) return false;
   return defs[token.slice(2)]?.type === 'string';
@@ -305,7 +311,7 @@ function locateVerb(argv: readonly string[]): { words: string[]; at: number[] } 
 }
 
 function globalValues(values: Record<string, unknown>, verbName: string | undefined): GlobalValues {
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] as string : undefined);
+  const str = (k: string): string | undefined => stringOption(values, k);
   const out: { -readonly [K in keyof GlobalValues]: GlobalValues[K] } = {
     json: values.json === true, quiet: values.quiet === true, verbose: values.verbose === true,
   };

@@ -8,18 +8,13 @@
 import { readFileSync } from 'node:fs';
 import type { Context } from '../main.js';
 import type { AttachOptions, EndpointInfo } from '../../topology/types.js';
-import { UsageError, parseFromFileLine, type FromFileLine } from '../args.js';
+import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
 import { AggregateCtnetError, CtnetError } from '../../errors.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-function str(ctx: Context, name: string): string | undefined {
-  const v = ctx.options[name];
-  return typeof v === 'string' ? v : undefined;
-}
 
 function readList(file: string): string {
   try {
@@ -36,7 +31,7 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
 }> {
   const verb = 'attach';
   const o = ctx.options;
-  const s = (k: string): string | undefined => (typeof o[k] === 'string' ? o[k] as string : undefined);
+  const s = (k: string): string | undefined => stringOption(o, k);
   const network = s('network');
   if (network === undefined) throw new UsageError('attach: missing --network NAME', verb);
   const publish = Array.isArray(o.publish) ? o.publish : [];
@@ -140,7 +135,7 @@ export async function attach(ctx: Context): Promise<number> {
 }
 
 export async function detach(ctx: Context): Promise<number> {
-  const network = str(ctx, 'network');
+  const network = stringOption(ctx.options, 'network');
   const paths = ctx.positionals.map((n) => resolveNetns(n, 'detach').path);
   const onProgress = ctx.out.progress('detach');
   const detached: EndpointInfo[] = [];
@@ -180,7 +175,7 @@ export async function detach(ctx: Context): Promise<number> {
 }
 
 export async function ls(ctx: Context): Promise<number> {
-  const network = str(ctx, 'network');
+  const network = stringOption(ctx.options, 'network');
   const eps = await withHost(ctx, async (host) => {
     if (network !== undefined) await host.getNetwork(network);
     return host.endpoints(network !== undefined ? { network } : undefined);

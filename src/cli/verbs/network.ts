@@ -5,20 +5,15 @@
  */
 import type { Context } from '../main.js';
 import type { NetworkSpec } from '../../topology/types.js';
-import { UsageError } from '../args.js';
+import { UsageError, stringOption } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, networkFields, networksTable } from '../format.js';
 import { AggregateCtnetError } from '../../errors.js';
 
-function str(ctx: Context, name: string): string | undefined {
-  const v = ctx.options[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
 /** Validate the arguments of `network create` without touching the kernel. Exported for unit tests. */
 export async function networkSpecFrom(name: string, o: Readonly<Record<string, string | boolean | string[]>>): Promise<NetworkSpec> {
   const { parseCidr, parseIp } = await import('../../util/ip.js');
-  const s = (k: string): string | undefined => (typeof o[k] === 'string' ? o[k] as string : undefined);
+  const s = (k: string): string | undefined => stringOption(o, k);
   const named = (opt: string, f: () => unknown): void => {
     try { f(); } catch (e) { throw new UsageError(`network create: --${opt}: ${(e as Error).message}`, 'network create'); }
   };

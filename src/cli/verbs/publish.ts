@@ -5,7 +5,7 @@
  */
 import type { Context } from '../main.js';
 import type { PortMapping } from '../../topology/types.js';
-import { UsageError } from '../args.js';
+import { UsageError, stringOption } from '../args.js';
 import { withHost, type Host } from '../lib.js';
 import { portText } from '../format.js';
 import { resolveNetns } from '../ns.js';
@@ -33,7 +33,7 @@ async function specsOf(ctx: Context): Promise<{ netns: string; specs: string[]; 
 }
 
 async function endpointOf(ctx: Context, host: Host, netns: string) {
-  const network = typeof ctx.options.network === 'string' ? ctx.options.network : undefined;
+  const network = stringOption(ctx.options, 'network');
   const ep = await host.findEndpoint(netns, network);
   if (ep === undefined) {
     throw new CtnetError(`${ctx.verb.name}: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}: attach it first (ctnet-fast attach ${netns} --network NAME)`, 'ENOTFOUND');
