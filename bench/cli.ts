@@ -317,19 +317,11 @@ function splitDiagnostics(n: number): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------
 // Bulk
 
-interface HostLike {
-  network(spec: { name: string; subnet: string }): Promise<{ attachMany(list: ReadonlyArray<{ netns: string }>): Promise<unknown[]> }>;
-  close(): Promise<void>;
-  readonly backendName: string;
-  readonly firewallName: string;
-}
-interface HostModule { Host: { open(opts: { stateDir: string }): Promise<HostLike> } }
-
 type BulkName = 'node' | 'cli' | 'library';
 type BulkItem = `${BulkName}/${Ca}` | 'library';
 
 async function bulk(o: Options, cas: readonly Ca[]): Promise<{ samples: Record<string, number[]>; libraryParts: Record<string, number[]>; library: Record<string, string> }> {
-  const { Host } = (await import('../src/topology/host.js')) as unknown as HostModule;
+  const { Host } = await import('../src/topology/host.js');
   const items: BulkItem[] = ['library', ...cas.flatMap((ca) => [`cli/${ca}`, `node/${ca}`] as BulkItem[])];
   const samples: Record<string, number[]> = Object.fromEntries(items.map((i) => [i, []]));
   const libraryParts: Record<string, number[]> = { open: [], network: [], attachMany: [], close: [] };

@@ -15,7 +15,8 @@ import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
-import { backendsOf, ctnetPath, ctnetPlanPath, openLibrary, type LibEndpoint, type LibHost } from './paths/ctnet.js';
+import type { Endpoint, Host } from '../src/index.js';
+import { backendsOf, ctnetPath, ctnetPlanPath, openLibrary } from './paths/ctnet.js';
 import { runFloor } from './paths/floor.js';
 import { iproute2Path } from './paths/iproute2.js';
 import { nftElementCount, nftProcessApply, nftSetup, nftVersion, timeElementAdds } from './paths/nft.js';
@@ -99,7 +100,6 @@ async function runPublish(job: PublishJob): Promise<unknown> {
     let published = 0;
     let fillers = 0;
     const one = await net.attach({ netns: 'bp-one' });
-    if (typeof one.publish !== 'function') throw new Unavailable('Endpoint.publish is not there yet');
     const out: Array<{ ports: number; samples: number[] }> = [];
     for (const size of [...job.sizes].sort((a, b) => a - b)) {
       while (published < size) {
@@ -107,13 +107,13 @@ async function runPublish(job: PublishJob): Promise<unknown> {
         const per = job.layout === 'one' ? 500 : 10;
         for (let k = 0; k < per && published < size; k++) chunk.push(spec(published++));
         const target = job.layout === 'one' ? one : await net.attach({ netns: `bp-fill${fillers++}` });
-        await target.publish!(chunk);
+        await target.publish(chunk);
       }
       const timed = job.layout === 'one' ? one : await net.attach({ netns: `bp-timed${size}` });
       const samples: number[] = [];
       for (let s = 0; s < job.samples; s++) {
         const t0 = performance.now();
-        await timed.publish!([spec(published++)]);
+        await timed.publish([spec(published++)]);
         samples.push(performance.now() - t0);
       }
       out.push({ ports: size, samples });
@@ -121,7 +121,7 @@ async function runPublish(job: PublishJob): Promise<unknown> {
     }
     return { layout: job.layout, sizes: out, ...backendsOf(host) };
   } finally {
-    await host.close?.();
+    await host.close();
   }
 }
 
@@ -144,7 +144,7 @@ async function runNft(job: NftJob): Promise<unknown> {
  * `run()` with a one-step plan (src/native/contract.ts), as the topology embeds it.
  */
 async function nftInProcess(n: number): Promise<Record<string, unknown>> {
-  let lib: { host: LibHost };
+  let lib: { host: Host };
   try {
     lib = await openLibrary();
   } catch (err) {
@@ -152,16 +152,14 @@ async function nftInProcess(n: number): Promise<Record<string, unknown>> {
   }
   const { host } = lib;
   try {
-    const backend = host.backend;
-    if (!backend) return { unavailable: 'Host exposes no backend' };
     const apply = async (json: string): Promise<void> => {
-      const [r] = await backend.run({ steps: [{ kind: 'nft', ns: { self: true }, json }] });
+      const [r] = await host.backend.run({ steps: [{ kind: 'nft', ns: { self: true }, json }] });
       if (!r?.ok) throw new Error(`in-process nft step failed: ${JSON.stringify(r)}`);
     };
     const samples = await timeElementAdds(apply, n, 3, 100000);
     return { runner: `Host.backend.run(): one nft step (${JSON.stringify(backendsOf(host))})`, samples };
   } finally {
-    await host.close?.();
+    await host.close();
   }
 }
 
@@ -183,7 +181,7 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
   try {
     let withPublish = true;
     const cycle = async (i: number): Promise<void> => {
-      const ep: LibEndpoint = await net.attach({ netns: `bz${i}`, ...(withPublish ? { publish: [`${20000 + (i % 20000)}:80/tcp`] } : {}) });
+      const ep: Endpoint = await net.attach({ netns: `bz${i}`, ...(withPublish ? { publish: [`${20000 + (i % 20000)}:80/tcp`] } : {}) });
       await ep.detach();
     };
     // Warm-up, so lazily made things (nft table, contexts, state db pages) are in the baseline.
@@ -231,7 +229,7 @@ async function runChurn(job: ChurnJob): Promise<unknown> {
       before: counts(before), after: counts(after), delta: diff(before, after), newFds: newFdTargets(before.fdTargets, after.fdTargets), memorySeries,
       ...(mid ? { secondHalfDelta: diff(mid, after), secondHalfNewFds: newFdTargets(mid.fdTargets, after.fdTargets) } : {}) };
   } finally {
-    await host.close?.();
+    await host.close();
   }
 }
 
@@ -253,7 +251,7 @@ async function runConcurrency(job: ConcurrencyJob): Promise<unknown> {
     const levels: Array<Record<string, unknown>> = [];
     let next = 0;
     for (const c of job.levels) {
-      const eps: LibEndpoint[] = [];
+      const eps: Endpoint[] = [];
       const lat: number[] = [];
       let issued = 0;
       const t0 = performance.now();
@@ -273,7 +271,7 @@ async function runConcurrency(job: ConcurrencyJob): Promise<unknown> {
     }
     return { levels, ...backendsOf(host) };
   } finally {
-    await host.close?.();
+    await host.close();
   }
 }
 

@@ -4,40 +4,15 @@
  *   const net  = await host.network({ name: 'bench', subnet: '172.18.0.0/16' })
  *   const ep   = await net.attach({ netns: 'bcI' })      (creates the netns)
  *   await ep.detach()
- * The library is loaded with a dynamic import so that, while it is still being written,
- * the path is reported as unavailable (with the import's error) instead of breaking
- * the whole run.
+ * The library is loaded with a dynamic import so that a library that cannot load here
+ * (e.g. better-sqlite3 not built) is reported as unavailable, with the import's error,
+ * instead of breaking the whole run; only its types are imported statically.
  */
+import type { Endpoint, Host, Network, Step } from '../../src/index.js';
+import type { NetRecord } from '../../src/topology/plans.js';
 import type { ContainerPath } from './types.js';
 import { containerIp, SUBNET } from './types.js';
 import { Unavailable } from './unavailable.js';
-
-/** The slice of the library's API the benchmark uses (src/topology). */
-export interface LibEndpoint {
-  readonly address?: string;
-  readonly hostIfname?: string;
-  detach(): Promise<unknown>;
-  publish?(ports: ReadonlyArray<string>): Promise<unknown>;
-  unpublish?(ports: ReadonlyArray<string>): Promise<unknown>;
-}
-export interface LibNetwork {
-  attach(opts: { readonly netns: string; readonly publish?: ReadonlyArray<string> }): Promise<LibEndpoint>;
-  [extra: string]: unknown;
-}
-export interface LibHost {
-  network(spec: { readonly name: string; readonly subnet: string }): Promise<LibNetwork>;
-  close?(): Promise<unknown>;
-  /** 'native' | 'iproute2' */
-  readonly backendName?: string;
-  /** 'libnftables' | 'nft' | 'none' */
-  readonly firewallName?: string;
-  /** The kernel backend, for composing plans (the nft step alone). */
-  readonly backend?: { run(plan: unknown): Promise<ReadonlyArray<{ readonly ok: boolean }>> };
-  [extra: string]: unknown;
-}
-interface LibModule {
-  Host?: { open(opts: { readonly stateDir?: string; readonly backend?: string }): Promise<LibHost> };
-}
 
 export const STATE_DIR = '/run/ctnet-bench/state';
 
@@ -46,17 +21,14 @@ export const STATE_DIR = '/run/ctnet-bench/state';
  * backend is required: the library would fall back to `ip` processes when the addon is
  * missing (e.g. while someone rebuilds it), and that must not be reported as ctnet-fast.
  */
-export async function openLibrary(): Promise<{ host: LibHost; net: LibNetwork }> {
-  let mod: LibModule;
+export async function openLibrary(): Promise<{ host: Host; net: Network }> {
+  let mod: typeof import('../../src/index.js');
   try {
-    mod = (await import('../../src/index.js')) as unknown as LibModule;
+    mod = await import('../../src/index.js');
   } catch (err) {
     throw new Unavailable(`cannot import the library (src/index.ts): ${(err as Error).message}`);
   }
-  if (typeof mod.Host?.open !== 'function') {
-    throw new Unavailable('src/index.ts does not export Host (src/topology not landed yet)');
-  }
-  let host: LibHost;
+  let host: Host;
   try {
     host = await mod.Host.open({ stateDir: STATE_DIR, backend: 'native' });
   } catch (err) {
@@ -67,9 +39,10 @@ export async function openLibrary(): Promise<{ host: LibHost; net: LibNetwork }>
 }
 
 /** Which backends the library picked (printed beside the numbers). */
-export function backendsOf(host: LibHost | undefined): Record<string, unknown> {
+export function backendsOf(host: Host | undefined): Record<string, unknown> {
   let firewall: string | undefined;
   try {
+    // throws when no firewall backend can be resolved here
     firewall = host?.firewallName;
   } catch (err) {
     firewall = `unavailable (${(err as Error).message})`;
@@ -77,31 +50,19 @@ export function backendsOf(host: LibHost | undefined): Record<string, unknown> {
   return { backend: host?.backendName ?? 'unknown', firewall: firewall ?? 'unknown' };
 }
 
-/** Names under which the library might offer pre-warming, checked on the network then the host. */
-const PREWARM_NAMES = ['prewarm', 'prepare', 'warm'] as const;
-
 export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: number }): ContainerPath {
-  let host: LibHost | undefined;
-  let net: LibNetwork | undefined;
+  let host: Host | undefined;
+  let net: Network | undefined;
   let prewarmUsed = 'none';
-  const eps = new Map<number, LibEndpoint>();
+  const eps = new Map<number, Endpoint>();
 
   return {
     name: opts.prewarm ? 'ctnet-prewarm' : 'ctnet',
     async setup() {
       ({ host, net } = await openLibrary());
       if (opts.prewarm) {
-        for (const target of [net, host] as Array<Record<string, unknown>>) {
-          for (const name of PREWARM_NAMES) {
-            const fn = target[name];
-            if (typeof fn === 'function') {
-              await (fn as (n: number) => Promise<unknown>).call(target, opts.count);
-              prewarmUsed = `${target === net ? 'network' : 'host'}.${name}(${opts.count})`;
-              return;
-            }
-          }
-        }
-        throw new Unavailable(`the library offers no pre-warming (looked for ${PREWARM_NAMES.join('/')} on Network and Host)`);
+        await host.prewarm(opts.count);
+        prewarmUsed = `host.prewarm(${opts.count})`;
       }
     },
     async attach(i) {
@@ -114,17 +75,12 @@ export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: num
       await ep.detach();
     },
     async close() {
-      await host?.close?.();
+      await host?.close();
     },
     info() {
       return { library: 'in-process (src/index.ts via tsx)', ...backendsOf(host), prewarm: prewarmUsed };
     },
   };
-}
-
-/** The library's internal plan builder (src/topology/plans.ts), loaded only by ctnet-plan. */
-interface PlansModule {
-  attachSteps(host: unknown, net: unknown, bridgeIndex: number | undefined, ep: unknown, nftJson?: string): ReadonlyArray<{ readonly step: unknown; readonly label: string }>;
 }
 
 /**
@@ -135,13 +91,14 @@ interface PlansModule {
  * Detach is the plan's `netnsDelete` step.
  */
 export function ctnetPlanPath(): ContainerPath {
-  let host: LibHost | undefined;
-  let plans: PlansModule | undefined;
-  let netRec: Record<string, unknown> = {};
+  let host: Host | undefined;
+  /** The library's internal plan builder, loaded only by this path. */
+  let plans: typeof import('../../src/topology/plans.js') | undefined;
+  let netRec: NetRecord | undefined;
   let bridgeIndex: number | undefined;
 
-  const run = async (steps: readonly unknown[], what: string): Promise<void> => {
-    const results = await host!.backend!.run({ steps });
+  const run = async (steps: readonly Step[], what: string): Promise<void> => {
+    const results = await host!.backend.run({ steps });
     const bad = results.find((r) => !r.ok);
     if (bad) throw new Error(`${what}: ${JSON.stringify(bad)}`);
   };
@@ -149,16 +106,15 @@ export function ctnetPlanPath(): ContainerPath {
   return {
     name: 'ctnet-plan',
     async setup() {
-      let net: LibNetwork;
+      let net: Network;
       ({ host, net } = await openLibrary());
       try {
-        plans = (await import('../../src/topology/plans.js')) as unknown as PlansModule;
+        plans = await import('../../src/topology/plans.js');
       } catch (err) {
         throw new Unavailable(`cannot import src/topology/plans.ts: ${(err as Error).message}`);
       }
-      if (!host.backend || typeof plans.attachSteps !== 'function') throw new Unavailable('no Host.backend or attachSteps to run the plan with');
-      const info = net.info as { subnet: string; gateway: string; bridge: string; bridgeMac: string; mtu: number; internal: boolean; masquerade: boolean };
-      netRec = { name: 'bench', subnet: info.subnet, prefixLen: Number(info.subnet.split('/')[1]), gateway: info.gateway, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
+      const info = net.info;
+      netRec = { name: info.name, subnet: info.subnet, prefixLen: Number(info.subnet.split('/')[1]), gateway: info.gateway, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
       const [r] = await host.backend.run({ steps: [{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: info.bridge }] }] }) as ReadonlyArray<{ ok: boolean; ops?: Array<{ value?: { index?: number } }> }>;
       bridgeIndex = r?.ops?.[0]?.value?.index;
     },
@@ -166,7 +122,7 @@ export function ctnetPlanPath(): ContainerPath {
       const ip = containerIp(i);
       const [, , c, d] = ip.split('.').map(Number) as [number, number, number, number];
       const hex = (v: number): string => v.toString(16).padStart(2, '0');
-      const steps = plans!.attachSteps({ self: true }, netRec, bridgeIndex, {
+      const steps = plans!.attachSteps({ self: true }, netRec!, bridgeIndex, {
         id: `bp${i}`, netnsPath: `/run/netns/bp${i}`, createNetns: true, ifname: 'eth0', hostIfname: `bp${i}`,
         ip, mac: `02:42:ac:12:${hex(c)}:${hex(d)}`, routes: [],
       });
@@ -176,7 +132,7 @@ export function ctnetPlanPath(): ContainerPath {
       await run([{ kind: 'netnsDelete', path: `/run/netns/bp${i}` }], `detach plan ${i}`);
     },
     async close() {
-      await host?.close?.();
+      await host?.close();
     },
     info() {
       return { runner: 'Host.backend.run(attachSteps(…)): the library plan alone, no store/IPAM/firewall', ...backendsOf(host) };
