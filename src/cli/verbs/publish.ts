@@ -52,7 +52,7 @@ export async function publish(ctx: Context): Promise<number> {
 }
 
 export async function unpublish(ctx: Context): Promise<number> {
-  const { netns, specs, mappings } = await specsOf(ctx);
+  const { netns, mappings } = await specsOf(ctx);
   await withHost(ctx, async (host) => {
     const ep = await endpointOf(ctx, host, netns);
     const published = ep.info.ports;
