@@ -2,7 +2,7 @@
  * netns/index.ts — network namespaces: create (exactly as `ip netns add`), open by name, path
  * or pid, delete without blocking, list.
  *
- * Layer: netns. Kernel work goes through a Backend plan (netnsCreate/netnsOpen/netnsDelete
+ * Layer: netns. Kernel work goes through a Batch plan (netnsCreate/netnsOpen/netnsDelete
  * steps); only `listNetns` reads the filesystem directly. Names are validated before any
  * kernel work (InvalidInputError naming them); a missing netns is a NetlinkError ENOENT
  * naming it. Every function takes an optional Backend; without one it uses the process-wide
@@ -12,9 +12,8 @@
  * the mount namespace that made it. See `inHostMountNamespace()`.
  */
 import { promises as fs } from 'node:fs';
-import type { Backend, NsRef, Step } from '../native/contract.js';
-import { toNetlinkError } from '../rtnl/batch.js';
-import { nsLabel } from '../rtnl/ops.js';
+import type { Backend, NsRef } from '../native/contract.js';
+import { Batch } from '../rtnl/batch.js';
 import { defaultBackend } from '../rtnl/backend.js';
 import { NETNS_RUN_DIR, netnsPath, resolveNetns } from './resolve.js';
 
@@ -36,13 +35,11 @@ function handle(path: string, name: string | undefined): Netns {
   return name === undefined ? { path, ref: { path } } : { path, name, ref: { path } };
 }
 
-async function runOne(backend: Backend, step: Step, context: string): Promise<void> {
-  const [r] = await backend.run({ steps: [step] });
-  if (r === undefined) throw toNetlinkError({ errno: 5, code: 'EIO', op: step.kind, message: 'backend returned no result' }, context);
-  if (!r.ok) {
-    if ('skipped' in r) throw toNetlinkError({ errno: 125, code: 'ECANCELED', op: step.kind, message: 'skipped' }, context);
-    throw toNetlinkError(r.error, context);
-  }
+/** One netns step as a plan of its own; a failure is thrown as "create netns NAME: ENOENT: …". */
+async function runOne(backend: Backend | undefined, add: (b: Batch) => unknown): Promise<void> {
+  const b = new Batch(backend ?? await defaultBackend());
+  add(b);
+  (await b.run()).stepValue(0);
 }
 
 /**
@@ -51,7 +48,7 @@ async function runOne(backend: Backend, step: Step, context: string): Promise<vo
  */
 export async function createNetns(name: string, backend?: Backend): Promise<Netns> {
   const path = netnsPath(name);
-  await runOne(backend ?? await defaultBackend(), { kind: 'netnsCreate', path }, `create netns ${name}`);
+  await runOne(backend, (b) => b.netnsCreate(path));
   return handle(path, name);
 }
 
@@ -61,7 +58,7 @@ export async function createNetns(name: string, backend?: Backend): Promise<Netn
  */
 export async function openNetns(nameOrPath: string, backend?: Backend): Promise<Netns> {
   const r = resolveNetns(nameOrPath);
-  await runOne(backend ?? await defaultBackend(), { kind: 'netnsOpen', path: r.path }, `open netns ${nsLabel({ path: r.path })}`);
+  await runOne(backend, (b) => b.netnsOpen(r.path));
   return handle(r.path, r.name);
 }
 
@@ -76,7 +73,7 @@ export async function deleteNetns(
 ): Promise<void> {
   const r = resolveNetns(nameOrPath);
   try {
-    await runOne(opts.backend ?? await defaultBackend(), { kind: 'netnsDelete', path: r.path }, `delete netns ${nsLabel({ path: r.path })}`);
+    await runOne(opts.backend, (b) => b.netnsDelete(r.path));
   } catch (e) {
     if (opts.missingOk === true && (e as { code?: string }).code === 'ENOENT') return;
     throw e;
