@@ -461,9 +461,12 @@ export class Endpoint {
   }
 }
 
-/** Publish or unpublish: one nft batch in the host netns through the firewall (nothing with firewall 'none'). */
+/**
+ * Publish or unpublish: one nft batch in the host netns through the firewall. Without
+ * mappings the firewall backend is not resolved at all; with firewall 'none' nothing is done.
+ */
 async function applyPorts(ctx: Ctx, rec: EndpointRecord, mappings: readonly PortMapping[], what: 'publish' | 'unpublish'): Promise<void> {
-  if (ctx.fw.backendName === 'none') return;
+  if (mappings.length === 0 || ctx.fw.backendName === 'none') return;
   try {
     await (what === 'publish' ? ctx.fw.publish(fwEndpoint(rec), mappings) : ctx.fw.unpublish(fwEndpoint(rec), mappings));
   } catch (e) {
@@ -630,8 +633,8 @@ async function detachRecord(ctx: Ctx, rec0: EndpointRecord): Promise<void> {
       ctx.background.add(p);
     }
   } else if (rec.mode === 'none' && rec.ownsNetns) {
-    const r = await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: rec.netns }] });
-    errors.push(...allFailures([{ step: { kind: 'netnsDelete', path: rec.netns }, label: `delete netns ${rec.netns}` }], r));
+    const steps = detachSteps(ctx.hostNs, { netnsPath: rec.netns, ownsNetns: true, hostIfname: '' });
+    errors.push(...allFailures(steps, await ctx.backend.run({ steps: steps.map((s) => s.step) })));
   }
   ctx.store.finishDetach(rec.id);
   if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
@@ -692,16 +695,18 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
     } else if (ep.state === 'pending' && await attachComplete(ctx, ep, before)) {
       await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
         // the published ports were the plan's last step: make sure they are there
-        const json = ep.ports.length > 0 && nftMode(ctx) !== 'none' ? publishElements(fwEndpoint(ep), ep.ports, ctx.fw.ruleOpts) : undefined;
-        if (json !== undefined) await ctx.fw.apply(json).catch(() => undefined);
+        await applyPorts(ctx, ep, ep.ports, 'publish').catch(() => undefined);
         ctx.store.markReady(ep.id);
       });
     } else if (ep.state !== 'ready') {
       await act(`${ep.state === 'pending' ? 'undo half-done attach' : 'finish detach'} of ${ep.netns} (endpoint ${ep.id})`, async () => {
-        if (ep.ownsNetns) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: ep.netns }] });
-        if (ep.hostIfname !== undefined) await ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, ep.hostIfname).map((s) => s.step) });
-        const json = ep.ports.length > 0 && nftMode(ctx) !== 'none' ? unpublishElements(fwEndpoint(ep), ep.ports, ctx.fw.ruleOpts) : undefined;
-        if (json !== undefined) await ctx.fw.apply(json).catch(() => undefined);
+        // netns and host veth in one plan, each tried whatever the other did
+        const steps = [
+          ...detachSteps(ctx.hostNs, { netnsPath: ep.netns, ownsNetns: ep.ownsNetns, hostIfname: ep.hostIfname ?? '' }),
+          ...(ep.hostIfname !== undefined ? deleteHostVethSteps(ctx.hostNs, ep.hostIfname) : []),
+        ];
+        if (steps.length > 0) await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+        await applyPorts(ctx, ep, ep.ports, 'unpublish').catch(() => undefined);
         ctx.store.finishDetach(ep.id);
       });
     } else if (ep.mode !== 'host' && !existsSync(ep.netns)) {
