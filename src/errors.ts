@@ -120,6 +120,20 @@ export class AggregateCtnetError extends CtnetError {
   }
 }
 
+/**
+ * The end of a command over several objects: nothing failed → return; exactly one object,
+ * and it failed → that error as is; otherwise one AggregateCtnetError "CONTEXT (DONE): …"
+ * that carries the first error's code (so the exit code says what kind of failure it was).
+ */
+export function throwFailures(context: string, done: readonly string[], errors: readonly Error[], doneWord = 'done'): void {
+  if (errors.length === 0) return;
+  if (errors.length === 1 && done.length === 0) throw errors[0];
+  const agg = new AggregateCtnetError(`${context} (${doneWord}: ${done.join(', ') || 'none'})`, errors);
+  const code = (errors[0] as { code?: unknown }).code;
+  if (typeof code === 'string') agg.code = code;
+  throw agg;
+}
+
 export function describeErrno(errno: number): string {
   return ERRNOS[errno]?.[1] ?? `errno ${errno}`;
 }

@@ -12,7 +12,7 @@ import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { AggregateCtnetError, CtnetError } from '../../errors.js';
+import { AggregateCtnetError, CtnetError, throwFailures } from '../../errors.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -163,13 +163,7 @@ export async function detach(ctx: Context): Promise<number> {
       onProgress(detached.length + errors.length, ctx.positionals.length);
     }
   });
-  if (errors.length === 1 && detached.length === 0) throw errors[0];
-  if (errors.length > 0) {
-    const agg = new AggregateCtnetError(`detach (detached: ${detached.map(netnsLabel).join(', ') || 'none'})`, errors);
-    const code = (errors[0] as { code?: unknown }).code;
-    if (typeof code === 'string') agg.code = code;
-    throw agg;
-  }
+  throwFailures('detach', detached.map(netnsLabel), errors, 'detached');
   ctx.out.result({ detached }, () => (ctx.out.quiet ? '' : detached.map((e) => `detached ${netnsLabel(e)} from ${e.network}${e.address !== '' ? ` (${e.address})` : ''}`).join('\n')));
   return 0;
 }

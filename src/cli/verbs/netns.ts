@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import type { Context } from '../main.js';
 import { checkNetnsName, NETNS_RUN_DIR } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { AggregateCtnetError } from '../../errors.js';
+import { throwFailures } from '../../errors.js';
 
 interface NetnsApi {
   create(name: string): Promise<string>;
@@ -44,13 +44,7 @@ async function each(ctx: Context, fn: (name: string) => Promise<void>): Promise<
       errors.push(e as Error);
     }
   }
-  if (errors.length === 1 && done.length === 0) throw errors[0];
-  if (errors.length > 0) {
-    const agg = new AggregateCtnetError(`${ctx.verb.name} (done: ${done.join(', ') || 'none'})`, errors);
-    const code = (errors[0] as { code?: unknown }).code;
-    if (typeof code === 'string') agg.code = code;
-    throw agg;
-  }
+  throwFailures(ctx.verb.name, done, errors);
   return done;
 }
 

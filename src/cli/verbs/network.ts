@@ -8,7 +8,7 @@ import type { NetworkSpec } from '../../topology/types.js';
 import { UsageError, stringOption } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, networkFields, networksTable } from '../format.js';
-import { AggregateCtnetError } from '../../errors.js';
+import { throwFailures } from '../../errors.js';
 
 /** Validate the arguments of `network create` without touching the kernel. Exported for unit tests. */
 export async function networkSpecFrom(name: string, o: Readonly<Record<string, string | boolean | string[]>>): Promise<NetworkSpec> {
@@ -76,13 +76,7 @@ export async function rm(ctx: Context): Promise<number> {
       }
     }
   });
-  if (errors.length === 1 && removed.length === 0) throw errors[0];
-  if (errors.length > 0) {
-    const agg = new AggregateCtnetError(`network rm (removed: ${removed.join(', ') || 'none'})`, errors);
-    const first = errors[0] as { code?: unknown };
-    if (typeof first.code === 'string') agg.code = first.code;
-    throw agg;
-  }
+  throwFailures('network rm', removed, errors, 'removed');
   ctx.out.result({ removed }, () => (ctx.out.quiet ? '' : removed.map((n) => `removed network ${n}`).join('\n')));
   return 0;
 }
