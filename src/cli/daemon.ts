@@ -38,6 +38,7 @@ import { CtnetError } from '../errors.js';
 import type { Host } from '../topology/host.js';
 import type { HostOptions } from '../topology/types.js';
 import { checkPrivilege } from './privilege.js';
+import { processAlive, sleepSync } from '../util/proc.js';
 
 export const SOCKET_NAME = 'ctnetd.sock';
 export const PID_NAME = 'ctnetd.pid';
@@ -224,7 +225,7 @@ class Server {
         const text = readFileSync(pidFile, 'utf8').trim();
         if (text !== '') owner = Number(text);
       } catch { /* removed meanwhile: retry */ }
-      if (alive(owner)) {
+      if (processAlive(owner)) {
         throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${owner}); stop it with ctnet-fast daemon stop`, 'EEXIST');
       }
       if (!Number.isNaN(owner)) {
@@ -232,7 +233,7 @@ class Server {
         try { if (Number(readFileSync(pidFile, 'utf8').trim()) === owner) unlinkSync(pidFile); } catch { /* someone else did */ }
       } else {
         // written but not filled yet by a daemon starting right now
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        sleepSync(20);
       }
     }
   }
@@ -380,7 +381,7 @@ class Server {
     try { names = readdirSync(path.join(pipes.dir, 'busy')); } catch { return; }
     for (const n of names) {
       const [seq, pid] = n.split('.');
-      if (seq === undefined || pid === undefined || !this.#pairs.has(seq) || alive(Number(pid))) continue;
+      if (seq === undefined || pid === undefined || !this.#pairs.has(seq) || processAlive(Number(pid))) continue;
       this.#pairs.get(seq)?.destroy();
       this.#pairs.delete(seq);
       rmSync(path.join(pipes.dir, 'busy', n), { recursive: true, force: true });
@@ -712,7 +713,7 @@ export async function start(ctx: Context): Promise<number> {
 function lockOwner(stateDir: string): number | undefined {
   try {
     const pid = Number(readFileSync(path.join(stateDir, PID_NAME), 'utf8').trim());
-    return alive(pid) ? pid : undefined;
+    return processAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -727,15 +728,6 @@ function tailOf(file: string): string {
   }
 }
 
-/** Is the process there (a zombie waiting for its reaper counts as gone)? */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** `daemon stop`: ask the daemon to finish its commands and exit; wait for it. Not running: nothing to do. */
 export async function stop(ctx: Context): Promise<number> {
@@ -747,7 +739,7 @@ export async function stop(ctx: Context): Promise<number> {
   }
   await request(path.join(stateDir, SOCKET_NAME), { v: PROTOCOL, op: 'stop', pid: process.pid });
   const deadline = Date.now() + 30_000;
-  while (alive(s.pid)) {
+  while (processAlive(s.pid)) {
     if (Date.now() > deadline) throw new CtnetError(`daemon stop: pid ${s.pid} is still running after 30 s`, 'ETIMEDOUT');
     await new Promise((r) => setTimeout(r, 10));
   }

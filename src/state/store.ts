@@ -27,6 +27,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { formatIp, overlaps, parseCidr, parseIp, type Family } from '../util/ip.js';
+import { sleepSync } from '../util/proc.js';
 import type { Mode, NetworkSpec, PortMapping, Protocol } from '../topology/types.js';
 import { makePool, macFromIp, type Pool } from '../ipam/pool.js';
 import { allocateNext, claimStatic, noteReleased, type LeaseBackend } from '../ipam/allocator.js';
@@ -112,10 +113,6 @@ function mkdirp(dir: string, mode: number): void {
     mkdirp(parent, mode);
     mkdirSync(dir, { mode });
   }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function isBusy(e: unknown): boolean {

@@ -10,10 +10,11 @@
  * (kernel objects, rules, addresses, state); teardown is best-effort and reports every
  * failure together (AggregateCtnetError).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import type { Addr, Backend, NsRef, RtnlOp, StepResult, Link } from '../native/contract.js';
 import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { loadBackend } from '../rtnl/backend.js';
+import { processAlive } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
 import { openStore, normalizeMapping, type Store } from '../state/index.js';
 import type { EndpointRecord, NetworkRecord } from '../state/index.js';
@@ -660,18 +661,6 @@ function poolDir(ctx: Ctx): string {
   return `${ctx.store.dir}/pool`;
 }
 
-function pidAlive(pid: unknown): boolean {
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    // a zombie (killed, not yet reaped by its parent or init) has ended: state Z
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: number, total: number) => void },
   ensure: (net: NetRecord, created: boolean) => Promise<number>): Promise<GcReport> {
   const actions: string[] = [];
@@ -690,7 +679,7 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
   let done = 0;
   for (const ep of eps) {
     const owner = (ep.data as { pid?: unknown } | undefined)?.pid;
-    if (ep.state === 'pending' && pidAlive(owner)) {
+    if (ep.state === 'pending' && processAlive(owner)) {
       // its owner is alive: attaching it right now, or done and not yet marked
     } else if (ep.state === 'pending' && await attachComplete(ctx, ep, before)) {
       await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
@@ -721,7 +710,7 @@ async function runGc(ctx: Ctx, opts: { dryRun?: boolean; onProgress?: (done: num
   try { poolFiles = readdirSync(poolDir(ctx)); } catch { poolFiles = []; }
   for (const f of poolFiles) {
     const pid = Number(/^(\d+)-\d+$/.exec(f)?.[1]);
-    if (pidAlive(pid)) continue;
+    if (processAlive(pid)) continue;
     await act(`delete unused pre-created netns ${poolDir(ctx)}/${f} (its process ended)`, () =>
       ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: `${poolDir(ctx)}/${f}` }] }));
   }

@@ -12,7 +12,7 @@ import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { AggregateCtnetError, CtnetError, throwFailures } from '../../errors.js';
+import { CtnetError, throwFailures } from '../../errors.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
