@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { EnvironmentError, NetlinkError } from '../errors.js';
+import { EnvironmentError, NetlinkError, errnoFromStrerror } from '../errors.js';
 
 let dir: string | undefined;
 let counter = 0;
@@ -74,11 +74,7 @@ export async function runNftProcess(json: string, nsPath?: string): Promise<stri
  * give the same code (EEXIST for a clash, ENOENT for a missing table…). Default: `fallback`.
  */
 export function nftErrno(text: string, fallback = 22): number {
-  const known: ReadonlyArray<[RegExp, number]> = [
-    [/File exists/, 17], [/No such file or directory/, 2], [/Device or resource busy/, 16],
-    [/Operation not permitted/, 1], [/Operation not supported/, 95], [/No space left/, 28],
-    [/Interval overlaps/, 17],
-  ];
-  for (const [re, n] of known) if (re.test(text)) return n;
-  return fallback;
+  // nft's own word for an element clashing with a set interval: a clash, like File exists
+  if (/Interval overlaps/.test(text)) return 17;
+  return errnoFromStrerror(text) ?? fallback;
 }
