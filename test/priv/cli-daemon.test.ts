@@ -7,15 +7,15 @@
 // test/sandbox.mjs. Names start with "cdmn-", subnets are in 10.233.0.0/16, and every test
 // leaves no daemon behind: afterEach kills it by pid (from its status), even after a failure.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EndpointInfo, GcReport, NetworkInfo } from '../../src/topology/types.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
 import { connect, startServer, type PeerServer } from '../helpers/traffic.js';
-import { BIN, addrsOf, ctnet, ensureBuilt, ipj, setElements, testEnv, type Run } from './cli-network.test.js';
+import { BIN, addrsOf, ctnet, ctnetAsync, ensureBuilt, ipj, setElements, testEnv, type Run } from './cli-network.test.js';
 
 /** `daemon status --json` (and `daemon start --json`, which adds `started`). */
 interface Status {
@@ -36,27 +36,6 @@ function ok(r: Run, what = ''): Run {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Run the CLI as a child process (concurrency), with extra env, another cwd, stdin from a file. */
-function cli(stateDir: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdinFile?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const stdin = opts.stdinFile !== undefined ? openSync(opts.stdinFile, 'r') : 'ignore';
-    const c = spawn(process.execPath, [BIN, ...args], {
-      env: testEnv(stateDir, opts.env), stdio: [stdin, 'pipe', 'pipe'], ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-    });
-    if (typeof stdin === 'number') closeSync(stdin);
-    let out = '';
-    let err = '';
-    c.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('error', reject);
-    c.on('close', (code) => resolve({
-      code, stdout: out, stderr: err,
-      json<T>(): T {
-        try { return JSON.parse(out) as T; } catch { throw new Error(`stdout is not one JSON document (exit ${code}):\n${out}\nstderr: ${err}`); }
-      },
-    }));
-  });
-}
 
 /** `ctnet-fast daemon status --json`: the status, or undefined when it says none is running (exit 3). */
 function status(stateDir: string): Status | undefined {
@@ -259,7 +238,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     start();
     const s0 = mustStatus(state);
     const names = Array.from({ length: 50 }, (_, i) => `cdmn-p${i}`);
-    const runs = await Promise.all(names.map((n) => cli(state, ['--json', 'attach', n, '--network', NET])));
+    const runs = await Promise.all(names.map((n) => ctnetAsync(state, ['--json', 'attach', n, '--network', NET])));
     assert.deepEqual(runs.filter((r) => r.code !== 0).map((r) => `exit ${r.code}: ${r.stderr}`), []);
     const s1 = mustStatus(state);
     assert.equal(s1.pid, s0.pid);
@@ -323,7 +302,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     network(NET, '10.233.13.0/24', 'cdmn-br12');
     const AUTO = { CTNET_DAEMON: 'auto' };
     assert.equal(status(state), undefined, 'no daemon before');
-    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => cli(state, ['--json', 'attach', `cdmn-u${i}`, '--network', NET], { env: AUTO })));
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => ctnetAsync(state, ['--json', 'attach', `cdmn-u${i}`, '--network', NET], { env: AUTO })));
     first.forEach((r, i) => assert.equal(r.code, 0, `caller ${i}: ${r.stderr}`));
     // the daemon comes up in the background
     let st: Status | undefined;
@@ -512,7 +491,7 @@ describe('ctnet-fast daemon (privileged)', function () {
       writeFileSync(f, Array.from({ length: 12 }, (_, j) => `cdmn-k${i}x${j}`).join('\n'));
       return f;
     });
-    const runs = lists.map((f) => cli(state, ['--json', 'attach', '--network', NET, '--from-file', f]));
+    const runs = lists.map((f) => ctnetAsync(state, ['--json', 'attach', '--network', NET, '--from-file', f]));
     // kill it as soon as 5 commands are running in it (or, late, as soon as any one is)
     let seen: Status | undefined;
     const t0 = Date.now();
@@ -588,7 +567,7 @@ describe('ctnet-fast daemon (privileged)', function () {
   // callers whose child loses the race to the winner's socket exit 1 ("the daemon exited (status 1):
   // daemon: already running …") instead of reporting the running daemon with exit 0.
   it('three concurrent daemon start: all exit 0 and name the same daemon; one process', async () => {
-    const rs = await Promise.all([0, 1, 2].map(() => cli(state, ['--json', 'daemon', 'start'])));
+    const rs = await Promise.all([0, 1, 2].map(() => ctnetAsync(state, ['--json', 'daemon', 'start'])));
     for (const r of rs) {
       try { pids.add(r.json<Status>().pid); } catch { /* reported below */ }
     }
@@ -633,7 +612,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     const want = [['cdmn-ra0', 'cdmn-ra1', 'cdmn-ra2'], ['cdmn-rb0', 'cdmn-rb1', 'cdmn-rb2']];
     dirs.forEach((d, i) => writeFileSync(path.join(d, 'list.txt'), `${(want[i] ?? []).join('\n')}\n`));
     const s0 = mustStatus(state);
-    const rs = await Promise.all(dirs.map((d) => cli(state, ['--json', 'attach', '--network', NET, '--from-file', 'list.txt'], { cwd: d })));
+    const rs = await Promise.all(dirs.map((d) => ctnetAsync(state, ['--json', 'attach', '--network', NET, '--from-file', 'list.txt'], { cwd: d })));
     rs.forEach((r) => ok(r, 'attach --from-file list.txt'));
     const s1 = mustStatus(state);
     assert.equal(s1.served, s0.served + 2, 'the attaches did not go through the daemon');
@@ -645,8 +624,8 @@ describe('ctnet-fast daemon (privileged)', function () {
     });
     // a relative file missing in the caller's cwd (though present where the daemon was last): same error as here
     const empty = mkdtempSync(path.join(state, 'cwd-c-'));
-    const viaDaemon = await cli(state, ['attach', '--network', NET, '--from-file', 'list.txt'], { cwd: empty });
-    const here = await cli(state, ['attach', '--network', NET, '--from-file', 'list.txt'], { cwd: empty, env: OFF });
+    const viaDaemon = await ctnetAsync(state, ['attach', '--network', NET, '--from-file', 'list.txt'], { cwd: empty });
+    const here = await ctnetAsync(state, ['attach', '--network', NET, '--from-file', 'list.txt'], { cwd: empty, env: OFF });
     assert.equal(mustStatus(state).served, s1.served + 1);
     assert.equal(viaDaemon.code, 3, viaDaemon.stderr);
     assert.deepEqual([viaDaemon.code, viaDaemon.stdout, viaDaemon.stderr], [here.code, here.stdout, here.stderr]);
@@ -664,11 +643,11 @@ describe('ctnet-fast daemon (privileged)', function () {
       writeFileSync(f, `${n}\n`);
       return f;
     }) as [string, string];
-    const here = await cli(state, ['--json', 'attach', '--network', NET, '--from-file', '/dev/stdin'], { stdinFile: list0, env: OFF });
+    const here = await ctnetAsync(state, ['--json', 'attach', '--network', NET, '--from-file', '/dev/stdin'], { stdinFile: list0, env: OFF });
     ok(here, 'CTNET_DAEMON=off attach --from-file /dev/stdin');
     assert.deepEqual(here.json<EndpointInfo[]>().map((e) => e.netnsName), ['cdmn-i0']);
     const s0 = mustStatus(state);
-    const viaDaemon = await cli(state, ['--json', 'attach', '--network', NET, '--from-file', '/dev/stdin'], { stdinFile: list1 });
+    const viaDaemon = await ctnetAsync(state, ['--json', 'attach', '--network', NET, '--from-file', '/dev/stdin'], { stdinFile: list1 });
     const s1 = mustStatus(state);
     assert.equal(viaDaemon.code, 0,
       `BUG (bin/ctnet-fast.cjs + src/cli/daemon.ts): with a daemon running, \`attach --from-file /dev/stdin\` is sent to the daemon, which opens ITS OWN `

@@ -4,7 +4,7 @@
 // (private net + mount namespace, tmpfs /run). Names start with "ccli-".
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,14 +74,18 @@ export function ctnet(stateDir: string, args: readonly string[], opts: { input?:
   return wrap(r.status, r.stdout, r.stderr);
 }
 
-/** Run the CLI as a child process (for concurrency). */
-export function ctnetAsync(stateDir: string, args: readonly string[]): Promise<Run> {
+/** Run the CLI as a child process (for concurrency), with extra env, another cwd, stdin from a file. */
+export function ctnetAsync(stateDir: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdinFile?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [BIN, ...args], { env: testEnv(stateDir), stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = opts.stdinFile !== undefined ? openSync(opts.stdinFile, 'r') : 'ignore';
+    const c = spawn(process.execPath, [BIN, ...args], {
+      env: testEnv(stateDir, opts.env), stdio: [stdin, 'pipe', 'pipe'], ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    });
+    if (typeof stdin === 'number') closeSync(stdin);
     let out = '';
     let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
     c.on('error', reject);
     c.on('close', (code) => resolve(wrap(code, out, err)));
   });
