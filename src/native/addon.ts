@@ -35,9 +35,11 @@ export function packageRoot(): string {
     if (up === dir) break;
     dir = up;
   }
-  // Fallback by layout: src/native → two up; dist/src/native → three up.
+  // Fallback by layout: the folder holding dist/ (dist/src/native, dist/bundle), else src/native → two up.
   const here = path.dirname(fileURLToPath(import.meta.url));
-  return here.split(path.sep).includes('dist') ? path.resolve(here, '../../..') : path.resolve(here, '../..');
+  const parts = here.split(path.sep);
+  const dist = parts.lastIndexOf('dist');
+  return dist > 0 ? parts.slice(0, dist).join(path.sep) : path.resolve(here, '../..');
 }
 
 function isAddon(x: unknown): x is NativeAddon {
