@@ -39,6 +39,7 @@ import type { Host } from '../topology/host.js';
 import type { HostOptions } from '../topology/types.js';
 import { checkPrivilege } from './privilege.js';
 import { processAlive, sleepSync } from '../util/proc.js';
+import { defaultStateDir } from '../state/dir.js';
 
 export const SOCKET_NAME = 'ctnetd.sock';
 export const PID_NAME = 'ctnetd.pid';
@@ -140,8 +141,7 @@ function nsId(kind: 'net' | 'mnt'): string {
 
 /** The state directory the CLI uses for these global options (absolute). */
 export function stateDirOf(ctx: Pick<Context, 'global' | 'env'>): string {
-  const d = ctx.global.stateDir ?? (ctx.env.CTNET_STATE_DIR !== undefined && ctx.env.CTNET_STATE_DIR !== '' ? ctx.env.CTNET_STATE_DIR : '/run/ctnet-fast');
-  return path.resolve(d);
+  return path.resolve(ctx.global.stateDir ?? defaultStateDir(ctx.env));
 }
 
 /** The file this code was loaded from: when it changes (an upgrade), a running daemon is stale. */

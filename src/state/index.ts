@@ -1,7 +1,8 @@
 /**
  * state/ — the durable, crash-safe, multi-process store (SQLite). See store.ts.
  */
-export { openStore, defaultStateDir, Store, STATE_FILE, DEFAULT_STATE_DIR, DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from './store.js';
+export { openStore, Store, STATE_FILE, DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from './store.js';
+export { defaultStateDir, DEFAULT_STATE_DIR } from './dir.js';
 export { SCHEMA_VERSION, MIGRATIONS, migrate } from './schema.js';
 export { normalizeMapping, expandMapping, coalesceRows, describeHostPort, WILDCARD, type PortRow } from './ports.js';
 export {

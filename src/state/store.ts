@@ -28,6 +28,7 @@ import path from 'node:path';
 import { CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { formatIp, overlaps, parseCidr, parseIp, type Family } from '../util/ip.js';
 import { sleepSync } from '../util/proc.js';
+import { defaultStateDir } from './dir.js';
 import type { Mode, NetworkSpec, PortMapping, Protocol } from '../topology/types.js';
 import { makePool, macFromIp, type Pool } from '../ipam/pool.js';
 import { allocateNext, claimStatic, noteReleased, type LeaseBackend } from '../ipam/allocator.js';
@@ -40,14 +41,9 @@ import {
 
 /** File name of the database inside the state directory. */
 export const STATE_FILE = 'state.db';
-export const DEFAULT_STATE_DIR = '/run/ctnet-fast';
+
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
-/** $CTNET_STATE_DIR, else /run/ctnet-fast. */
-export function defaultStateDir(): string {
-  const env = process.env['CTNET_STATE_DIR'];
-  return env !== undefined && env !== '' ? env : DEFAULT_STATE_DIR;
-}
 
 export interface OpenStoreOptions {
   /** State directory. Default: defaultStateDir(). */
