@@ -9,9 +9,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rtnl } from '../src/rtnl/index.js';
-import { loadBackend } from '../src/rtnl/backend.js';
-import { Iproute2Backend } from '../src/rtnl/iproute2.js';
-import type { Backend } from '../src/native/contract.js';
+import { loadBackend } from '../src/backend/select.js';
+import { Iproute2Backend } from '../src/backend/iproute2/index.js';
+import type { Backend } from '../src/model/plan.js';
 import { assertSandbox } from '../test/helpers/sandbox.js';
 import { median } from './lib/stats.js';
 

@@ -6,10 +6,10 @@
  *   const c    = await net.attach({ netns: 'netns0', publish: ['8080:80/tcp'] });
  *   await c.detach();
  */
-export * from './errors.js';
+export * from './model/errors.js';
 export { Host, Network, Endpoint } from './topology/index.js';
-export type * from './topology/types.js';
-export type * from './native/contract.js';
+export type * from './model/types.js';
+export type * from './model/plan.js';
 export { Rtnl, loadBackend, Iproute2Backend } from './rtnl/index.js';
 export { createNetns, openNetns, deleteNetns, listNetns, resolveNetns } from './netns/index.js';
 export { parsePortSpec, formatPortSpec } from './firewall/index.js';

@@ -5,7 +5,7 @@
  * opens "/dev/stdin" and Node's child stdin is a socketpair, which open(2) refuses),
  * beside the library's in-process libnftables when the native backend is there.
  */
-import { runNftProcess } from '../../src/firewall/nft-process.js';
+import { runNftProcess } from '../../src/backend/nft-process.js';
 import { run, versionOf } from '../lib/proc.js';
 
 const TABLE = { family: 'inet', table: 'ctbench' } as const;

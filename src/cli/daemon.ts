@@ -34,9 +34,9 @@ import { main, type Context, type HostPool } from './main.js';
 import type { Streams } from './output.js';
 import { EXIT } from './output.js';
 import { parseCommandLine, UsageError, type Parsed } from './args.js';
-import { CtnetError } from '../errors.js';
+import { CtnetError } from '../model/errors.js';
 import type { Host } from '../topology/host.js';
-import type { HostOptions } from '../topology/types.js';
+import type { HostOptions } from '../model/types.js';
 import { checkPrivilege } from './privilege.js';
 import { processAlive, sleepSync } from '../util/proc.js';
 import { defaultStateDir } from '../state/dir.js';
@@ -278,7 +278,7 @@ class Server {
    * caller never finds one nobody listens on.
    */
   async #setupPipes(): Promise<void> {
-    const { loadNative } = await import('../native/addon.js');
+    const { loadNative } = await import('../backend/native.js');
     const mkfifo = (loadNative().addon as unknown as { mkfifo?: unknown } | undefined)?.mkfifo;
     if (typeof mkfifo !== 'function') {
       log('the addon has no mkfifo (not loaded, or an older build): callers use the socket only');

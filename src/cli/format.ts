@@ -4,7 +4,7 @@
  *
  * Layer: CLI front door. Pure functions.
  */
-import type { EndpointInfo, NetworkInfo, PortMapping } from '../topology/types.js';
+import type { EndpointInfo, NetworkInfo, PortMapping } from '../model/types.js';
 import { formatFields } from './output.js';
 import type { Output } from './output.js';
 

@@ -6,12 +6,12 @@
  * Layer: CLI front door. It only calls the public Host/Network/Endpoint API.
  */
 import type { Context } from './main.js';
-import type { HostOptions } from '../topology/types.js';
+import type { HostOptions } from '../model/types.js';
 import type { Host } from '../topology/host.js';
 import { checkPrivilege } from './privilege.js';
 import { resolveNetns } from './ns.js';
 import { existsSync } from 'node:fs';
-import { CtnetError } from '../errors.js';
+import { CtnetError } from '../model/errors.js';
 
 export type { Host };
 

@@ -9,7 +9,7 @@
 import { parseCommandLine, UsageError, type Parsed, type VerbDef, type GlobalValues } from './args.js';
 import { Output, EXIT, type Streams } from './output.js';
 import { versionInfo, versionText } from './version.js';
-import type { HostOptions } from '../topology/types.js';
+import type { HostOptions } from '../model/types.js';
 import type { Host } from '../topology/host.js';
 
 /** What every verb receives. */

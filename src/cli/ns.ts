@@ -1,14 +1,14 @@
 /**
  * cli/ns.ts — what a NETNS argument means: a name under /run/netns (what `ip netns` sees),
  * an absolute path to an nsfs file (/proc/PID/ns/net, a bind mount elsewhere), or pid:N.
- * Resolution is the library's own (netns/resolve.ts), so the CLI and the API agree.
+ * Resolution is the library's own (validate/netns.ts), so the CLI and the API agree.
  *
  * Layer: CLI front door. No kernel work beyond a stat.
  */
 import { statSync } from 'node:fs';
-import { CtnetError } from '../errors.js';
+import { CtnetError } from '../model/errors.js';
 import { UsageError } from './args.js';
-import { resolveNetns as libResolve, NETNS_RUN_DIR } from '../netns/resolve.js';
+import { resolveNetns as libResolve, NETNS_RUN_DIR } from '../validate/netns.js';
 
 export { NETNS_RUN_DIR };
 

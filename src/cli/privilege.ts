@@ -5,7 +5,7 @@
  * Layer: CLI front door. Reads /proc/self/status only.
  */
 import { readFileSync } from 'node:fs';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../model/errors.js';
 
 const CAP_SYS_ADMIN = 21n;
 const CAP_NET_ADMIN = 12n;

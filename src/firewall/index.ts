@@ -15,18 +15,18 @@
  */
 import { accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { EnvironmentError, InvalidInputError, NetlinkError } from '../errors.js';
-import type { Backend, NsRef, StepResult } from '../native/contract.js';
-import type { PortMapping } from '../topology/types.js';
-import { nftErrno, runNftArgs, runNftProcess } from './nft-process.js';
+import { EnvironmentError, InvalidInputError, NetlinkError } from '../model/errors.js';
+import type { Backend, NsRef, StepResult } from '../model/plan.js';
+import type { PortMapping } from '../model/types.js';
+import { nftErrno, runNftArgs, runNftProcess } from '../backend/nft-process.js';
 import {
   FAMILIES, TABLE, addNetworkElements, baseRuleset, publishElements, removeAllRuleset, removeNetworkElements,
   unpublishElements, type FirewallEndpoint, type FirewallNetwork, type NftFamily, type RulesetOptions,
 } from './rules.js';
 
 export * from './rules.js';
-export * from './ports.js';
-export { runNftProcess, runNftArgs, nftErrno } from './nft-process.js';
+export * from '../validate/ports.js';
+export { runNftProcess, runNftArgs, nftErrno } from '../backend/nft-process.js';
 
 export type FirewallBackendName = 'libnftables' | 'nft' | 'none';
 export type FirewallChoice = 'auto' | FirewallBackendName;

@@ -65,10 +65,10 @@
  * Sysctls the topology must set: see `requiredSysctls()`.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../model/errors.js';
 import { formatIp, parseCidr, parseIp, networkText } from '../util/ip.js';
-import type { PortMapping } from '../topology/types.js';
-import { formatPortSpec, portCount, validatePortMapping } from './ports.js';
+import type { PortMapping } from '../model/types.js';
+import { formatPortSpec, portCount, validatePortMapping } from '../validate/ports.js';
 
 /** Bumped whenever the fixed rules change; recorded in every rule's comment. */
 export const BASE_VERSION = 1;

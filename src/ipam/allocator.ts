@@ -21,7 +21,7 @@
  *    oldest release first — so a just-released address is the last to be reused (like
  *    host-local's round robin, without its scan). Empty free list ⇒ exhausted.
  */
-import { CtnetError, InvalidInputError } from '../errors.js';
+import { CtnetError, InvalidInputError } from '../model/errors.js';
 import { contains, formatIp, parseIp } from '../util/ip.js';
 import { addressAt, positionOf, reservedReason, type Pool } from './pool.js';
 

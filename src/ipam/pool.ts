@@ -16,7 +16,7 @@
 import {
   broadcast, formatIp, lastAddress, parseCidr, parseIp, type Cidr, type Family,
 } from '../util/ip.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../model/errors.js';
 
 /** A subnet prepared for allocation. Immutable; cheap to build (a few bigint ops). */
 export interface Pool {

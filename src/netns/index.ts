@@ -12,13 +12,13 @@
  * the mount namespace that made it. See `inHostMountNamespace()`.
  */
 import { promises as fs } from 'node:fs';
-import type { Backend, NsRef } from '../native/contract.js';
+import type { Backend, NsRef } from '../model/plan.js';
 import { Batch } from '../rtnl/batch.js';
-import { defaultBackend } from '../rtnl/backend.js';
-import { NETNS_RUN_DIR, netnsPath, resolveNetns } from './resolve.js';
+import { defaultBackend } from '../backend/select.js';
+import { NETNS_RUN_DIR, netnsPath, resolveNetns } from '../validate/netns.js';
 
-export { NETNS_RUN_DIR, NETNS_NAME_MAX, checkNetnsName, netnsPath, resolveNetns, toNsRef } from './resolve.js';
-export type { ResolvedNetns } from './resolve.js';
+export { NETNS_RUN_DIR, NETNS_NAME_MAX, checkNetnsName, netnsPath, resolveNetns, toNsRef } from '../validate/netns.js';
+export type { ResolvedNetns } from '../validate/netns.js';
 export { inHostMountNamespace, mountNamespaceWarning, outerNamespace } from './mount-ns.js';
 
 /** A netns we created or opened. */

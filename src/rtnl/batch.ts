@@ -13,8 +13,8 @@
  *   const res = await b.run();
  *   res.throwIfFailed('attach x');           // "attach x: create veth vethA→eth0 in x: EEXIST: …"
  */
-import { InvalidInputError, NetlinkError } from '../errors.js';
-import type { Backend, KernelError, NsRef, OpValue, Plan, RtnlOp, Step, StepResult } from '../native/contract.js';
+import { InvalidInputError, NetlinkError } from '../model/errors.js';
+import type { Backend, KernelError, NsRef, OpValue, Plan, RtnlOp, Step, StepResult } from '../model/plan.js';
 import { checkNsRef, checkOp, describeOp, nsLabel } from './ops.js';
 
 export interface Failure {

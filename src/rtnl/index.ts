@@ -10,9 +10,9 @@ export type { Failure } from './batch.js';
 export * as ops from './ops.js';
 export type { VethPeerSpec, BridgeSpec, LinkCommonSpec, LinkAddSpec, LinkSetSpec, AddrSpec, RouteSpec } from './ops.js';
 export { describeOp, nsLabel, checkOp, checkNsRef } from './ops.js';
-export { Iproute2Backend } from './iproute2.js';
-export { loadBackend, tryNative, defaultBackend } from './backend.js';
-export type { BackendPreference } from './backend.js';
+export { Iproute2Backend } from '../backend/iproute2/index.js';
+export { loadBackend, tryNative, defaultBackend } from '../backend/select.js';
+export type { BackendPreference } from '../backend/select.js';
 export {
   checkIfname, checkLinkRef, checkMac, checkMtu, checkAlias, IFNAME_MAX, MTU_MIN, MTU_MAX,
-} from './validate.js';
+} from '../validate/kernel.js';

@@ -6,16 +6,16 @@
  * InvalidInputError naming the object before anything reaches a backend; `checkOp` applies
  * the same checks to a hand-made op (the batch builder runs it on every op it is given).
  */
-import { InvalidInputError } from '../errors.js';
-import { runNetnsName } from '../netns/resolve.js';
+import { InvalidInputError } from '../model/errors.js';
+import { runNetnsName } from '../validate/netns.js';
 import { broadcast as broadcastOf, formatIp } from '../util/ip.js';
 import type {
   AddrListOp, AddrOp, Family, LinkAddOp, LinkDelOp, LinkGetOp, LinkListOp, LinkRef, LinkSetOp, NsRef,
   RouteListOp, RouteOp, RtnlOp,
-} from '../native/contract.js';
+} from '../model/plan.js';
 import {
   checkAddrCidr, checkAlias, checkIfname, checkIp, checkLinkRef, checkMac, checkMtu, checkRouteDst, checkUint,
-} from './validate.js';
+} from '../validate/kernel.js';
 
 /** Drop keys whose value is undefined (exactOptionalPropertyTypes-friendly object building). */
 function compact<T extends object>(o: { [K in keyof T]: T[K] | undefined }): T {

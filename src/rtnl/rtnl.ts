@@ -8,11 +8,11 @@
  * Each call is one plan = one crossing into the backend; to do several things in one
  * crossing (across netns too), use `batch()`.
  */
-import type { Addr, Backend, Family, Link, LinkRef, NsRef, OpValue, Route, RtnlOp } from '../native/contract.js';
-import { toNsRef } from '../netns/resolve.js';
+import type { Addr, Backend, Family, Link, LinkRef, NsRef, OpValue, Route, RtnlOp } from '../model/plan.js';
+import { toNsRef } from '../validate/netns.js';
 import { Batch } from './batch.js';
 import * as ops from './ops.js';
-import { checkLinkRef } from './validate.js';
+import { checkLinkRef } from '../validate/kernel.js';
 
 /** A veth peer; `ns` may be a netns name, path or pid:N as well as an NsRef. */
 export type VethPeer = Omit<ops.VethPeerSpec, 'ns'> & { readonly ns?: NsRef | string | undefined };

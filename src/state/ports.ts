@@ -5,9 +5,9 @@
  * Layer: state (pure helpers; store.ts does the SQL). Parsing "8080:80/tcp" strings is the
  * front doors' / topology's job; this takes PortMapping objects.
  */
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../model/errors.js';
 import { formatIp, parseIp } from '../util/ip.js';
-import type { PortMapping, Protocol } from '../topology/types.js';
+import type { PortMapping, Protocol } from '../model/types.js';
 
 /** One published host port: the primary key is (hostIp, protocol, hostPort). */
 export interface PortRow {

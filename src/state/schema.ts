@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../model/errors.js';
 
 type Db = Database.Database;
 

@@ -3,7 +3,7 @@
  *
  * Layer: state (types only).
  */
-import type { Mode, NetworkInfo, NetworkSpec, PortMapping } from '../topology/types.js';
+import type { Mode, NetworkInfo, NetworkSpec, PortMapping } from '../model/types.js';
 
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [k: string]: JsonValue };
 

@@ -11,9 +11,9 @@
  * failure together (AggregateCtnetError).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import type { Addr, Backend, NsRef, RtnlOp, StepResult, Link } from '../native/contract.js';
-import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../errors.js';
-import { loadBackend } from '../rtnl/backend.js';
+import type { Addr, Backend, NsRef, RtnlOp, StepResult, Link } from '../model/plan.js';
+import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../model/errors.js';
+import { loadBackend } from '../backend/select.js';
 import { processAlive } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
 import { openStore, normalizeMapping, type Store } from '../state/index.js';
@@ -25,10 +25,10 @@ import {
 import { parseCidr, broadcast as broadcastOf, formatIp, parseIp } from '../util/ip.js';
 import type {
   AttachOptions, EndpointInfo, GcReport, HostOptions, NetworkInfo, NetworkSpec, PortMapping,
-} from './types.js';
-import { ALIAS_PREFIX } from './names.js';
-import { checkIfname, checkMac } from '../rtnl/validate.js';
-import { allFailures, firstFailure, runSteps, rtnlStep, type Labelled } from './plan.js';
+} from '../model/types.js';
+import { ALIAS_PREFIX } from '../model/names.js';
+import { checkIfname, checkMac } from '../validate/kernel.js';
+import { allFailures, firstFailure, runSteps, rtnlStep, type Labelled } from '../backend/result.js';
 import {
   attachSteps, detachSteps, deleteHostVethSteps, networkSteps, networkSysctls, removeNetworkSteps,
   type EndpointPlanInput, type NetRecord,

@@ -12,11 +12,11 @@
  *   nft  @host:  published ports as map elements (only when there are any)
  * Moving a link between namespaces (~12 ms) and deleting a veth (~30 ms) never happen here.
  */
-import type { NsRef, RtnlOp, Family } from '../native/contract.js';
-import type { Labelled } from './plan.js';
-import type { NetworkInfo } from './types.js';
-import { rtnlStep } from './plan.js';
-import { bridgeAlias, endpointAlias } from './names.js';
+import type { NsRef, RtnlOp, Family } from '../model/plan.js';
+import type { Labelled } from '../backend/result.js';
+import type { NetworkInfo } from '../model/types.js';
+import { rtnlStep } from '../backend/result.js';
+import { bridgeAlias, endpointAlias } from '../model/names.js';
 import { requiredSysctls } from '../firewall/rules.js';
 
 /** What the plans need of a network: its stored settings plus the prefix lengths and broadcast they imply. */

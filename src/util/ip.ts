@@ -5,7 +5,7 @@
  * ipam/ (allocation), firewall/ (rule elements) and topology/.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../model/errors.js';
 
 export type Family = 4 | 6;
 

@@ -6,9 +6,9 @@
  * 'native' goes through loadBackend('native'), so when the addon cannot load the suite's
  * before hook FAILS (never skips: a skipped privileged test must fail CI).
  */
-import type { Backend } from '../../src/native/contract.js';
-import { Iproute2Backend } from '../../src/rtnl/iproute2.js';
-import { loadBackend } from '../../src/rtnl/backend.js';
+import type { Backend } from '../../src/model/plan.js';
+import { Iproute2Backend } from '../../src/backend/iproute2/index.js';
+import { loadBackend } from '../../src/backend/select.js';
 
 export const BACKENDS = ['iproute2', 'native'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { EndpointInfo, GcReport, PortMapping } from '../../src/topology/types.js';
+import type { EndpointInfo, GcReport, PortMapping } from '../../src/model/types.js';
 import { BIN, addrsOf, ctnet, ctnetAsync, ensureBuilt, ipj, setElements, tempState, testEnv, type Run } from './cli-network.test.js';
 
 function ping(fromNs: string, ip: string): boolean {

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, u
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { EndpointInfo, GcReport, NetworkInfo } from '../../src/topology/types.js';
+import type { EndpointInfo, GcReport, NetworkInfo } from '../../src/model/types.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
 import { connect, startServer, type PeerServer } from '../helpers/traffic.js';
 import { BIN, addrsOf, ctnet, ctnetAsync, ensureBuilt, ipj, setElements, testEnv, type Run } from './cli-network.test.js';

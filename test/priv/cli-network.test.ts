@@ -8,7 +8,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, exists
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NetworkInfo } from '../../src/topology/types.js';
+import type { NetworkInfo } from '../../src/model/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/ctnet-fast.cjs');

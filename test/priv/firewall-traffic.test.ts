@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import {
   Firewall, parsePortSpec, tablesOf, runNftArgs, unpublishElements, type FirewallBackendName, type FirewallOptions,
 } from '../../src/firewall/index.js';
-import { NetlinkError } from '../../src/errors.js';
+import { NetlinkError } from '../../src/model/errors.js';
 import * as lab from '../fixtures/firewall/lab.js';
 import { C1, C2, C3, C4, NET_A, NET_B, NET_I, OUT } from '../fixtures/firewall/lab.js';
 import { nativeFirewall } from '../fixtures/firewall/native.js';
@@ -24,7 +24,7 @@ const ep = (c: lab.Container) => ({ ip: c.ip, ...(c.ip6 !== undefined ? { ip6: c
 const C1_PORTS = ['8080:80', '127.0.0.1:8081:81', '9000-9002:10000-10002', '5353:53/udp', `${OUT.hostIp}:8082:80`, `[${OUT.hostIp6}]:8083:80`].map(parsePortSpec);
 const C2_PORTS = ['8090:80'].map(parsePortSpec);
 
-// The 'libnftables' variant runs when the native backend (src/native/addon.ts) loads;
+// The 'libnftables' variant runs when the native backend (src/backend/native.ts) loads;
 // otherwise it is left out, and said so once on stderr.
 const native = await nativeFirewall();
 if (native.opts === undefined) process.stderr.write(`firewall traffic tests: libnftables variant left out: ${native.why}\n`);

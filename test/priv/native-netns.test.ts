@@ -11,8 +11,8 @@ import { existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadNative } from '../../src/native/addon.js';
-import type { NativeAddon, Step, StepResult } from '../../src/native/contract.js';
+import { loadNative } from '../../src/backend/native.js';
+import type { NativeAddon, Step, StepResult } from '../../src/model/plan.js';
 import { assertSandbox, fdTargets, ip, ipJson, links, netnsList, openFds, removeLeftovers } from '../helpers/index.js';
 
 const execFileP = promisify(execFile);

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { loadNative } from '../../src/native/addon.js';
-import type { Addr, KernelError, Link, NativeAddon, OpResult, Route, RtnlOp, StepResult } from '../../src/native/contract.js';
+import { loadNative } from '../../src/backend/native.js';
+import type { Addr, KernelError, Link, NativeAddon, OpResult, Route, RtnlOp, StepResult } from '../../src/model/plan.js';
 import { addrs, assertSandbox, ip, ipJson, link, links, removeLeftovers, routes } from '../helpers/index.js';
 
 const execFileP = promisify(execFile);

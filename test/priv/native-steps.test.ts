@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { loadNative } from '../../src/native/addon.js';
-import type { NativeAddon, StepResult } from '../../src/native/contract.js';
+import { loadNative } from '../../src/backend/native.js';
+import type { NativeAddon, StepResult } from '../../src/model/plan.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
 
 const execFileP = promisify(execFile);

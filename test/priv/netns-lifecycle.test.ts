@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { InvalidInputError, NetlinkError } from '../../src/errors.js';
-import type { Backend } from '../../src/native/contract.js';
+import { InvalidInputError, NetlinkError } from '../../src/model/errors.js';
+import type { Backend } from '../../src/model/plan.js';
 import { Rtnl } from '../../src/rtnl/index.js';
 import {
   createNetns, deleteNetns, inHostMountNamespace, listNetns, mountNamespaceWarning, openNetns,

@@ -4,7 +4,7 @@
  * strerror text. Needs both backends: fails when the addon cannot load.
  */
 import assert from 'node:assert/strict';
-import type { Backend, RtnlOp } from '../../src/native/contract.js';
+import type { Backend, RtnlOp } from '../../src/model/plan.js';
 import { Rtnl, ops } from '../../src/rtnl/index.js';
 import { createNetns, deleteNetns } from '../../src/netns/index.js';
 import { assertSandbox, backendFor, link, removeLeftovers } from '../helpers/index.js';

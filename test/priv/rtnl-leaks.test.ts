@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Backend } from '../../src/native/contract.js';
+import type { Backend } from '../../src/model/plan.js';
 import { Rtnl, ops } from '../../src/rtnl/index.js';
 import { deleteNetns } from '../../src/netns/index.js';
 import { BACKENDS, assertSandbox, backendFor, fdTargets, links, openFds, removeLeftovers } from '../helpers/index.js';

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { InvalidInputError, NetlinkError } from '../../src/errors.js';
-import type { Backend, Link } from '../../src/native/contract.js';
+import { InvalidInputError, NetlinkError } from '../../src/model/errors.js';
+import type { Backend, Link } from '../../src/model/plan.js';
 import { Rtnl, ops } from '../../src/rtnl/index.js';
 import { createNetns, deleteNetns } from '../../src/netns/index.js';
 import {

@@ -7,8 +7,8 @@ import { VERBS, UsageError } from '../../src/cli/args.js';
 import { portText, endpointsTable, networksTable } from '../../src/cli/format.js';
 import { missingCaps, effectiveCaps, checkPrivilege } from '../../src/cli/privilege.js';
 import { buildReport, fromRtnl } from '../../src/cli/verbs/inspect.js';
-import { CtnetError, EnvironmentError, InvalidInputError, NetlinkError } from '../../src/errors.js';
-import type { EndpointInfo, NetworkInfo } from '../../src/topology/types.js';
+import { CtnetError, EnvironmentError, InvalidInputError, NetlinkError } from '../../src/model/errors.js';
+import type { EndpointInfo, NetworkInfo } from '../../src/model/types.js';
 
 export function fakeStreams(tty = false): Streams & { out: string[]; err: string[] } {
   const out: string[] = [];

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { NetlinkError, errnoName, CtnetError, describeErrno, errnoFromStrerror } from '../../src/errors.js';
+import { NetlinkError, errnoName, CtnetError, describeErrno, errnoFromStrerror } from '../../src/model/errors.js';
 
 describe('errors', () => {
   it('names errnos the way the kernel headers do', () => {

@@ -7,8 +7,8 @@ import {
   requiredSysctls, parsePortSpec, formatPortSpec, validatePortMapping, normalizeMappings, pickFirewallBackend, nsPathOf,
   tablesOf, NFT_MISSING, BASE_VERSION,
 } from '../../src/firewall/index.js';
-import { InvalidInputError, EnvironmentError } from '../../src/errors.js';
-import type { PortMapping } from '../../src/topology/types.js';
+import { InvalidInputError, EnvironmentError } from '../../src/model/errors.js';
+import type { PortMapping } from '../../src/model/types.js';
 
 // Golden files: written once from the code with CTNET_UPDATE_GOLDEN=1, reviewed by eye, then kept.
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/firewall');
@@ -79,7 +79,7 @@ describe('firewall/rules: golden JSON', () => {
   });
 });
 
-describe('firewall/ports: parsePortSpec and validation', () => {
+describe('validate/ports: parsePortSpec and validation', () => {
   it('parses Docker-style specs', () => {
     assert.deepEqual(parsePortSpec('8080:80'), { hostPort: 8080, containerPort: 80, protocol: 'tcp' });
     assert.deepEqual(parsePortSpec('127.0.0.1:5353:53/udp'), { hostIp: '127.0.0.1', hostPort: 5353, containerPort: 53, protocol: 'udp' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseIp, formatIp, parseCidr, overlaps, contains, broadcast, networkText, size } from '../../src/util/ip.js';
-import { InvalidInputError } from '../../src/errors.js';
+import { InvalidInputError } from '../../src/model/errors.js';
 
 describe('util/ip', () => {
   it('parses and formats IPv4 and IPv6 round trip', () => {

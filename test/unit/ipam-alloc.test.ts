@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '../../src/state/index.js';
 import { ipamStats, resetIpamStats } from '../../src/ipam/index.js';
-import { CtnetError, InvalidInputError } from '../../src/errors.js';
+import { CtnetError, InvalidInputError } from '../../src/model/errors.js';
 
 describe('ipam allocation (through the store)', () => {
   let dir: string;

@@ -3,7 +3,7 @@ import {
   validatePool, makePool, defaultGateway, addressAt, positionOf, reservedReason, macFromIp,
 } from '../../src/ipam/index.js';
 import { formatIp, parseIp } from '../../src/util/ip.js';
-import { InvalidInputError } from '../../src/errors.js';
+import { InvalidInputError } from '../../src/model/errors.js';
 
 const v = (ip: string) => parseIp(ip).value;
 

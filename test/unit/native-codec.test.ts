@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadNative } from '../../src/native/addon.js';
-import type { Addr, Link, NativeAddon, Route, RtnlOp } from '../../src/native/contract.js';
+import { loadNative } from '../../src/backend/native.js';
+import type { Addr, Link, NativeAddon, Route, RtnlOp } from '../../src/model/plan.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.join(here, '..', 'fixtures', 'native');

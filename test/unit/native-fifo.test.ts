@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadNative } from '../../src/native/addon.js';
+import { loadNative } from '../../src/backend/native.js';
 
 type MkFifo = (p: string, mode: number) => void;
 

@@ -1,11 +1,11 @@
 /**
- * test/unit/native-loader.test.ts — src/native/addon.ts: where the addon is looked for,
+ * test/unit/native-loader.test.ts — src/backend/native.ts: where the addon is looked for,
  * what the loader reports when it is missing, and the NativeBackend wrapper. No privileges.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadNative, NativeBackend, NATIVE_ABI_VERSION, packageRoot } from '../../src/native/addon.js';
+import { loadNative, NativeBackend, NATIVE_ABI_VERSION, packageRoot } from '../../src/backend/native.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { InvalidInputError, NetlinkError, EnvironmentError } from '../../src/errors.js';
+import { InvalidInputError, NetlinkError, EnvironmentError } from '../../src/model/errors.js';
 import { Batch, Rtnl, ops, loadBackend, Iproute2Backend } from '../../src/rtnl/index.js';
-import type { Backend, Plan, StepResult } from '../../src/native/contract.js';
+import type { Backend, Plan, StepResult } from '../../src/model/plan.js';
 
 /** A backend that records plans and answers with canned results. */
 class FakeBackend implements Backend {

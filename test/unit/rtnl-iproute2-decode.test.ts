@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { decodeAddrs, decodeLinks, decodeRoutes, linkFlagsFromNames, IFF } from '../../src/rtnl/iproute2-decode.js';
-import { kernelErrorFromStderr } from '../../src/rtnl/iproute2-errors.js';
-import { ipCommand, sysctlPath } from '../../src/rtnl/iproute2.js';
+import { decodeAddrs, decodeLinks, decodeRoutes, linkFlagsFromNames, IFF } from '../../src/backend/iproute2/decode.js';
+import { kernelErrorFromStderr } from '../../src/backend/iproute2/errors.js';
+import { ipCommand, sysctlPath } from '../../src/backend/iproute2/index.js';
 
 // Captured from iproute2 6.1 (`ip -d -j link show`, `ip -N -j addr show`, `ip -N -d -j route show`).
 const LINKS = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
-import { InvalidInputError } from '../../src/errors.js';
+import { InvalidInputError } from '../../src/model/errors.js';
 import { checkNetnsName, resolveNetns, inHostMountNamespace, outerNamespace } from '../../src/netns/index.js';
 
 describe('netns names and resolution', () => {

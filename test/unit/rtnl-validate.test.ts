@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { InvalidInputError } from '../../src/errors.js';
+import { InvalidInputError } from '../../src/model/errors.js';
 import { ops, checkIfname, checkMac, checkMtu, describeOp, nsLabel, checkOp } from '../../src/rtnl/index.js';
-import type { RtnlOp } from '../../src/native/contract.js';
+import type { RtnlOp } from '../../src/model/plan.js';
 
 function invalid(fn: () => unknown, ...needles: string[]): void {
   assert.throws(fn, (e: unknown) => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, openStore, SCHEMA_VERSION, STATE_FILE, type Store } from '../../src/state/index.js';
-import { CtnetError, InvalidInputError } from '../../src/errors.js';
+import { CtnetError, InvalidInputError } from '../../src/model/errors.js';
 
 describe('state/store', () => {
   let dir: string;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { attachSteps, detachSteps, networkSteps, networkSysctls, type NetRecord } from '../../src/topology/plans.js';
-import type { LinkAddOp, RtnlOp, Step } from '../../src/native/contract.js';
+import type { LinkAddOp, RtnlOp, Step } from '../../src/model/plan.js';
 
 const net: NetRecord = {
   name: 'demo', subnet: '172.18.0.0/16', prefixLen: 16, gateway: '172.18.0.1', broadcast: '172.18.255.255',

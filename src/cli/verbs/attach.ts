@@ -7,12 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Context } from '../main.js';
-import type { AttachOptions, EndpointInfo } from '../../topology/types.js';
+import type { AttachOptions, EndpointInfo } from '../../model/types.js';
 import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { CtnetError, throwFailures } from '../../errors.js';
+import { CtnetError, throwFailures } from '../../model/errors.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -58,7 +58,7 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
   }
   // the port grammar module is loaded only when there are ports to check
   const parsePortSpec = lines.some((l) => l.publish.length > 0) || publish.length > 0
-    ? (await import('../../firewall/ports.js')).parsePortSpec : undefined;
+    ? (await import('../../validate/ports.js')).parsePortSpec : undefined;
   const seen = new Set<string>();
   const targets = lines.map((l) => {
     resolveNetns(l.netns, verb);

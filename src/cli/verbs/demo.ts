@@ -17,7 +17,7 @@ import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Context } from '../main.js';
 import { checkPrivilege } from '../privilege.js';
-import { CtnetError, EnvironmentError } from '../../errors.js';
+import { CtnetError, EnvironmentError } from '../../model/errors.js';
 import type { Host } from '../lib.js';
 import { formatTable } from '../output.js';
 

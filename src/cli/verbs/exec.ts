@@ -14,13 +14,13 @@ import path from 'node:path';
 import type { Context } from '../main.js';
 import { requireNetnsFile, resolveNetns } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { CtnetError, EnvironmentError } from '../../errors.js';
+import { CtnetError, EnvironmentError } from '../../model/errors.js';
 
 type ExecFn = (nsPath: string, file: string, argv: string[]) => never;
 
 /** The addon's execInNetns (through the library's own loader: same paths, $CTNET_NATIVE_PATH), or why not. */
 export async function loadNativeExec(): Promise<{ fn: ExecFn } | { why: string }> {
-  const { loadNative } = await import('../../native/addon.js');
+  const { loadNative } = await import('../../backend/native.js');
   const r = loadNative();
   if (r.addon === undefined) return { why: `addon not loaded (tried ${r.tried.join(', ')}${r.error !== undefined ? `: ${r.error}` : ''})` };
   const fn = (r.addon as unknown as { execInNetns?: unknown }).execInNetns;

@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import type { Context } from '../main.js';
 import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { EnvironmentError, CtnetError } from '../../errors.js';
+import { EnvironmentError, CtnetError } from '../../model/errors.js';
 import { formatFields } from '../output.js';
-import type { Addr, Link, NsRef, Route, Step } from '../../native/contract.js';
+import type { Addr, Link, NsRef, Route, Step } from '../../model/plan.js';
 
 export interface InspectDevice {
   readonly index: number;
@@ -194,7 +194,7 @@ export function fromRtnl(links: readonly Link[], addrs: readonly Addr[], routes:
 async function rtnlView(ref: NetnsRef | undefined, ctx: Context): Promise<Pick<InspectReport, 'devices' | 'routes'> | undefined> {
   const pref = ctx.global.backend ?? ctx.env.CTNET_BACKEND ?? 'auto';
   if (pref === 'iproute2') return undefined;
-  const { NativeBackend } = await import('../../native/addon.js');
+  const { NativeBackend } = await import('../../backend/native.js');
   const { backend, load } = NativeBackend.tryCreate();
   if (backend === undefined) {
     ctx.out.debug(`inspect: addon not loaded (${load.error ?? load.tried.join(', ')}); reading the kernel with ip -j`);

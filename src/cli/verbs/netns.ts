@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import type { Context } from '../main.js';
 import { checkNetnsName, NETNS_RUN_DIR } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { throwFailures } from '../../errors.js';
+import { throwFailures } from '../../model/errors.js';
 
 interface NetnsApi {
   create(name: string): Promise<string>;
@@ -18,7 +18,7 @@ interface NetnsApi {
 
 /** The library's netns module on the backend the global options ask for. */
 async function api(ctx: Context): Promise<NetnsApi> {
-  const [m, { loadBackend }] = await Promise.all([import('../../netns/index.js'), import('../../rtnl/backend.js')]);
+  const [m, { loadBackend }] = await Promise.all([import('../../netns/index.js'), import('../../backend/select.js')]);
   let backend: Awaited<ReturnType<typeof loadBackend>> | undefined;
   const get = async () => (backend ??= await loadBackend(ctx.global.backend ?? 'auto', (w) => ctx.out.warn(w)));
   return {

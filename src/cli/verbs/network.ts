@@ -4,11 +4,11 @@
  * Layer: CLI front door: validate arguments (naming the bad one), call Host, print.
  */
 import type { Context } from '../main.js';
-import type { NetworkSpec } from '../../topology/types.js';
+import type { NetworkSpec } from '../../model/types.js';
 import { UsageError, stringOption } from '../args.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, networkFields, networksTable } from '../format.js';
-import { throwFailures } from '../../errors.js';
+import { throwFailures } from '../../model/errors.js';
 
 /** Validate the arguments of `network create` without touching the kernel. Exported for unit tests. */
 export async function networkSpecFrom(name: string, o: Readonly<Record<string, string | boolean | string[]>>): Promise<NetworkSpec> {

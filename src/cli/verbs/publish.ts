@@ -4,12 +4,12 @@
  * Layer: CLI front door.
  */
 import type { Context } from '../main.js';
-import type { PortMapping } from '../../topology/types.js';
+import type { PortMapping } from '../../model/types.js';
 import { UsageError, stringOption } from '../args.js';
 import { withHost, type Host } from '../lib.js';
 import { portText } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { CtnetError } from '../../errors.js';
+import { CtnetError } from '../../model/errors.js';
 
 const ANY = new Set([undefined, '0.0.0.0', '::']);
 
@@ -25,7 +25,7 @@ async function specsOf(ctx: Context): Promise<{ netns: string; specs: string[]; 
   const [netns, ...specs] = ctx.positionals;
   if (netns === undefined) throw new UsageError(`${ctx.verb.name}: missing NETNS`, ctx.verb.name);
   resolveNetns(netns, ctx.verb.name);
-  const { parsePortSpec } = await import('../../firewall/ports.js');
+  const { parsePortSpec } = await import('../../validate/ports.js');
   const mappings = specs.map((spec) => {
     try { return parsePortSpec(spec); } catch (e) { throw new UsageError(`${ctx.verb.name}: ${(e as Error).message}`, ctx.verb.name); }
   });

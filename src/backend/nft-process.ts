@@ -1,8 +1,8 @@
 /**
- * firewall/nft-process.ts — the `nft` process fallback: apply an nftables JSON batch by
+ * backend/nft-process.ts — the `nft` process fallback: apply an nftables JSON batch by
  * running `nft -j -f FILE` (inside another netns through `nsenter --net=PATH`).
  *
- * Layer: firewall backend (and the iproute2 backend's `nft` step). ~2.5 ms a call against
+ * Layer: backend (used by the firewall's nft driver and the iproute2 backend's `nft` step). ~2.5 ms a call against
  * ~0.1 ms in-process (DESIGN.md §3): only for when libnftables cannot be loaded.
  * Argument arrays only.
  *
@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { EnvironmentError, NetlinkError, errnoFromStrerror } from '../errors.js';
+import { EnvironmentError, NetlinkError, errnoFromStrerror } from '../model/errors.js';
 
 let dir: string | undefined;
 let counter = 0;

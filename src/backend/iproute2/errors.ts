@@ -1,9 +1,9 @@
 /**
- * rtnl/iproute2-errors.ts — turn what an `ip`/`nsenter`/`sysctl` process printed on stderr
+ * backend/iproute2/errors.ts — turn what an `ip`/`nsenter`/`sysctl` process printed on stderr
  * into the contract's KernelError, so the iproute2 backend fails in the same shape as the
  * native one.
  *
- * Layer: rtnl, iproute2 backend (pure: no I/O).
+ * Layer: backend (iproute2) (pure: no I/O).
  *
  * A quirk to know: iproute2 prints EITHER "RTNETLINK answers: <strerror>" (no extended ack)
  * OR "Error: <extack text>" (the kernel sent NLMSGERR_ATTR_MSG) — never the errno with the
@@ -12,8 +12,8 @@
  * backend reports the exact errno; tests comparing both backends compare codes only where
  * iproute2 prints strerror text.
  */
-import { errnoFromStrerror, errnoName } from '../errors.js';
-import type { KernelError } from '../native/contract.js';
+import { errnoFromStrerror, errnoName } from '../../model/errors.js';
+import type { KernelError } from '../../model/plan.js';
 
 /** Extended-ack texts the kernel sends, with the errno it sends them with. */
 const EXTACK: ReadonlyArray<readonly [RegExp, number]> = [

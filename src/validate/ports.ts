@@ -1,7 +1,7 @@
 /**
- * firewall/ports.ts — Docker-style port publishing specs: parse, validate, format, expand.
+ * validate/ports.ts — Docker-style port publishing specs: parse, validate, format, expand.
  *
- * Layer: firewall (pure functions, no I/O, no kernel knowledge beyond port numbers).
+ * Layer: validate (pure functions, no I/O, no kernel knowledge beyond port numbers).
  * It must not build nftables JSON (rules.ts does) nor decide which host port is free
  * (the topology does).
  *
@@ -13,8 +13,8 @@
  * is not supported: the caller must choose the host port.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { InvalidInputError } from '../errors.js';
-import type { PortMapping, Protocol } from '../topology/types.js';
+import { InvalidInputError } from '../model/errors.js';
+import type { PortMapping, Protocol } from '../model/types.js';
 
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'] as const;
 

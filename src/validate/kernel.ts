@@ -1,12 +1,12 @@
 /**
- * rtnl/validate.ts — input checks every rtnl/netns primitive runs BEFORE any kernel work.
+ * validate/kernel.ts — input checks every rtnl/netns primitive runs BEFORE any kernel work.
  *
- * Layer: rtnl (pure: no I/O). Each check throws InvalidInputError naming the object, so a
+ * Layer: validate (pure: no I/O). Each check throws InvalidInputError naming the object, so a
  * caller never gets a half-made state from input we could have refused up front.
  */
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../model/errors.js';
 import { familyOf, parseCidr, parseIp, type Cidr, type Family } from '../util/ip.js';
-import type { LinkRef } from '../native/contract.js';
+import type { LinkRef } from '../model/plan.js';
 
 /** IFNAMSIZ is 16 including the NUL: at most 15 bytes. */
 export const IFNAME_MAX = 15;

@@ -1,9 +1,9 @@
 /**
- * native/contract.ts — the shape of a *plan*: the unit of kernel work that crosses into a
+ * model/plan.ts — the shape of a *plan*: the unit of kernel work that crosses into a
  * backend once. Both backends (the C++ addon and the iproute2 process backend) execute
  * exactly this shape and answer with exactly these results.
  *
- * Layer: bottom of the TypeScript tree (used by rtnl/, netns/, firewall/, topology/).
+ * Layer: model (types only; used by every layer above: validate/, backend/, rtnl/, netns/, firewall/, topology/).
  * It is types only: no I/O, no policy, no names chosen.
  *
  * Vocabulary: kernel-level fields with iproute2-like op names. Every op documents the

@@ -1,10 +1,10 @@
 /**
- * rtnl/iproute2.ts — the iproute2 backend: executes a whole Plan by running `ip` (and
+ * backend/iproute2/index.ts — the iproute2 backend: executes a whole Plan by running `ip` (and
  * `nsenter`, `sysctl`, `umount`, `nft`) processes with argument arrays, never a shell.
  *
- * Layer: rtnl backend (the fallback when the addon cannot load, and the baseline every
+ * Layer: backend (iproute2) (the fallback when the addon cannot load, and the baseline every
  * benchmark compares against). It chooses no names and applies no policy: each op runs
- * exactly the `ip` command documented on it in native/contract.ts, and answers in exactly
+ * exactly the `ip` command documented on it in model/plan.ts, and answers in exactly
  * the contract's result shapes, so one test suite checks both backends.
  *
  * Namespaces: `/run/netns/NAME` → `ip -n NAME …`; any other nsfs path → `nsenter --net=PATH
@@ -20,16 +20,16 @@
  *  - ops naming links by ifindex first list the links to find the name (`ip` wants names).
  */
 import { promises as fs } from 'node:fs';
-import { EnvironmentError, InvalidInputError, NetlinkError, errnoName } from '../errors.js';
-import { runNftProcess } from '../firewall/nft-process.js';
-import { NETNS_RUN_DIR, runNetnsName } from '../netns/resolve.js';
+import { EnvironmentError, InvalidInputError, NetlinkError, errnoName } from '../../model/errors.js';
+import { runNftProcess } from '../nft-process.js';
+import { NETNS_RUN_DIR, runNetnsName } from '../../validate/netns.js';
 import type {
   Backend, KernelError, LinkAddOp, LinkRef, LinkSetOp, NsRef, OpResult, Plan, RtnlOp, Step, StepResult,
   AddrOp, RouteOp, Family,
-} from '../native/contract.js';
-import { checkSysctlKey } from './batch.js';
-import { kernelErrorFromNode, kernelErrorFromStderr } from './iproute2-errors.js';
-import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './iproute2-decode.js';
+} from '../../model/plan.js';
+import { checkSysctlKey } from '../../rtnl/batch.js';
+import { kernelErrorFromNode, kernelErrorFromStderr } from './errors.js';
+import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './decode.js';
 
 /** `/run/netns/NAME` → NAME (what `ip -n` / `ip netns` take); anything else (also "." and "..") → undefined. */
 function ipNetnsName(path: string): string | undefined {

@@ -1,8 +1,8 @@
 /**
- * topology/types.ts — the public shapes of the library's front door (Host, Network,
+ * model/types.ts — the public shapes of the library's front door (Host, Network,
  * Endpoint) that the CLI, the CNI plugin and the benchmarks build on.
  *
- * Layer: topology (types only). No I/O here.
+ * Layer: model (types only). No I/O here.
  */
 
 export interface HostOptions {

@@ -1,7 +1,7 @@
 /**
- * native/addon.ts — loads the C++ addon (ctnet_native.node) and wraps it as a Backend.
+ * backend/native.ts — loads the C++ addon (ctnet_native.node) and wraps it as a Backend.
  *
- * Layer: bottom of the TypeScript tree, beside contract.ts. It only finds, loads and
+ * Layer: backend (above model/, validate/). It only finds, loads and
  * forwards: no policy, no retries, no names chosen. When the addon cannot be loaded,
  * `loadNative()` says which paths it tried and why, so the caller can fall back to the
  * iproute2 backend and tell the user.
@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend, NativeAddon, Plan, StepResult } from './contract.js';
+import type { Backend, NativeAddon, Plan, StepResult } from '../model/plan.js';
 
 /** The ABI version this TypeScript expects the addon to export. */
 export const NATIVE_ABI_VERSION = 1;
@@ -24,8 +24,8 @@ export interface NativeLoad {
 }
 
 /**
- * The package root: this file is src/native/addon.ts (run from source) or
- * dist/src/native/addon.js (compiled); walk up until package.json is found.
+ * The package root: this file is src/backend/native.ts (run from source) or
+ * dist/src/backend/native.js (compiled); walk up until package.json is found.
  */
 export function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -35,7 +35,7 @@ export function packageRoot(): string {
     if (up === dir) break;
     dir = up;
   }
-  // Fallback by layout: the folder holding dist/ (dist/src/native, dist/bundle), else src/native → two up.
+  // Fallback by layout: the folder holding dist/ (dist/src/backend, dist/bundle), else src/backend → two up.
   const here = path.dirname(fileURLToPath(import.meta.url));
   const parts = here.split(path.sep);
   const dist = parts.lastIndexOf('dist');

@@ -1,8 +1,8 @@
 /**
- * rtnl/iproute2-decode.ts — map `ip -j` JSON into the contract's Link / Addr / Route shapes,
+ * backend/iproute2/decode.ts — map `ip -j` JSON into the contract's Link / Addr / Route shapes,
  * with the same field meanings as the native decoder (numbers where the kernel has numbers).
  *
- * Layer: rtnl, iproute2 backend (pure: no I/O).
+ * Layer: backend (iproute2) (pure: no I/O).
  *
  * iproute2 prints names where the kernel has numbers; we undo that:
  *  - link flags: the "flags" array → ifi_flags. iproute2 hides IFF_RUNNING and prints
@@ -11,7 +11,7 @@
  *  - address flags: printed as booleans; IFA_F_PERMANENT is printed inverted ("dynamic").
  *  - routes are listed with `-N -d` so type/protocol/scope/table come as numbers.
  */
-import type { Addr, Family, Link, Route } from '../native/contract.js';
+import type { Addr, Family, Link, Route } from '../../model/plan.js';
 
 /** net/if.h IFF_* */
 export const IFF = {

@@ -1,15 +1,15 @@
 /**
- * rtnl/backend.ts — choose the kernel backend: the native addon, or iproute2 processes.
+ * backend/select.ts — choose the kernel backend: the native addon, or iproute2 processes.
  *
- * Layer: rtnl. 'auto' (default; the CTNET_BACKEND env var overrides it) tries the addon and,
+ * Layer: backend. 'auto' (default; the CTNET_BACKEND env var overrides it) tries the addon and,
  * when it cannot load, warns ONE line naming the paths it tried and falls back to iproute2.
  * 'native' fails with EnvironmentError listing the paths tried. 'iproute2' never loads the addon.
  *
- * The addon loader (../native/addon.js) is imported dynamically so a tree without it (or a
+ * The addon loader (./native.js) is imported dynamically so a tree without it (or a
  * build without the compiled addon) still works.
  */
-import { EnvironmentError, InvalidInputError } from '../errors.js';
-import type { Backend, NativeAddon } from '../native/contract.js';
+import { EnvironmentError, InvalidInputError } from '../model/errors.js';
+import type { Backend, NativeAddon } from '../model/plan.js';
 
 export type BackendPreference = 'auto' | 'native' | 'iproute2';
 
@@ -19,14 +19,14 @@ interface AddonModule {
 }
 
 /** Where the loader module is, relative to this file (works from src/ under tsx and from dist/). */
-const ADDON_MODULE = '../native/addon.js';
+const ADDON_MODULE = './native.js';
 
 /** Try to load the native backend; never throws. */
 export async function tryNative(): Promise<{ backend?: Backend; tried: string[]; error?: string }> {
   let mod: AddonModule;
   try {
     // a literal specifier, so a bundler (dist/bundle) includes the loader
-    mod = (await import('../native/addon.js')) as AddonModule;
+    mod = (await import('./native.js')) as AddonModule;
   } catch (e) {
     return { tried: [new URL(ADDON_MODULE, import.meta.url).pathname], error: `loader module missing: ${(e as Error).message}` };
   }
@@ -67,7 +67,7 @@ export async function loadBackend(pref: BackendPreference = 'auto', warn: (m: st
 
 /** The fallback backend, imported only when used (it pulls in process-spawning code). */
 async function iproute2(): Promise<Backend> {
-  const { Iproute2Backend } = await import('./iproute2.js');
+  const { Iproute2Backend } = await import('./iproute2/index.js');
   return new Iproute2Backend();
 }
 

@@ -1,11 +1,11 @@
 /**
- * topology/plan.ts — running a plan and turning its first failure into one error with
+ * backend/result.ts — running a plan and turning its first failure into one error with
  * context ("attach netns0 to demo: create veth ctv1a→eth0: EEXIST: …").
  *
- * Layer: topology helper. Knows the plan contract, not the kernel.
+ * Layer: backend. Knows the plan contract, not the kernel.
  */
-import type { Backend, NsRef, Plan, Step, StepResult, RtnlOp } from '../native/contract.js';
-import type { NetlinkError } from '../errors.js';
+import type { Backend, NsRef, Plan, Step, StepResult, RtnlOp } from '../model/plan.js';
+import type { NetlinkError } from '../model/errors.js';
 import { toNetlinkError } from '../rtnl/batch.js';
 
 /** A label for each step/op, used in error messages. */

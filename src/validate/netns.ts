@@ -1,10 +1,10 @@
 /**
- * netns/resolve.ts — netns names and paths: validation and resolution (pure, no I/O).
+ * validate/netns.ts — netns names and paths: validation and resolution (pure, no I/O).
  *
- * Layer: netns. Used by rtnl/ (Rtnl bound to a netns named by string) and topology/.
+ * Layer: validate (pure). Used by rtnl/ (Rtnl bound to a netns named by string), netns/ and topology/.
  */
-import { InvalidInputError } from '../errors.js';
-import type { NsRef } from '../native/contract.js';
+import { InvalidInputError } from '../model/errors.js';
+import type { NsRef } from '../model/plan.js';
 
 /** Where iproute2 (and we) keep named network namespaces. */
 export const NETNS_RUN_DIR = '/run/netns';

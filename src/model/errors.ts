@@ -1,7 +1,7 @@
 /**
  * errors.ts — the typed errors every layer throws.
  *
- * Layer: shared by all layers. It must not import any other module of ours.
+ * Layer: model (the bottom). It must not import any other module of ours.
  *
  * One NetlinkError carries what the kernel said (errno, its name, the rtnetlink
  * operation and the kernel's extended-ack text). Each layer above adds context by

@@ -1,7 +1,7 @@
 /**
- * topology/names.ts — the ownership tags ctnet-fast gives what it creates.
+ * model/names.ts — the ownership tags ctnet-fast gives what it creates.
  *
- * Layer: topology (pure functions; no I/O). Name and MAC validation live in rtnl/validate.ts;
+ * Layer: model (pure functions; no I/O). Name and MAC validation live in validate/kernel.ts;
  * bridge names, bridge MACs and host veth names are chosen by the state (state/store.ts).
  *
  * Ownership, so gc never touches what it did not make: a bridge carries the tag
