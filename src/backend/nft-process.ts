@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { EnvironmentError, NetlinkError, errnoFromStrerror } from '../model/errors.js';
+import { EnvironmentError, NetlinkError, errnoFromStrerror, CODE } from '../model/errors.js';
 
 let dir: string | undefined;
 let counter = 0;
@@ -48,7 +48,7 @@ export function runNftArgs(args: readonly string[], nsPath?: string): Promise<st
       }
       const e = err as Error & { code?: unknown };
       if (e.code === 'ENOENT' || e.code === 127) {
-        reject(new EnvironmentError(`nftables is not installed (${file} not found): apt-get install nftables`, 'ENOTOOL'));
+        reject(new EnvironmentError(`nftables is not installed (${file} not found): apt-get install nftables`, CODE.noTool));
         return;
       }
       const text = String(stderr || stdout || e.message).trim().split('\n').slice(0, 6).join(' | ');

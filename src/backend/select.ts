@@ -8,7 +8,7 @@
  * The addon loader (./native.js) is imported dynamically so a tree without it (or a
  * build without the compiled addon) still works.
  */
-import { EnvironmentError, InvalidInputError } from '../model/errors.js';
+import { EnvironmentError, InvalidInputError, CODE } from '../model/errors.js';
 import type { Backend, NativeAddon } from '../model/plan.js';
 
 export type BackendPreference = 'auto' | 'native' | 'iproute2';
@@ -59,7 +59,7 @@ export async function loadBackend(pref: BackendPreference = 'auto', warn: (m: st
   const where = r.tried.length > 0 ? r.tried.join(', ') : '(no paths)';
   const why = r.error !== undefined ? ` (${r.error.split('\n')[0] ?? ''})` : '';
   if (p === 'native') {
-    throw new EnvironmentError(`native backend unavailable: the addon could not be loaded from ${where}${why}; build it with \`npm run build\` or use backend 'iproute2'`, 'ENOADDON');
+    throw new EnvironmentError(`native backend unavailable: the addon could not be loaded from ${where}${why}; build it with \`npm run build\` or use backend 'iproute2'`, CODE.noAddon);
   }
   warn(`native addon not loaded (tried ${where})${why}; falling back to the iproute2 backend (slower: one process per request)`);
   return iproute2();

@@ -7,10 +7,11 @@
  * this module is loaded by every invocation (including `version`), so it must stay cheap.
  */
 import { parseArgs } from 'node:util';
+import { CODE } from '../model/errors.js';
 
 /** A usage error: bad or missing arguments. Exit code 2. */
 export class UsageError extends Error {
-  readonly code = 'EUSAGE';
+  readonly code = CODE.usage;
   /** The verb whose usage line to point at ("attach", "network create"); absent: global. */
   readonly verb: string | undefined;
   constructor(message: string, verb?: string) {

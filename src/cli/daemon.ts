@@ -34,7 +34,7 @@ import { main, type Context, type HostPool } from './main.js';
 import type { Streams } from './output.js';
 import { EXIT } from './output.js';
 import { parseCommandLine, UsageError, type Parsed } from './args.js';
-import { CtnetError } from '../model/errors.js';
+import { CtnetError, CODE } from '../model/errors.js';
 import type { Host } from '../topology/host.js';
 import type { HostOptions } from '../model/types.js';
 import { checkPrivilege } from './privilege.js';
@@ -673,7 +673,7 @@ export async function start(ctx: Context): Promise<number> {
     return EXIT.OK;
   }
   const script = process.argv[1];
-  if (script === undefined) throw new CtnetError('daemon start: cannot find the ctnet-fast script to run', 'EFAILURE');
+  if (script === undefined) throw new CtnetError('daemon start: cannot find the ctnet-fast script to run', CODE.failure);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const fd = openSync(logFile, 'a', 0o600);
   let child;
@@ -703,7 +703,7 @@ export async function start(ctx: Context): Promise<number> {
     if ((exited !== undefined && winner === undefined) || Date.now() > deadline) {
       const tail = tailOf(logFile);
       if (exited === undefined) child.kill('SIGTERM');
-      throw new CtnetError(`daemon start: the daemon ${exited !== undefined ? `exited (status ${String(exited)})` : 'did not answer within 10 s'}${tail !== '' ? `: ${tail}` : ''} (log ${logFile})`, 'EFAILURE');
+      throw new CtnetError(`daemon start: the daemon ${exited !== undefined ? `exited (status ${String(exited)})` : 'did not answer within 10 s'}${tail !== '' ? `: ${tail}` : ''} (log ${logFile})`, CODE.failure);
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -752,7 +752,7 @@ export async function status(ctx: Context): Promise<number> {
   const stateDir = stateDirOf(ctx);
   const s = await daemonStatus(stateDir);
   if (s === undefined) {
-    throw new CtnetError(`no ctnet-fast daemon is running for ${stateDir}: start one with ctnet-fast daemon start`, 'ENOTFOUND');
+    throw new CtnetError(`no ctnet-fast daemon is running for ${stateDir}: start one with ctnet-fast daemon start`, CODE.notFound);
   }
   ctx.out.result(s, () => [
     `ctnet-fast daemon running: pid ${s.pid}`,

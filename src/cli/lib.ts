@@ -11,7 +11,7 @@ import type { Host } from '../topology/host.js';
 import { checkPrivilege } from './privilege.js';
 import { resolveNetns } from './ns.js';
 import { existsSync } from 'node:fs';
-import { CtnetError } from '../model/errors.js';
+import { CtnetError, CODE } from '../model/errors.js';
 
 export type { Host };
 
@@ -34,7 +34,7 @@ export async function withHost<T>(ctx: Context, fn: (host: Host) => Promise<T>, 
     if (!existsSync(ref.path)) {
       throw new CtnetError(`${ctx.verb.name}: host netns (--host-netns) ${ref.name !== undefined
         ? `"${ref.name}" not found (${ref.path}): create it with ctnet-fast netns add ${ref.name}`
-        : `path "${ref.path}" does not exist`}`, 'ENOTFOUND');
+        : `path "${ref.path}" does not exist`}`, CODE.notFound);
     }
   }
   if (ctx.hosts !== undefined) {

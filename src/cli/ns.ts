@@ -6,7 +6,7 @@
  * Layer: CLI front door. No kernel work beyond a stat.
  */
 import { statSync } from 'node:fs';
-import { CtnetError } from '../model/errors.js';
+import { CtnetError, CODE } from '../model/errors.js';
 import { UsageError } from './args.js';
 import { resolveNetns as libResolve, NETNS_RUN_DIR } from '../validate/netns.js';
 
@@ -44,6 +44,6 @@ export function requireNetnsFile(ref: NetnsRef, verb: string): void {
   } catch {
     const what = ref.name !== undefined ? `netns "${ref.name}" not found (${ref.path})` : `netns path "${ref.path}" does not exist`;
     const fix = ref.name !== undefined ? `: create it with ctnet-fast netns add ${ref.name}` : '';
-    throw new CtnetError(`${verb}: ${what}${fix}`, 'ENOTFOUND');
+    throw new CtnetError(`${verb}: ${what}${fix}`, CODE.notFound);
   }
 }

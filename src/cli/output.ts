@@ -7,6 +7,7 @@
  * `code`/`name`, not by `instanceof`), so `version` and usage errors stay cheap.
  */
 import type { GlobalValues } from './args.js';
+import { CODE, codeKind } from '../model/errors.js';
 
 /** The documented exit codes. */
 export const EXIT = {
@@ -38,29 +39,27 @@ export interface ErrorReport {
   readonly details?: unknown;
 }
 
-const ENV_CODES = new Set(['EPERM', 'EACCES', 'ENVIRONMENT', 'ENOTOOL', 'ENOPRIV', 'ENOADDON', 'ENOKERNEL', 'EPROTONOSUPPORT', 'EAFNOSUPPORT']);
-const NOT_FOUND_CODES = new Set(['ENOTFOUND', 'ENOENT', 'ENONETNS', 'ENOENDPOINT']);
-const USAGE_CODES = new Set(['EUSAGE', 'EINVALID_INPUT', 'ERR_INVALID_ARG_VALUE']);
 
 /** Classify any thrown value into the one-line report and exit code. */
 export function describeError(e: unknown, verb?: string): ErrorReport {
   const err = e instanceof Error ? e : new Error(String(e));
   const rawCode: unknown = (err as unknown as { code?: unknown }).code;
-  const code = typeof rawCode === 'string' ? rawCode : 'EFAILURE';
+  const code = typeof rawCode === 'string' ? rawCode : CODE.failure;
   let message = oneLine(err.message || String(e));
   let exitCode: ExitCode = EXIT.FAILURE;
   let hint: string | undefined;
-  if (USAGE_CODES.has(code)) {
+  const kind = codeKind(code);
+  if (kind === 'usage') {
     exitCode = EXIT.USAGE;
     if (err.name === 'UsageError') {
       const v = (err as { verb?: string }).verb;
       hint = `see ctnet-fast ${v !== undefined ? `${v} ` : ''}--help`;
     }
-  } else if (NOT_FOUND_CODES.has(code)) {
+  } else if (kind === 'notFound') {
     exitCode = EXIT.NOT_FOUND;
     if (/\bendpoint\b|not attached/i.test(message)) hint = 'list endpoints with: ctnet-fast ls';
     else if (/\bnetwork\b/i.test(message) && !/\bnetns\b/.test(message)) hint = 'list networks with: ctnet-fast network ls';
-  } else if (ENV_CODES.has(code) || err.name === 'EnvironmentError') {
+  } else if (kind === 'environment' || err.name === 'EnvironmentError') {
     exitCode = EXIT.ENVIRONMENT;
     if ((code === 'EPERM' || code === 'EACCES') && !/\b(root|sudo|CAP_)/.test(message)) {
       hint = `needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run sudo ctnet-fast${verb !== undefined ? ` ${verb}` : ''} …`;

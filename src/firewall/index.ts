@@ -15,8 +15,9 @@
  */
 import { accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { EnvironmentError, InvalidInputError, NetlinkError } from '../model/errors.js';
+import { EnvironmentError, InvalidInputError, NetlinkError, CODE } from '../model/errors.js';
 import type { Backend, NsRef, StepResult } from '../model/plan.js';
+import { SKIPPED, toNetlinkError } from '../backend/result.js';
 import type { PortMapping } from '../model/types.js';
 import { nftErrno, runNftArgs, runNftProcess } from '../backend/nft-process.js';
 import {
@@ -70,18 +71,18 @@ export function pickFirewallBackend(choice: FirewallChoice, env: FirewallEnv = {
   const hasNft = env.hasNftCommand ?? (() => nftOnPath());
   switch (choice) {
     case 'libnftables':
-      if (!native) throw new EnvironmentError('firewall "libnftables" needs the native backend (the addon is not in use)', 'ENOLIBNFT');
+      if (!native) throw new EnvironmentError('firewall "libnftables" needs the native backend (the addon is not in use)', CODE.noLibnft);
       if (lib?.ok !== true) {
-        throw new EnvironmentError(`firewall "libnftables" is not available: ${lib?.reason ?? 'libnftables.so.1 could not be loaded'} (apt-get install libnftables1)`, 'ENOLIBNFT');
+        throw new EnvironmentError(`firewall "libnftables" is not available: ${lib?.reason ?? 'libnftables.so.1 could not be loaded'} (apt-get install libnftables1)`, CODE.noLibnft);
       }
       return 'libnftables';
     case 'nft':
-      if (!hasNft()) throw new EnvironmentError(NFT_MISSING, 'ENOTOOL');
+      if (!hasNft()) throw new EnvironmentError(NFT_MISSING, CODE.noTool);
       return 'nft';
     case 'auto':
       if (lib?.ok === true) return 'libnftables';
       if (hasNft()) return 'nft';
-      throw new EnvironmentError(NFT_MISSING, 'ENOTOOL');
+      throw new EnvironmentError(NFT_MISSING, CODE.noTool);
     default:
       throw new InvalidInputError(`invalid firewall backend "${String(choice)}": expected auto, libnftables, nft or none`);
   }
@@ -97,10 +98,10 @@ export function nsPathOf(ns: NsRef): string | undefined {
 function stepError(r: StepResult | undefined): Error | undefined {
   if (r === undefined) return new NetlinkError({ errno: 5, op: 'nft', extack: 'the backend returned no result for the nft step' });
   if (r.ok) return undefined;
-  if ('skipped' in r) return new NetlinkError({ errno: 5, op: 'nft', extack: 'the nft step was skipped' });
+  const err = 'skipped' in r ? SKIPPED : r.error;
   // libnftables gives only text (the addon reports EINVAL): recover the errno from it
-  const errno = r.error.errno === 22 && r.error.message !== undefined ? nftErrno(r.error.message, 22) : r.error.errno;
-  return new NetlinkError({ errno, op: r.error.op || 'nft', extack: r.error.message });
+  const errno = err.errno === 22 && err.message !== undefined ? nftErrno(err.message, 22) : err.errno;
+  return toNetlinkError({ ...err, errno, code: errno === err.errno ? err.code : '', op: err.op || 'nft' });
 }
 
 /** Apply one JSON batch in `ns` through the named backend ('none' does nothing). */
@@ -112,7 +113,7 @@ export async function applyNft(name: FirewallBackendName, json: string, ns: NsRe
       await runNftProcess(json, nsPathOf(ns));
       return;
     case 'libnftables': {
-      if (backend === undefined) throw new EnvironmentError('firewall "libnftables" needs a native backend to run on', 'ENOLIBNFT');
+      if (backend === undefined) throw new EnvironmentError('firewall "libnftables" needs a native backend to run on', CODE.noLibnft);
       const [r] = await backend.run({ steps: [{ kind: 'nft', ns, json }] });
       const err = stepError(r);
       if (err !== undefined) throw err;

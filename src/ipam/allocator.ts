@@ -21,7 +21,7 @@
  *    oldest release first — so a just-released address is the last to be reused (like
  *    host-local's round robin, without its scan). Empty free list ⇒ exhausted.
  */
-import { CtnetError, InvalidInputError } from '../model/errors.js';
+import { CtnetError, InvalidInputError, CODE } from '../model/errors.js';
 import { contains, formatIp, parseIp } from '../util/ip.js';
 import { addressAt, positionOf, reservedReason, type Pool } from './pool.js';
 
@@ -50,13 +50,6 @@ export function resetIpamStats(): void {
   ipamStats.allocations = 0;
 }
 
-/** Error codes this module throws (besides EINVALID_INPUT from InvalidInputError). */
-export const IPAM_ERRORS = {
-  /** the requested static address is leased already */
-  inUse: 'EADDRINUSE',
-  /** no free address left in the pool */
-  exhausted: 'EEXHAUSTED',
-} as const;
 
 export interface Allocation {
   /** canonical address text */
@@ -88,7 +81,7 @@ export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Alloc
   }
   throw new CtnetError(
     `network "${pool.network}" has no free IPv${pool.family} address: all ${pool.capacity} ` +
-    `usable addresses of ${pool.subnet} are leased`, IPAM_ERRORS.exhausted);
+    `usable addresses of ${pool.subnet} are leased`, CODE.exhausted);
 }
 
 /**
@@ -115,7 +108,7 @@ export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: Le
     const holder = b.holderOf(ip);
     throw new CtnetError(
       `address ${ip} is already in use on network "${pool.network}"${holder ? ` (by endpoint ${holder})` : ''}`,
-      IPAM_ERRORS.inUse);
+      CODE.addrInUse);
   }
   if (positionOf(pool, p.value) < cursor) {
     ipamStats.backendCalls++;

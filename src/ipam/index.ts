@@ -5,6 +5,6 @@ export {
   validatePool, defaultGateway, makePool, addressAt, positionOf, reservedReason, macFromIp, type Pool,
 } from './pool.js';
 export {
-  allocateNext, claimStatic, noteReleased, ipamStats, resetIpamStats, IPAM_ERRORS,
+  allocateNext, claimStatic, noteReleased, ipamStats, resetIpamStats,
   type LeaseBackend, type Allocation,
 } from './allocator.js';

@@ -4,10 +4,79 @@
  * Layer: model (the bottom). It must not import any other module of ours.
  *
  * One NetlinkError carries what the kernel said (errno, its name, the rtnetlink
- * operation and the kernel's extended-ack text). Each layer above adds context by
- * wrapping with `withContext`, so a user reads
- *   "create veth vethA→eth0 in netns0: EEXIST: File exists (RTM_NEWLINK)".
+ * operation and the kernel's extended-ack text). Each layer above adds context with
+ * `withContext`, which returns a NEW error of the same class, code, errno and op whose
+ * `cause` is the original (never rewritten in place), so a user reads
+ *   "create veth vethA→eth0 in netns0: EEXIST: File exists (RTM_NEWLINK)"
+ * and a caller still tests `e instanceof NetlinkError`, `e.code === 'EEXIST'`, `e.errno`.
+ *
+ * CODE is the one registry of the codes that are ours (not errno names): code → what
+ * kind of failure it is. The CLI's exit codes and every `e.code === …` test read it;
+ * failures are recognised by code, never by message text.
  */
+
+/** What kind of failure a code is: decides the CLI's exit code (docs/ARCHITECTURE.md, "Errors"). */
+export type CodeKind = 'usage' | 'notFound' | 'conflict' | 'environment' | 'failure';
+
+/** The codes we throw ourselves (three are errno names used in their usual sense). */
+export const CODE = {
+  /** input refused before any kernel work */
+  invalidInput: 'EINVALID_INPUT',
+  /** a command line that does not parse */
+  usage: 'EUSAGE',
+  /** a network, endpoint, netns, daemon… that does not exist */
+  notFound: 'ENOTFOUND',
+  /** a subnet overlaps another network's (or the host's) */
+  overlap: 'EOVERLAP',
+  /** a host port is already published */
+  portInUse: 'EPORTINUSE',
+  /** a network, endpoint, bridge name or host ifname that must be unique exists already */
+  exists: 'EEXIST',
+  /** a network still has endpoints; an endpoint is in the wrong state */
+  busy: 'EBUSY',
+  /** a static address is leased already */
+  addrInUse: 'EADDRINUSE',
+  /** the address pool has no free address */
+  exhausted: 'EEXHAUSTED',
+  /** something the product needs is missing (privilege, kernel feature) */
+  environment: 'ENVIRONMENT',
+  /** a tool (nft, ip) is not installed */
+  noTool: 'ENOTOOL',
+  /** libnftables cannot be used */
+  noLibnft: 'ENOLIBNFT',
+  /** the addon cannot be loaded */
+  noAddon: 'ENOADDON',
+  /** the state was written by a newer schema */
+  schema: 'ESCHEMA',
+  /** several failures at once */
+  multiple: 'EMULTIPLE',
+  /** anything else that failed */
+  failure: 'EFAILURE',
+  /** a command to exec was not found / cannot be executed */
+  noCommand: 'ENOCMD',
+  noExecute: 'ENOEXECUTE',
+} as const;
+export type Code = (typeof CODE)[keyof typeof CODE];
+
+/** code → kind, for our codes and the errno names callers meet. Unlisted codes are 'failure'. */
+export const CODE_KINDS: Readonly<Record<string, CodeKind>> = {
+  [CODE.invalidInput]: 'usage', [CODE.usage]: 'usage', ERR_INVALID_ARG_VALUE: 'usage',
+  [CODE.notFound]: 'notFound', ENOENT: 'notFound',
+  [CODE.overlap]: 'conflict', [CODE.portInUse]: 'conflict', [CODE.exhausted]: 'conflict', EEXIST: 'conflict', EBUSY: 'conflict', EADDRINUSE: 'conflict',
+  [CODE.environment]: 'environment', [CODE.noTool]: 'environment', [CODE.noLibnft]: 'environment', [CODE.noAddon]: 'environment',
+  [CODE.schema]: 'environment',
+  EPERM: 'environment', EACCES: 'environment', EPROTONOSUPPORT: 'environment', EAFNOSUPPORT: 'environment',
+};
+
+export function codeKind(code: string): CodeKind {
+  return CODE_KINDS[code] ?? 'failure';
+}
+
+/** The code of any thrown value (undefined when it has none). */
+export function codeOf(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
 
 /**
  * errno → [name, glibc strerror() text] (x86-64/arm64 Linux numbering), for the codes the
@@ -69,10 +138,21 @@ export class CtnetError extends Error {
     this.name = 'CtnetError';
     this.code = code;
   }
-  /** Prefix the message with what the caller was doing: "attach netns0 to demo: …". */
+  /**
+   * A new error of the same class, whose message starts with what the caller was doing
+   * ("attach netns0 to demo: …"), with every field of this one (code, errno, op, extack…)
+   * and this one as its `cause`. This error is left as it is: a shared error (one cached
+   * promise handed to several callers) never collects two prefixes.
+   */
   withContext(context: string): this {
-    this.message = `${context}: ${this.message}`;
-    return this;
+    const copy = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.assign(copy, this);
+    const message = `${context}: ${this.message}`;
+    Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(copy, 'cause', { value: this, writable: true, configurable: true, enumerable: false });
+    const frames = (this.stack ?? '').split('\n').slice(1).join('\n');
+    Object.defineProperty(copy, 'stack', { value: `${this.name}: ${message}${frames !== '' ? `\n${frames}` : ''}`, writable: true, configurable: true, enumerable: false });
+    return copy;
   }
 }
 
@@ -97,14 +177,14 @@ export class NetlinkError extends CtnetError {
 /** Input that we refuse before any kernel work: bad names, CIDRs, ports… */
 export class InvalidInputError extends CtnetError {
   constructor(message: string) {
-    super(message, 'EINVALID_INPUT');
+    super(message, CODE.invalidInput);
     this.name = 'InvalidInputError';
   }
 }
 
 /** Something the product needs is missing: privilege, a tool, a kernel feature. */
 export class EnvironmentError extends CtnetError {
-  constructor(message: string, code = 'ENVIRONMENT') {
+  constructor(message: string, code: string = CODE.environment) {
     super(message, code);
     this.name = 'EnvironmentError';
   }
@@ -114,7 +194,7 @@ export class EnvironmentError extends CtnetError {
 export class AggregateCtnetError extends CtnetError {
   readonly errors: readonly Error[];
   constructor(context: string, errors: readonly Error[]) {
-    super(`${context}: ${errors.length} failure(s): ${errors.map((e) => e.message).join('; ')}`, 'EMULTIPLE');
+    super(`${context}: ${errors.length} failure(s): ${errors.map((e) => e.message).join('; ')}`, CODE.multiple);
     this.name = 'AggregateCtnetError';
     this.errors = errors;
   }

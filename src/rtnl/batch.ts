@@ -16,6 +16,8 @@
 import { InvalidInputError, NetlinkError } from '../model/errors.js';
 import type { Backend, KernelError, NsRef, OpValue, Plan, RtnlOp, Step, StepResult } from '../model/plan.js';
 import { checkNsRef, checkOp, describeOp, nsLabel } from './ops.js';
+import { SKIPPED, planFailures, toNetlinkError } from '../backend/result.js';
+import { checkSysctlKey } from '../validate/kernel.js';
 
 export interface Failure {
   /** Index of the failed step in the plan. */
@@ -27,13 +29,6 @@ export interface Failure {
   readonly context: string;
 }
 
-/** A KernelError as the NetlinkError callers catch, prefixed with `context`. */
-export function toNetlinkError(err: KernelError, context?: string): NetlinkError {
-  const e = new NetlinkError({ errno: err.errno, op: err.op, extack: err.message });
-  // Keep the backend's errno name when it knows one we do not (e.g. fs codes).
-  if (/^E\d+$/.test(e.code) && err.code !== '') e.code = err.code;
-  return context !== undefined && context !== '' ? e.withContext(context) : e;
-}
 
 export class BatchResult {
   constructor(
@@ -47,18 +42,7 @@ export class BatchResult {
 
   /** Every failed step and every failed op (skipped steps are not failures of their own). */
   failures(): Failure[] {
-    const out: Failure[] = [];
-    this.steps.forEach((s, i) => {
-      if (s.ok || 'skipped' in s) return;
-      if (s.kind === 'rtnl' && s.ops !== undefined && s.ops.some((o) => !o.ok)) {
-        s.ops.forEach((o, j) => {
-          if (!o.ok) out.push({ step: i, op: j, error: o.error, context: this.describe(i, j) });
-        });
-      } else {
-        out.push({ step: i, error: s.error, context: this.describe(i, s.failedOp) });
-      }
-    });
-    return out;
+    return planFailures(this.steps).map((f) => ({ ...f, context: this.describe(f.step, f.op) }));
   }
 
   firstFailure(): Failure | undefined {
@@ -77,7 +61,7 @@ export class BatchResult {
   opValue(step: number, op: number): OpValue {
     const s = this.steps[step];
     if (s === undefined) throw new RangeError(`no step ${step}`);
-    if (!s.ok && 'skipped' in s) throw toNetlinkError({ errno: 125, code: 'ECANCELED', op: 'plan', message: 'step skipped after an earlier failure' }, this.describe(step, op));
+    if (!s.ok && 'skipped' in s) throw toNetlinkError(SKIPPED, this.describe(step, op));
     const r = s.ops?.[op];
     if (r === undefined) {
       if (!s.ok) throw toNetlinkError(s.error, this.describe(step, op));
@@ -92,7 +76,7 @@ export class BatchResult {
     const s = this.steps[step];
     if (s === undefined) throw new RangeError(`no step ${step}`);
     if (!s.ok) {
-      if ('skipped' in s) throw toNetlinkError({ errno: 125, code: 'ECANCELED', op: 'plan', message: 'step skipped after an earlier failure' }, this.describe(step));
+      if ('skipped' in s) throw toNetlinkError(SKIPPED, this.describe(step));
       throw toNetlinkError(s.error, this.describe(step));
     }
     return s.value;
@@ -179,19 +163,6 @@ export class Batch {
   }
 }
 
-/**
- * A sysctl key, returned in the contract's slash form: "net/ipv4/ip_forward" is kept as is
- * (so interface names with dots stay intact), "net.ipv4.ip_forward" becomes slashes.
- * Refuses "", a leading '/', NUL, and "." / ".." / empty components.
- */
-export function checkSysctlKey(key: unknown): string {
-  if (typeof key !== 'string') throw new InvalidInputError('invalid sysctl key: expected a string like net/ipv4/ip_forward');
-  const slash = key.includes('/') ? key : key.replaceAll('.', '/');
-  if (key === '' || key.startsWith('/') || key.includes('\0') || slash.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw new InvalidInputError(`invalid sysctl key "${key}": expected e.g. net/ipv4/ip_forward`);
-  }
-  return slash;
-}
 
 function describeStep(steps: readonly Step[], i: number, j?: number): string {
   const s = steps[i];

@@ -5,7 +5,9 @@
  */
 export { Rtnl } from './rtnl.js';
 export type { VethPeer, LinkChanges, LinkApi, AddrApi, RouteApi, SysctlApi } from './rtnl.js';
-export { Batch, BatchResult, toNetlinkError, checkSysctlKey } from './batch.js';
+export { Batch, BatchResult } from './batch.js';
+export { toNetlinkError } from '../backend/result.js';
+export { checkSysctlKey } from '../validate/kernel.js';
 export type { Failure } from './batch.js';
 export * as ops from './ops.js';
 export type { VethPeerSpec, BridgeSpec, LinkCommonSpec, LinkAddSpec, LinkSetSpec, AddrSpec, RouteSpec } from './ops.js';

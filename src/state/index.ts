@@ -6,7 +6,7 @@ export { defaultStateDir, DEFAULT_STATE_DIR } from './dir.js';
 export { SCHEMA_VERSION, MIGRATIONS, migrate } from './schema.js';
 export { normalizeMapping, expandMapping, coalesceRows, describeHostPort, WILDCARD, type PortRow } from './ports.js';
 export {
-  ENDPOINT_STATES, STATE_ERRORS,
+  ENDPOINT_STATES,
   type EndpointState, type JsonValue, type NetworkInput, type NetworkRecord, type EndpointRecord,
   type BeginAttachInput, type PortRecord, type LeaseRecord,
 } from './types.js';

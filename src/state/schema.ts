@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { EnvironmentError } from '../model/errors.js';
+import { EnvironmentError, CODE } from '../model/errors.js';
 
 type Db = Database.Database;
 
@@ -114,7 +114,7 @@ export function migrate(db: Db, file: string): number {
   const found = db.pragma('user_version', { simple: true }) as number;
   if (found === SCHEMA_VERSION) return found;
   if (found > SCHEMA_VERSION) {
-    throw new EnvironmentError(`state ${file} has schema version ${found}, newer than this ctnet-fast understands (${SCHEMA_VERSION}); upgrade ctnet-fast or use another state directory`, 'ESCHEMA');
+    throw new EnvironmentError(`state ${file} has schema version ${found}, newer than this ctnet-fast understands (${SCHEMA_VERSION}); upgrade ctnet-fast or use another state directory`, CODE.schema);
   }
   db.transaction(() => {
     const v = db.pragma('user_version', { simple: true }) as number; // another process may have won

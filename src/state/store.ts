@@ -25,7 +25,7 @@ import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { CtnetError, EnvironmentError, InvalidInputError } from '../model/errors.js';
+import { CtnetError, EnvironmentError, InvalidInputError, CODE } from '../model/errors.js';
 import { formatIp, overlaps, parseCidr, parseIp, type Family } from '../util/ip.js';
 import { sleepSync } from '../util/proc.js';
 import { defaultStateDir } from './dir.js';
@@ -35,7 +35,7 @@ import { allocateNext, claimStatic, noteReleased, type LeaseBackend } from '../i
 import { migrate } from './schema.js';
 import { coalesceRows, describeHostPort, expandMapping, normalizeMapping, WILDCARD, type PortRow } from './ports.js';
 import {
-  STATE_ERRORS, type BeginAttachInput, type EndpointRecord, type EndpointState, type JsonValue,
+  type BeginAttachInput, type EndpointRecord, type EndpointState, type JsonValue,
   type LeaseRecord, type NetworkInput, type NetworkRecord, type PortRecord,
 } from './types.js';
 
@@ -117,7 +117,7 @@ function isBusy(e: unknown): boolean {
 }
 
 function notFound(what: string): CtnetError {
-  return new CtnetError(`${what} not found`, STATE_ERRORS.notFound);
+  return new CtnetError(`${what} not found`, CODE.notFound);
 }
 
 /** listEndpoints' filters (column names of endpoints). */
@@ -253,15 +253,15 @@ export class Store {
           if (existing[k] !== row[k]) diffs.push(`${k} ${String(existing[k])} (asked ${String(row[k])})`);
         }
         if (opts.existOk && diffs.length === 0) return { network: this.getNetwork(name) as NetworkRecord, created: false };
-        throw new CtnetError(`network "${name}" already exists${diffs.length ? ` with ${diffs.join(', ')}` : ''}`, STATE_ERRORS.exists);
+        throw new CtnetError(`network "${name}" already exists${diffs.length ? ` with ${diffs.join(', ')}` : ''}`, CODE.exists);
       }
       const byBridge = this.#s.getNetworkByBridge.get(bridge) as { name: string } | undefined;
-      if (byBridge) throw new CtnetError(`bridge ${bridge} is already used by network "${byBridge.name}"`, STATE_ERRORS.exists);
+      if (byBridge) throw new CtnetError(`bridge ${bridge} is already used by network "${byBridge.name}"`, CODE.exists);
       for (const p of pool6 ? [pool4, pool6] : [pool4]) {
         const other = this.findOverlappingNetwork(p.subnet);
         if (other) {
           const theirs = p.family === 4 ? other.subnet : other.subnet6;
-          throw new CtnetError(`subnet ${p.subnet} of network "${name}" overlaps ${String(theirs)} of network "${other.name}"`, STATE_ERRORS.overlap);
+          throw new CtnetError(`subnet ${p.subnet} of network "${name}" overlaps ${String(theirs)} of network "${other.name}"`, CODE.overlap);
         }
       }
       this.#s.insertNetwork.run(row);
@@ -304,7 +304,7 @@ export class Store {
       if (!net) return undefined;
       if (net.endpoints > 0) {
         const one = this.#s.oneEndpointOf.get(name) as { id: string; state: string } | undefined;
-        throw new CtnetError(`network "${name}" still has ${net.endpoints} endpoint(s)${one ? ` (e.g. ${one.id}, ${one.state})` : ''}: detach them first`, STATE_ERRORS.busy);
+        throw new CtnetError(`network "${name}" still has ${net.endpoints} endpoint(s)${one ? ` (e.g. ${one.id}, ${one.state})` : ''}: detach them first`, CODE.busy);
       }
       this.#s.deleteNetworkLeases.run(name);
       this.#s.deleteNetworkFree.run(name);
@@ -393,7 +393,7 @@ export class Store {
       if (this.#s.markReady.run(data, id).changes === 1) return;
       const r = this.#s.getEndpointState.get(id) as { state: EndpointState } | undefined;
       if (!r) throw notFound(`endpoint ${id}`);
-      throw new CtnetError(`endpoint ${id} is ${r.state}, it cannot become ready`, STATE_ERRORS.busy);
+      throw new CtnetError(`endpoint ${id} is ${r.state}, it cannot become ready`, CODE.busy);
     });
   }
 
@@ -631,7 +631,7 @@ export class Store {
           const same = holder.host_ip === r.hostIp ? '' : ` as ${describeHostPort(holder.host_ip, holder.host_port, holder.proto)}`;
           throw new CtnetError(
             `host port ${describeHostPort(r.hostIp, r.hostPort, r.protocol)} is already published by ${who}${same} → container port ${holder.container_port}`,
-            STATE_ERRORS.portInUse);
+            CODE.portInUse);
         }
         this.#s.insertPort.run(r.hostIp, r.protocol, r.hostPort, endpointId, r.containerPort, r.rangeStart);
       }
@@ -644,10 +644,10 @@ export class Store {
     if (code !== 'SQLITE_CONSTRAINT_PRIMARYKEY' && code !== 'SQLITE_CONSTRAINT_UNIQUE') return e;
     const msg = (e as Error).message;
     const dup = input.network !== undefined ? this.#s.findEndpointIn.get(input.netns, input.network) as { id: string; state: string } | undefined : undefined;
-    if (dup) return new CtnetError(`netns ${input.netns} is already attached to network "${String(input.network)}" (endpoint ${dup.id}, ${dup.state})`, STATE_ERRORS.exists);
-    if (msg.includes('endpoints.id')) return new CtnetError(`endpoint ${id} already exists`, STATE_ERRORS.exists);
-    if (msg.includes('endpoints.host_ifname')) return new CtnetError(`host interface name ${String(hostIfname)} is already used by another endpoint`, STATE_ERRORS.exists);
-    return new CtnetError(`endpoint ${id}: ${msg}`, STATE_ERRORS.exists);
+    if (dup) return new CtnetError(`netns ${input.netns} is already attached to network "${String(input.network)}" (endpoint ${dup.id}, ${dup.state})`, CODE.exists);
+    if (msg.includes('endpoints.id')) return new CtnetError(`endpoint ${id} already exists`, CODE.exists);
+    if (msg.includes('endpoints.host_ifname')) return new CtnetError(`host interface name ${String(hostIfname)} is already used by another endpoint`, CODE.exists);
+    return new CtnetError(`endpoint ${id}: ${msg}`, CODE.exists);
   }
 }
 

@@ -16,22 +16,6 @@ export const ENDPOINT_STATES = ['pending', 'ready', 'detaching'] as const;
  */
 export type EndpointState = (typeof ENDPOINT_STATES)[number];
 
-/** Error codes the store throws (CtnetError.code), besides EINVALID_INPUT. */
-export const STATE_ERRORS = {
-  notFound: 'ENOTFOUND',
-  /** a network/endpoint/bridge name/host ifname that must be unique exists already */
-  exists: 'EEXIST',
-  /** a subnet overlaps another network's */
-  overlap: 'EOVERLAP',
-  /** a network still has endpoints; an endpoint is in the wrong state */
-  busy: 'EBUSY',
-  /** a host port is already published */
-  portInUse: 'EPORTINUSE',
-  /** static address taken (from ipam) */
-  addrInUse: 'EADDRINUSE',
-  /** pool exhausted (from ipam) */
-  exhausted: 'EEXHAUSTED',
-} as const;
 
 /** putNetwork's input: a NetworkSpec, optionally with the bridge MAC already chosen. */
 export interface NetworkInput extends NetworkSpec {

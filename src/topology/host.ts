@@ -12,7 +12,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import type { Addr, Backend, NsRef, RtnlOp, StepResult, Link } from '../model/plan.js';
-import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError } from '../model/errors.js';
+import { AggregateCtnetError, CtnetError, EnvironmentError, InvalidInputError, CODE } from '../model/errors.js';
 import { loadBackend } from '../backend/select.js';
 import { processAlive } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
@@ -35,7 +35,7 @@ import {
 } from './plans.js';
 
 function notFound(what: string): CtnetError {
-  return new CtnetError(`${what} not found`, 'ENOTFOUND');
+  return new CtnetError(`${what} not found`, CODE.notFound);
 }
 
 /** NetRecord (what plans need) from a stored network. */

@@ -108,3 +108,17 @@ export function checkRouteDst(text: unknown, what = 'route destination', family?
   const withLen = text.includes('/') ? text : `${text}/${familyOf(text) === 6 ? 128 : 32}`;
   return parseCidr(withLen, what, family === undefined ? { requireNetwork: true } : { requireNetwork: true, family });
 }
+
+/**
+ * A sysctl key, returned in the contract's slash form: "net/ipv4/ip_forward" is kept as is
+ * (so interface names with dots stay intact), "net.ipv4.ip_forward" becomes slashes.
+ * Refuses "", a leading '/', NUL, and "." / ".." / empty components.
+ */
+export function checkSysctlKey(key: unknown): string {
+  if (typeof key !== 'string') throw new InvalidInputError('invalid sysctl key: expected a string like net/ipv4/ip_forward');
+  const slash = key.includes('/') ? key : key.replaceAll('.', '/');
+  if (key === '' || key.startsWith('/') || key.includes('\0') || slash.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InvalidInputError(`invalid sysctl key "${key}": expected e.g. net/ipv4/ip_forward`);
+  }
+  return slash;
+}

@@ -20,14 +20,14 @@
  *  - ops naming links by ifindex first list the links to find the name (`ip` wants names).
  */
 import { promises as fs } from 'node:fs';
-import { EnvironmentError, InvalidInputError, NetlinkError, errnoName } from '../../model/errors.js';
+import { EnvironmentError, InvalidInputError, NetlinkError, errnoName, CODE } from '../../model/errors.js';
 import { runNftProcess } from '../nft-process.js';
 import { NETNS_RUN_DIR, runNetnsName } from '../../validate/netns.js';
 import type {
   Backend, KernelError, LinkAddOp, LinkRef, LinkSetOp, NsRef, OpResult, Plan, RtnlOp, Step, StepResult,
   AddrOp, RouteOp, Family,
 } from '../../model/plan.js';
-import { checkSysctlKey } from '../../rtnl/batch.js';
+import { checkSysctlKey } from '../../validate/kernel.js';
 import { kernelErrorFromNode, kernelErrorFromStderr } from './errors.js';
 import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './decode.js';
 
@@ -59,7 +59,7 @@ async function exec(file: string, args: readonly string[], input?: string): Prom
   const r = await execa(file, [...args], { reject: false, stripFinalNewline: true, ...(input !== undefined ? { input } : {}) });
   const code = (r as { code?: string }).code;
   if (code === 'ENOENT' || (r.exitCode === 127 && r.stderr === '')) {
-    throw new EnvironmentError(`${file} not found: the iproute2 backend needs iproute2 and util-linux (apt-get install iproute2 util-linux)`, 'ENOTOOL');
+    throw new EnvironmentError(`${file} not found: the iproute2 backend needs iproute2 and util-linux (apt-get install iproute2 util-linux)`, CODE.noTool);
   }
   if (r.failed) return { ok: false, stderr: String(r.stderr || r.shortMessage), exitCode: r.exitCode };
   return { ok: true, stdout: String(r.stdout) };

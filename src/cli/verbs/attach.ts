@@ -12,7 +12,7 @@ import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { CtnetError, throwFailures } from '../../model/errors.js';
+import { CtnetError, throwFailures, CODE } from '../../model/errors.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -21,7 +21,7 @@ function readList(file: string): string {
     return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
     const code = (e as { code?: string }).code ?? 'EIO';
-    throw new CtnetError(`attach --from-file ${file}: cannot read: ${(e as Error).message}`, code === 'ENOENT' ? 'ENOTFOUND' : code);
+    throw new CtnetError(`attach --from-file ${file}: cannot read: ${(e as Error).message}`, code === 'ENOENT' ? CODE.notFound : code);
   }
 }
 
@@ -153,7 +153,7 @@ export async function detach(ctx: Context): Promise<number> {
         }
         const ep = await host.findEndpoint(netns, network);
         if (ep === undefined) {
-          throw new CtnetError(`detach: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}`, 'ENOTFOUND');
+          throw new CtnetError(`detach: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}`, CODE.notFound);
         }
         await ep.detach();
         detached.push(ep.info);

@@ -17,7 +17,7 @@ import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Context } from '../main.js';
 import { checkPrivilege } from '../privilege.js';
-import { CtnetError, EnvironmentError } from '../../model/errors.js';
+import { CtnetError, EnvironmentError, CODE } from '../../model/errors.js';
 import type { Host } from '../lib.js';
 import { formatTable } from '../output.js';
 
@@ -66,7 +66,7 @@ function nsId(kind: 'net' | 'mnt', pid: string | number = 'self'): string | unde
  */
 function reexec(ctx: Context): number {
   const script = process.argv[1];
-  if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', 'EFAILURE');
+  if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', CODE.failure);
   let userns = false;
   try {
     checkPrivilege('demo');
@@ -81,7 +81,7 @@ function reexec(ctx: Context): number {
   const r = spawnSync('unshare', [...(userns ? ['--user', '--map-root-user'] : []), '--net', '--mount', '--propagation', 'private', '--',
     process.execPath, ...process.execArgv, script, ...ctx.argv], { stdio: 'inherit', env: { ...ctx.env, [SANDBOX_ENV]: marker } });
   if (r.error !== undefined) {
-    if ((r.error as { code?: string }).code === 'ENOENT') throw new EnvironmentError('demo: unshare is not installed: apt-get install util-linux', 'ENOTOOL');
+    if ((r.error as { code?: string }).code === 'ENOENT') throw new EnvironmentError('demo: unshare is not installed: apt-get install util-linux', CODE.noTool);
     throw r.error;
   }
   if (r.signal !== null) return 128 + 15;
@@ -108,8 +108,8 @@ function helperEnv(): NodeJS.ProcessEnv {
 
 function must(file: string, args: readonly string[], what: string): void {
   const r = run(file, args);
-  if (r.missing) throw new EnvironmentError(`demo: ${file} is not installed (${what}): apt-get install ${file === 'ip' ? 'iproute2' : file === 'nft' ? 'nftables' : file}`, 'ENOTOOL');
-  if (!r.ok) throw new CtnetError(`demo: ${what}: ${file} ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? `exit ${r.status}`}`, 'EFAILURE');
+  if (r.missing) throw new EnvironmentError(`demo: ${file} is not installed (${what}): apt-get install ${file === 'ip' ? 'iproute2' : file === 'nft' ? 'nftables' : file}`, CODE.noTool);
+  if (!r.ok) throw new CtnetError(`demo: ${what}: ${file} ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? `exit ${r.status}`}`, CODE.failure);
 }
 
 /** Time a list of commands run one after another (the tutorial's way). */
@@ -121,8 +121,8 @@ function timeCommands(cmds: ReadonlyArray<readonly [string, readonly string[]] |
     procs++;
     const r = spawnSync(c[0], [...c[1]], { encoding: 'utf8', env: helperEnv() });
     if (r.status !== 0) {
-      if ((r.error as { code?: string } | undefined)?.code === 'ENOENT') throw new EnvironmentError(`demo: ${c[0]} is not installed: apt-get install ${c[0] === 'ip' ? 'iproute2' : c[0]}`, 'ENOTOOL');
-      throw new CtnetError(`demo (ip build) ${what}: ${c[0]} ${c[1].join(' ')}: ${(r.stderr ?? '').trim().split('\n')[0] ?? ''}`, 'EFAILURE');
+      if ((r.error as { code?: string } | undefined)?.code === 'ENOENT') throw new EnvironmentError(`demo: ${c[0]} is not installed: apt-get install ${c[0] === 'ip' ? 'iproute2' : c[0]}`, CODE.noTool);
+      throw new CtnetError(`demo (ip build) ${what}: ${c[0]} ${c[1].join(' ')}: ${(r.stderr ?? '').trim().split('\n')[0] ?? ''}`, CODE.failure);
     }
   }
   return { ms: performance.now() - t0, procs };

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Context } from '../main.js';
 import { requireNetnsFile, resolveNetns } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { CtnetError, EnvironmentError } from '../../model/errors.js';
+import { CtnetError, EnvironmentError, CODE } from '../../model/errors.js';
 
 type ExecFn = (nsPath: string, file: string, argv: string[]) => never;
 
@@ -45,8 +45,8 @@ export function findExecutable(file: string, pathVar: string): 'ok' | 'ENOENT' |
 
 function execFailure(e: unknown, file: string): number {
   const code = (e as { code?: string }).code;
-  if (code === 'ENOENT') throw Object.assign(new CtnetError(`exec: ${file}: command not found`, 'ENOCMD'), { exitCode: 127 });
-  if (code === 'EACCES' || code === 'ENOEXEC') throw Object.assign(new CtnetError(`exec: ${file}: cannot execute (${code})`, 'ENOEXECUTE'), { exitCode: 126 });
+  if (code === 'ENOENT') throw Object.assign(new CtnetError(`exec: ${file}: command not found`, CODE.noCommand), { exitCode: 127 });
+  if (code === 'EACCES' || code === 'ENOEXEC') throw Object.assign(new CtnetError(`exec: ${file}: cannot execute (${code})`, CODE.noExecute), { exitCode: 126 });
   throw e;
 }
 
@@ -56,7 +56,7 @@ export async function exec(ctx: Context): Promise<number> {
   requireNetnsFile(ref, 'exec');
   checkPrivilege('exec');
   const [file, ...rest] = ctx.command;
-  if (file === undefined) throw new CtnetError('exec: missing CMD', 'EUSAGE');
+  if (file === undefined) throw new CtnetError('exec: missing CMD', CODE.usage);
   const native = await loadNativeExec();
   if ('fn' in native) {
     ctx.out.debug(`exec: setns(${ref.path}) + execvp(${file}) in this process`);
@@ -81,7 +81,7 @@ export async function exec(ctx: Context): Promise<number> {
   const r = spawnSync(cmd, [...argv], { stdio: 'inherit' });
   if (r.error !== undefined) {
     if ((r.error as { code?: string }).code === 'ENOENT') {
-      throw new EnvironmentError(`exec: ${cmd} is not installed (needed until the addon has execInNetns): apt-get install ${cmd === 'ip' ? 'iproute2' : 'util-linux'}`, 'ENOTOOL');
+      throw new EnvironmentError(`exec: ${cmd} is not installed (needed until the addon has execInNetns): apt-get install ${cmd === 'ip' ? 'iproute2' : 'util-linux'}`, CODE.noTool);
     }
     throw r.error;
   }

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import type { Context } from '../main.js';
 import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
-import { EnvironmentError, CtnetError } from '../../model/errors.js';
+import { EnvironmentError, CtnetError, CODE } from '../../model/errors.js';
 import { formatFields } from '../output.js';
 import type { Addr, Link, NsRef, Route, Step } from '../../model/plan.js';
 
@@ -75,8 +75,8 @@ function runner(ref: NetnsRef | undefined): Run {
 
 function json(run: Run, args: readonly string[]): unknown[] {
   const r = run('ip', ['-j', ...args]);
-  if (r.missing) throw new EnvironmentError('inspect: ip is not installed: apt-get install iproute2', 'ENOTOOL');
-  if (!r.ok) throw new CtnetError(`inspect: ip ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`, 'EFAILURE');
+  if (r.missing) throw new EnvironmentError('inspect: ip is not installed: apt-get install iproute2', CODE.noTool);
+  if (!r.ok) throw new CtnetError(`inspect: ip ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`, CODE.failure);
   if (r.stdout.trim() === '') return [];
   const v: unknown = JSON.parse(r.stdout);
   return Array.isArray(v) ? v : [];

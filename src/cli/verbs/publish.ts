@@ -9,7 +9,7 @@ import { UsageError, stringOption } from '../args.js';
 import { withHost, type Host } from '../lib.js';
 import { portText } from '../format.js';
 import { resolveNetns } from '../ns.js';
-import { CtnetError } from '../../model/errors.js';
+import { CtnetError, CODE } from '../../model/errors.js';
 
 const ANY = new Set([undefined, '0.0.0.0', '::']);
 
@@ -36,7 +36,7 @@ async function endpointOf(ctx: Context, host: Host, netns: string) {
   const network = stringOption(ctx.options, 'network');
   const ep = await host.findEndpoint(netns, network);
   if (ep === undefined) {
-    throw new CtnetError(`${ctx.verb.name}: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}: attach it first (ctnet-fast attach ${netns} --network NAME)`, 'ENOTFOUND');
+    throw new CtnetError(`${ctx.verb.name}: ${netns} is not attached${network !== undefined ? ` to network ${network}` : ''}: attach it first (ctnet-fast attach ${netns} --network NAME)`, CODE.notFound);
   }
   return ep;
 }
@@ -58,7 +58,7 @@ export async function unpublish(ctx: Context): Promise<number> {
     const published = ep.info.ports;
     const missing = mappings.filter((m) => !published.some((p) => samePorts(m, p)));
     if (missing.length > 0) {
-      throw new CtnetError(`unpublish: ${missing.map(portText).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not published by ${netns} (published: ${published.length === 0 ? 'none' : published.map(portText).join(', ')})`, 'ENOTFOUND');
+      throw new CtnetError(`unpublish: ${missing.map(portText).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not published by ${netns} (published: ${published.length === 0 ? 'none' : published.map(portText).join(', ')})`, CODE.notFound);
     }
     await ep.unpublish(published.filter((p) => mappings.some((m) => samePorts(m, p))));
   });
