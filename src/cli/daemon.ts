@@ -4,8 +4,11 @@
  * sent by `ctnet-fast` itself, so a single `attach` from a shell script costs Node's start-up
  * plus ~4 ms instead of start-up plus ~30 ms of loading.
  *
- * Layer: CLI front door. The client half is bin/ctnet-fast.cjs (plain CommonJS that loads
- * nothing but node:fs on the fast path); this module is the server half and the four verbs.
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"). The client half is bin/ctnet-fast.cjs (plain
+ * CommonJS that loads nothing but node:fs on the fast path); this module is the server half
+ * and the four verbs. It runs commands with the `main` the dispatch hands it in the Context
+ * (it does not import main.ts: no cycle); which verbs it serves is the verb table's `daemon`
+ * flag (table.ts); file names and the protocol version are protocol.ts.
  *
  * Channels: named-pipe pairs under STATE_DIR/ctnetd/ (claimed by an atomic rename, then
  * synchronous reads and writes: no event loop in the caller), else the socket
@@ -30,10 +33,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { main, type Context, type HostPool } from './main.js';
+import type { Context, HostCache, MainFn } from './context.js';
 import type { Streams } from './output.js';
 import { EXIT } from './output.js';
 import { parseCommandLine, UsageError, type Parsed } from './args.js';
+import { LOG_NAME, PID_NAME, PIPES_NAME, PROTOCOL, SOCKET_NAME, STARTING_NAME } from './protocol.js';
 import { CtnetError, CODE } from '../model/errors.js';
 import type { Host } from '../topology/host.js';
 import type { HostOptions } from '../model/types.js';
@@ -41,19 +45,9 @@ import { checkPrivilege } from './privilege.js';
 import { processAlive, sleepSync } from '../util/proc.js';
 import { defaultStateDir } from '../state/dir.js';
 
-export const SOCKET_NAME = 'ctnetd.sock';
-export const PID_NAME = 'ctnetd.pid';
-export const LOG_NAME = 'ctnetd.log';
-/** Marker of a start under way by CTNET_DAEMON=auto (see bin/ctnet-fast.cjs autoStart). */
-export const STARTING_NAME = 'ctnetd.starting';
-/** Directory of the named-pipe pairs (free/, busy/, new/). */
-export const PIPES_NAME = 'ctnetd';
+export { SOCKET_NAME, PID_NAME, LOG_NAME, STARTING_NAME, PIPES_NAME };
 /** Pairs kept ready; more callers at once than this use the socket. */
 const FREE_PAIRS = 8;
-const PROTOCOL = 1;
-
-/** Verbs the daemon runs (the client sends only these; anything else gets {local}). */
-const SERVED = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'network create', 'network rm', 'network ls', 'network inspect', 'gc']);
 /** Settings read from the environment by the library: the caller's must equal the daemon's. */
 const SAME_ENV = ['CTNET_BACKEND', 'CTNET_NATIVE_PATH', 'CTNET_SKIP_PRIVILEGE_CHECK'] as const;
 // (CTNET_STATE_DIR is not compared: a caller reaches a daemon only through the pipes and
@@ -185,13 +179,16 @@ class Server {
   /** Settles when stop() has finished (whoever started it: a signal, `daemon stop`, idle, a new build). */
   readonly stopped = new Promise<void>((resolve) => { this.#resolveStopped = resolve; });
 
-  constructor(stateDir: string, idleTimeout: number) {
+  readonly #main: MainFn;
+
+  constructor(stateDir: string, idleTimeout: number, main: MainFn) {
+    this.#main = main;
     this.#stateDir = stateDir;
     this.#socket = path.join(stateDir, SOCKET_NAME);
     this.#idleTimeout = idleTimeout;
   }
 
-  readonly pool: HostPool = {
+  readonly hosts: HostCache = {
     get: (opts: HostOptions): Promise<Host> => {
       const stateDir = path.resolve(opts.stateDir ?? this.#stateDir);
       const key = JSON.stringify([opts.netns, stateDir, opts.backend, opts.firewall]);
@@ -266,7 +263,7 @@ class Server {
     this.#socketIno = statSync(this.#socket).ino;
     await this.#setupPipes();
     // the Host most commands use, opened now rather than by the first command
-    await this.pool.get({}).catch((e: Error) => log(`opening the state in ${this.#stateDir}: ${e.message}`));
+    await this.hosts.get({}).catch((e: Error) => log(`opening the state in ${this.#stateDir}: ${e.message}`));
     this.#armIdle();
   }
 
@@ -463,7 +460,7 @@ class Server {
       return {}; // usage errors are reported the same way here
     }
     if (parsed.kind !== 'run') return { why: 'help is printed by the CLI itself' };
-    if (!SERVED.has(parsed.verb.name)) return { why: `${parsed.verb.name} runs in the calling process` };
+    if (parsed.verb.daemon !== true) return { why: `${parsed.verb.name} runs in the calling process` };
     return { parsed };
   }
 
@@ -515,7 +512,7 @@ class Server {
         const v = caller.env[k];
         if (v !== undefined) env[k] = v;
       }
-      code = await main(argv, streams, env, { hosts: this.pool, ...(parsed !== undefined ? { parsed } : {}) });
+      code = await this.#main(argv, streams, env, { hosts: this.hosts, ...(parsed !== undefined ? { parsed } : {}) });
       this.#served++;
     } finally {
       this.#leave();
@@ -647,7 +644,7 @@ function idleOption(ctx: Context): number {
 export async function run(ctx: Context): Promise<number> {
   const idle = idleOption(ctx); // usage errors first
   checkPrivilege(ctx.verb.name);
-  const server = new Server(stateDirOf(ctx), idle);
+  const server = new Server(stateDirOf(ctx), idle, ctx.main);
   await server.listen();
   log(`serving ${path.join(stateDirOf(ctx), SOCKET_NAME)}${idle > 0 ? ` (exits after ${idle} s idle)` : ''}`);
   ctx.out.debug(`daemon pid ${process.pid} listening`);

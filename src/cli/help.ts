@@ -1,10 +1,10 @@
 /**
- * cli/help.ts — help texts, generated from the verb table in args.ts (so they cannot
+ * cli/help.ts — help texts, generated from the verb table in table.ts (so they cannot
  * drift from what the parser accepts). Loaded only for --help / usage.
  *
- * Layer: CLI front door. No I/O.
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"). No I/O.
  */
-import { GLOBAL_OPTIONS, VERBS, findVerb, subVerbName, verbGroup, type OptDef, type VerbDef } from './args.js';
+import { GLOBAL_OPTIONS, VERBS, findVerb, subVerbName, verbGroup, type OptDef, type VerbDef } from './table.js';
 
 const EXIT_CODES = 'Exit codes: 0 ok · 1 failure · 2 usage error or invalid input · 3 not found · 4 missing privilege or tool';
 

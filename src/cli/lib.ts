@@ -5,7 +5,7 @@
  *
  * Layer: CLI front door. It only calls the public Host/Network/Endpoint API.
  */
-import type { Context } from './main.js';
+import type { Context } from './context.js';
 import type { HostOptions } from '../model/types.js';
 import type { Host } from '../topology/host.js';
 import { checkPrivilege } from './privilege.js';

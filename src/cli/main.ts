@@ -2,69 +2,40 @@
  * cli/main.ts — `ctnet-fast` entry point: parse, dispatch to one verb module, map errors to
  * the documented exit codes.
  *
- * Layer: CLI front door. Start-up is the CLI's cost, so this module loads only the parser
- * and the printer; each verb module (and through it the library) is imported lazily, and
- * `version` and usage errors never load the library at all.
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"). Start-up is the CLI's cost, so this module
+ * loads only the parser and the printer; the verb module the verb table (table.ts) names
+ * (and through it the library) is imported lazily, and `version` and usage errors never
+ * load the library at all. Nothing in src/cli imports this module (verbs get the Context
+ * of context.ts, and the daemon gets `main` through it): no import cycle.
  */
-import { parseCommandLine, UsageError, type Parsed, type VerbDef, type GlobalValues } from './args.js';
+import { parseCommandLine, UsageError, type Parsed, type GlobalValues } from './args.js';
 import { Output, EXIT, type Streams } from './output.js';
 import { versionInfo, versionText } from './version.js';
-import type { HostOptions } from '../model/types.js';
-import type { Host } from '../topology/host.js';
+import type { VerbDef, VerbModule } from './table.js';
+import type { MainOptions, VerbRun } from './context.js';
 
-/** What every verb receives. */
-export interface Context {
-  readonly verb: VerbDef;
-  readonly global: GlobalValues;
-  readonly options: Readonly<Record<string, string | boolean | string[]>>;
-  readonly positionals: readonly string[];
-  readonly command: readonly string[];
-  readonly out: Output;
-  readonly env: NodeJS.ProcessEnv;
-  /** argv as given (demo re-executes itself with it). */
-  readonly argv: readonly string[];
-  /** Set in the daemon: open Hosts kept between commands (see cli/daemon.ts). */
-  readonly hosts?: HostPool;
-}
+export type { Context, HostCache, MainOptions, VerbRun } from './context.js';
 
-/** Hosts that outlive one command (the daemon's); withHost borrows instead of open/close. */
-export interface HostPool {
-  get(opts: HostOptions): Promise<Host>;
-}
+/** One literal import per verb module (so bundlers and tsc see them, and nothing else loads). */
+const MODULES: Readonly<Record<VerbModule, () => Promise<object>>> = {
+  network: () => import('./verbs/network.js'),
+  netns: () => import('./verbs/netns.js'),
+  attach: () => import('./verbs/attach.js'),
+  publish: () => import('./verbs/publish.js'),
+  exec: () => import('./verbs/exec.js'),
+  inspect: () => import('./verbs/inspect.js'),
+  gc: () => import('./verbs/gc.js'),
+  demo: () => import('./verbs/demo.js'),
+  daemon: () => import('./daemon.js'),
+};
 
-export interface MainOptions {
-  readonly hosts?: HostPool;
-  /** argv already parsed by the caller (the daemon, which parses it to decide whether to serve it). */
-  readonly parsed?: Parsed;
-}
-
-export type VerbRun = (ctx: Context) => Promise<number | void>;
-
-/** One literal import per verb module, so bundlers and tsc see them and nothing else loads. */
-async function loadVerb(name: string): Promise<VerbRun> {
-  switch (name) {
-    case 'network create': return (await import('./verbs/network.js')).create;
-    case 'network rm': return (await import('./verbs/network.js')).rm;
-    case 'network ls': return (await import('./verbs/network.js')).ls;
-    case 'network inspect': return (await import('./verbs/network.js')).inspect;
-    case 'netns add': return (await import('./verbs/netns.js')).add;
-    case 'netns del': return (await import('./verbs/netns.js')).del;
-    case 'netns ls': return (await import('./verbs/netns.js')).ls;
-    case 'attach': return (await import('./verbs/attach.js')).attach;
-    case 'detach': return (await import('./verbs/attach.js')).detach;
-    case 'ls': return (await import('./verbs/attach.js')).ls;
-    case 'publish': return (await import('./verbs/publish.js')).publish;
-    case 'unpublish': return (await import('./verbs/publish.js')).unpublish;
-    case 'exec': return (await import('./verbs/exec.js')).exec;
-    case 'inspect': return (await import('./verbs/inspect.js')).inspect;
-    case 'gc': return (await import('./verbs/gc.js')).gc;
-    case 'demo': return (await import('./verbs/demo.js')).demo;
-    case 'daemon start': return (await import('./daemon.js')).start;
-    case 'daemon stop': return (await import('./daemon.js')).stop;
-    case 'daemon status': return (await import('./daemon.js')).status;
-    case 'daemon run': return (await import('./daemon.js')).run;
-    default: throw new UsageError(`unknown command "${name}"`);
-  }
+/** The function that runs a verb, as the verb table names it (module and export). */
+export async function loadVerb(verb: VerbDef): Promise<VerbRun> {
+  if (verb.impl === undefined) throw new UsageError(`unknown command "${verb.name}"`);
+  const [module, name] = verb.impl;
+  const run = (await MODULES[module]() as Record<string, unknown>)[name];
+  if (typeof run !== 'function') throw new Error(`verb table: ${module} has no function ${name} (for ${verb.name})`);
+  return run as VerbRun;
 }
 
 /** Best-effort global flags when the command line itself did not parse (for the error format). */
@@ -104,10 +75,10 @@ export async function main(argv: readonly string[], streams: Streams = process, 
   }
   if (parsed.verb.name === 'version') return version(out);
   try {
-    const run = await loadVerb(parsed.verb.name);
+    const run = await loadVerb(parsed.verb);
     const code = await run({
       verb: parsed.verb, global: parsed.global, options: parsed.options, positionals: parsed.positionals,
-      command: parsed.command, out, env, argv, ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
+      command: parsed.command, out, env, argv, main, ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
     });
     return code ?? EXIT.OK;
   } catch (e) {

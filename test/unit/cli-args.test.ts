@@ -1,7 +1,8 @@
 // Unit tests of the CLI grammar (src/cli/args.ts): verbs, aliases, global options anywhere,
 // exec's command split, and usage errors that name the bad argument. No privileges.
 import assert from 'node:assert/strict';
-import { parseCommandLine, parseFromFileLine, UsageError, VERBS, type Parsed } from '../../src/cli/args.js';
+import { parseCommandLine, parseFromFileLine, UsageError, type Parsed } from '../../src/cli/args.js';
+import { VERBS } from '../../src/cli/table.js';
 import { helpFor } from '../../src/cli/help.js';
 
 function run(argv: string[]): Extract<Parsed, { kind: 'run' }> {

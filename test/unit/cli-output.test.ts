@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { Output, describeError, errorLine, formatTable, useColor, EXIT, type Streams } from '../../src/cli/output.js';
 import { helpFor, mainHelp, verbHelp } from '../../src/cli/help.js';
-import { VERBS, UsageError } from '../../src/cli/args.js';
+import { UsageError } from '../../src/cli/args.js';
+import { VERBS } from '../../src/cli/table.js';
 import { portText, endpointsTable, networksTable } from '../../src/cli/format.js';
 import { missingCaps, effectiveCaps, checkPrivilege } from '../../src/cli/privilege.js';
 import { buildReport, fromRtnl } from '../../src/cli/verbs/inspect.js';

@@ -6,7 +6,7 @@
  * Node's start-up once.
  */
 import { readFileSync } from 'node:fs';
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import type { AttachOptions, EndpointInfo } from '../../model/types.js';
 import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
 import { withHost } from '../lib.js';

@@ -15,7 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import { checkPrivilege } from '../privilege.js';
 import { CtnetError, EnvironmentError, CODE } from '../../model/errors.js';
 import type { Host } from '../lib.js';

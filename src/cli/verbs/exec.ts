@@ -11,7 +11,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import { requireNetnsFile, resolveNetns } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
 import { CtnetError, EnvironmentError, CODE } from '../../model/errors.js';

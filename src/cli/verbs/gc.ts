@@ -5,7 +5,7 @@
  *
  * Layer: CLI front door. Progress on a TTY; exit 1 when some repair failed.
  */
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import { withHost } from '../lib.js';
 
 export async function gc(ctx: Context): Promise<number> {

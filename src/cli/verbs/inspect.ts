@@ -8,7 +8,7 @@
  * with `ip -n NAME` / `nsenter --net=PATH`). Argument arrays only.
  */
 import { spawnSync } from 'node:child_process';
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
 import { EnvironmentError, CtnetError, CODE } from '../../model/errors.js';

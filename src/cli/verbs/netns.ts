@@ -5,7 +5,7 @@
  * Layer: CLI front door. Uses the library's netns module.
  */
 import { readdir } from 'node:fs/promises';
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import { checkNetnsName, NETNS_RUN_DIR } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
 import { throwFailures } from '../../model/errors.js';

@@ -3,7 +3,7 @@
  *
  * Layer: CLI front door: validate arguments (naming the bad one), call Host, print.
  */
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import type { NetworkSpec } from '../../model/types.js';
 import { UsageError, stringOption } from '../args.js';
 import { withHost } from '../lib.js';

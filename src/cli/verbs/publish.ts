@@ -3,7 +3,7 @@
  *
  * Layer: CLI front door.
  */
-import type { Context } from '../main.js';
+import type { Context } from '../context.js';
 import type { PortMapping } from '../../model/types.js';
 import { UsageError, stringOption } from '../args.js';
 import { withHost, type Host } from '../lib.js';
