@@ -15,7 +15,10 @@
 // CTNET_DAEMON=off skips step 2; CTNET_DAEMON=auto starts a daemon when none runs (see
 // autoStart). The daemon answers "run it yourself" when it cannot serve this caller exactly
 // as this process would (another netns, mount or pid namespace, user, CTNET_* settings or
-// build); the command then runs here. Protocol: src/cli/daemon.ts.
+// build); the command then runs here. Protocol: src/cli/daemon.ts. Which verbs the daemon
+// serves, the state directory rule, the protocol version and the channel's file names come
+// from dist/bundle/table.cjs, a few hundred bytes `npm run bundle` makes from the verb table
+// (src/cli/bin-table.ts): nothing here repeats them.
 // Exit codes: see `ctnet-fast --help`.
 'use strict';
 const fs = require('node:fs');
@@ -30,17 +33,26 @@ if (argv.length === 1 && (argv[0] === 'version' || argv[0] === '--version' || ar
 }
 
 /**
- * Verbs worth sending to the daemon (its SERVED list in src/cli/daemon.ts decides; this only
- * spares the others a round trip): not exec (replaces the process), demo (re-executes it),
- * inspect (runs ip/nft), netns, daemon, version.
+ * The daemon's facts (src/cli/bin-table.ts): DAEMON_WORDS (first words of the verbs it may
+ * serve; it decides, this only spares the others a round trip), VALUE_OPTIONS, PROTOCOL,
+ * defaultStateDir(env) and the file names. Undefined when not built: the command then runs
+ * here, and local() names the fix when the CLI itself is missing.
  */
-const DAEMON_VERBS = new Set(['attach', 'detach', 'publish', 'unpublish', 'ls', 'network', 'gc']);
-/** Global options that take a value (so their value is not taken for the verb). */
-const VALUE_OPTIONS = new Set(['--host-netns', '--state-dir', '--backend', '--firewall']);
+function loadTable() {
+  try {
+    return require('../dist/bundle/table.cjs');
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes('table.cjs')) {
+      if (argv.includes('-v') || argv.includes('--verbose')) writeAll(2, '[verbose] dist/bundle/table.cjs is missing (npm run bundle): no daemon is used\n');
+      return undefined;
+    }
+    throw e;
+  }
+}
 
 /** The state directory of a daemon that may serve this command line, or undefined when it must run here. */
 function daemonStateDir() {
-  if (process.env.CTNET_DAEMON === 'off') return undefined;
+  if (process.env.CTNET_DAEMON === 'off' || table === undefined) return undefined;
   let verb;
   let stateDir;
   for (let i = 0; i < argv.length; i++) {
@@ -52,11 +64,11 @@ function daemonStateDir() {
     if (from !== undefined && (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/'))) return undefined;
     if (t === '--state-dir') { stateDir = argv[++i]; continue; }
     if (t.startsWith('--state-dir=')) { stateDir = t.slice('--state-dir='.length); continue; }
-    if (VALUE_OPTIONS.has(t)) { i++; continue; }
+    if (table.VALUE_OPTIONS.includes(t)) { i++; continue; }
     if (verb === undefined && !t.startsWith('-')) verb = t;
   }
-  if (verb === undefined || !DAEMON_VERBS.has(verb)) return undefined;
-  const dir = stateDir || process.env.CTNET_STATE_DIR || '/run/ctnet-fast';
+  if (verb === undefined || !table.DAEMON_WORDS.includes(verb)) return undefined;
+  const dir = stateDir || table.defaultStateDir(process.env);
   return dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
 }
 
@@ -66,7 +78,7 @@ function daemonStateDir() {
  * which costs this process nothing.
  */
 function request(extra) {
-  return JSON.stringify({ v: 1, pid: process.pid, argv, ...extra }) + '\n';
+  return JSON.stringify({ v: table.PROTOCOL, pid: process.pid, argv, ...extra }) + '\n';
 }
 
 /** Block this thread for `ms` (fractions work, down to ~0.1 ms). */
@@ -127,7 +139,7 @@ const WENT_AWAY = 'ctnet-fast: the daemon went away before the command finished;
  * undefined (run it here: nothing was done), or null (no pair free: try the socket).
  */
 function viaPipes(stateDir) {
-  const base = `${stateDir}/ctnetd`;
+  const base = `${stateDir}/${table.PIPES_NAME}`;
   let names;
   try { names = fs.readdirSync(`${base}/free`); } catch { return null; }
   let slot;
@@ -176,7 +188,7 @@ function viaPipes(stateDir) {
     }
     if (n === 0 && ++idle % 64 === 0) {
       // not picked up yet: give up (nothing was done) if the daemon is gone or dropped the pair
-      if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(`${stateDir}/ctnetd.pid`, 'utf8')); } catch { daemonPid = 0; } }
+      if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(`${stateDir}/${table.PID_NAME}`, 'utf8')); } catch { daemonPid = 0; } }
       let gone = !fs.existsSync(dir) || !(daemonPid > 0);
       if (!gone) { try { process.kill(daemonPid, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
       if (gone) { fs.closeSync(res); return undefined; }
@@ -192,7 +204,7 @@ function viaPipes(stateDir) {
  * or broke off before any output).
  */
 function viaSocket(stateDir) {
-  const sock = `${stateDir}/ctnetd.sock`;
+  const sock = `${stateDir}/${table.SOCKET_NAME}`;
   try {
     if (!fs.statSync(sock).isSocket()) return Promise.resolve(undefined);
   } catch {
@@ -251,7 +263,7 @@ const AUTO_IDLE_SECONDS = 300;
 function autoStart(stateDir) {
   // one is running (it declined this command, or is starting): nothing to start
   if (process.env.CTNET_DAEMON !== 'auto' || stateDir === undefined || daemonRunning(stateDir)) return;
-  const marker = `${stateDir}/ctnetd.starting`;
+  const marker = `${stateDir}/${table.STARTING_NAME}`;
   try {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     try {
@@ -260,7 +272,7 @@ function autoStart(stateDir) {
       if (e.code !== 'EEXIST' || Date.now() - fs.statSync(marker).mtimeMs < 10_000) return;
       fs.writeFileSync(marker, ''); // stale: take it over
     }
-    const log = fs.openSync(`${stateDir}/ctnetd.log`, 'a', 0o600);
+    const log = fs.openSync(`${stateDir}/${table.LOG_NAME}`, 'a', 0o600);
     const child = require('node:child_process').spawn(process.execPath,
       [__filename, 'daemon', 'run', '--state-dir', stateDir, '--idle-timeout', String(AUTO_IDLE_SECONDS)],
       { detached: true, stdio: ['ignore', log, log], cwd: '/' });
@@ -277,7 +289,7 @@ function autoStart(stateDir) {
  */
 function daemonRunning(stateDir) {
   try {
-    const pid = Number(fs.readFileSync(`${stateDir}/ctnetd.pid`, 'utf8'));
+    const pid = Number(fs.readFileSync(`${stateDir}/${table.PID_NAME}`, 'utf8'));
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') return false;
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0daemon\0run\0');
@@ -291,6 +303,7 @@ function runHere() {
   return local();
 }
 
+const table = loadTable();
 const stateDir = daemonStateDir();
 const viaPipe = stateDir === undefined ? undefined : viaPipes(stateDir);
 if (typeof viaPipe === 'number') process.exit(viaPipe);
