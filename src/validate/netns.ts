@@ -1,10 +1,12 @@
 /**
  * validate/netns.ts — netns names and paths: validation and resolution (pure, no I/O).
  *
- * Layer: validate (pure). Used by rtnl/ (Rtnl bound to a netns named by string), netns/ and topology/.
+ * Layer: validate (pure; docs/ARCHITECTURE.md "Layers"). For any input a check returns a valid
+ * value or throws InvalidInputError (test/unit/fuzz-validate.test.ts). Used by rtnl/ (Rtnl bound to a netns named by string), netns/ and topology/.
  */
 import { InvalidInputError } from '../model/errors.js';
 import type { NsRef } from '../model/plan.js';
+import { shown } from './kernel.js';
 
 /** Where iproute2 (and we) keep named network namespaces. */
 export const NETNS_RUN_DIR = '/run/netns';
@@ -56,7 +58,7 @@ export function netnsPath(name: string): string {
  *  - "/abs/path" → kept (a /run/netns/NAME path also gets its name);
  *  - "pid:1234" → /proc/1234/ns/net (a bare number is a NAME, as in iproute2).
  */
-export function resolveNetns(nameOrPath: string): ResolvedNetns {
+export function resolveNetns(nameOrPath: unknown): ResolvedNetns {
   if (typeof nameOrPath !== 'string') throw new InvalidInputError('invalid netns: expected a name, an absolute path or pid:N');
   const pid = /^pid:(\d+)$/.exec(nameOrPath);
   if (pid?.[1] !== undefined) {
@@ -76,5 +78,7 @@ export function resolveNetns(nameOrPath: string): ResolvedNetns {
 
 /** An NsRef for a name, path, pid:N, or an NsRef given as is. */
 export function toNsRef(ns: NsRef | string): NsRef {
-  return typeof ns === 'string' ? { path: resolveNetns(ns).path } : ns;
+  if (typeof ns === 'string') return { path: resolveNetns(ns).path };
+  if (ns === null || typeof ns !== 'object') throw new InvalidInputError(`invalid netns ${shown(ns)}: expected a name, an absolute path, pid:N or an NsRef`);
+  return ns;
 }

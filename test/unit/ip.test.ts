@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { parseIp, formatIp, parseCidr, overlaps, contains, broadcast, networkText, size } from '../../src/util/ip.js';
+import { parseIp, formatIp, parseCidr, overlaps, contains, broadcast, networkText, size, familyOf, isIp, mask } from '../../src/util/ip.js';
 import { InvalidInputError } from '../../src/model/errors.js';
+import { invalid } from './fuzz-support.js';
 
 describe('util/ip', () => {
   it('parses and formats IPv4 and IPv6 round trip', () => {
@@ -27,5 +28,32 @@ describe('util/ip', () => {
     assert.ok(!overlaps(parseCidr('10.0.0.0/8'), parseCidr('fd00::/8')));
     assert.ok(contains(parseCidr('10.0.0.0/24'), parseIp('10.0.0.255').value));
     assert.ok(!contains(parseCidr('10.0.0.0/24'), parseIp('10.0.1.0').value));
+  });
+});
+
+describe('util/ip: refuses what it cannot honour (issue 10 item 13)', () => {
+  it('a zone id is refused with the value named, never dropped nor a RangeError', () => {
+    invalid(() => parseCidr('fd00::%eth0/64', 'subnet6', { requireNetwork: true, family: 6 }), 'subnet6', 'fd00::%eth0/64', 'zone');
+    invalid(() => parseIp('fe80::1%eth0', 'gateway6'), 'gateway6', 'fe80::1%eth0', 'zone');
+    invalid(() => parseIp('fe80::1%1'), 'fe80::1%1');
+    invalid(() => parseCidr('fe80::1%eth0/64'), 'zone');
+    assert.equal(familyOf('fe80::1%eth0'), undefined);
+    assert.equal(isIp('fe80::1%eth0'), false);
+    assert.equal(isIp('fe80::1', 6), true);
+    assert.equal(isIp('fe80::1', 4), false);
+  });
+  it('non-strings are refused naming the field', () => {
+    invalid(() => parseCidr(5, 'subnet'), 'subnet', 'string', 'number');
+    invalid(() => parseCidr(undefined, 'subnet6'), 'subnet6', 'undefined');
+    invalid(() => parseIp({}, 'gateway'), 'gateway', 'object');
+    invalid(() => parseIp(null, 'gateway'), 'gateway');
+    assert.equal(familyOf(5), undefined);
+  });
+  it('mask refuses a prefix length out of range with InvalidInputError', () => {
+    assert.equal(mask(4, 24), 0xffffff00n);
+    assert.equal(mask(6, 0), 0n);
+    invalid(() => mask(4, 33), '33');
+    invalid(() => mask(4, -1), '-1');
+    invalid(() => mask(6, 1.5), '1.5');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { InvalidInputError } from '../../src/model/errors.js';
-import { checkNetnsName, resolveNetns, inHostMountNamespace, outerNamespace } from '../../src/netns/index.js';
+import { checkNetnsName, resolveNetns, inHostMountNamespace, outerNamespace, toNsRef } from '../../src/netns/index.js';
 
 describe('netns names and resolution', () => {
   it('names: not empty, no / or .., at most 255 bytes, no NUL', () => {
@@ -29,5 +29,17 @@ describe('netns names and resolution', () => {
     assert.equal(inHostMountNamespace(), outer === undefined || readlinkSync('/proc/self/ns/mnt') === outer);
     // The sandbox (test/sandbox.mjs) runs in a private mount namespace: there it must say so.
     if (process.env.CTNET_SANDBOX === '1') assert.equal(inHostMountNamespace(), false);
+  });
+});
+
+describe('netns resolution refuses non-strings (issue 10 item 13)', () => {
+  it('resolveNetns and toNsRef throw InvalidInputError for anything but a string or an NsRef', () => {
+    for (const v of [5, null, undefined, true, Symbol('n')]) {
+      assert.throws(() => resolveNetns(v), InvalidInputError);
+      assert.throws(() => toNsRef(v as string), InvalidInputError);
+    }
+    assert.deepEqual(toNsRef({ self: true }), { self: true });
+    assert.deepEqual(toNsRef('ctr-ns1'), { path: '/run/netns/ctr-ns1' });
+    assert.throws(() => resolveNetns('/run/netns/..'), InvalidInputError);
   });
 });

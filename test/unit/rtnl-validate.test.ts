@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
-import { InvalidInputError } from '../../src/model/errors.js';
+import { invalid } from './fuzz-support.js';
 import { ops, checkIfname, checkMac, checkMtu, describeOp, nsLabel, checkOp } from '../../src/rtnl/index.js';
 import type { RtnlOp } from '../../src/model/plan.js';
 
-function invalid(fn: () => unknown, ...needles: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof InvalidInputError, `expected InvalidInputError, got ${String(e)}`);
-    for (const n of needles) assert.ok(e.message.includes(n), `"${e.message}" should mention "${n}"`);
-    return true;
-  });
-}
 
 describe('rtnl validation (before any kernel work)', () => {
   it('interface names: 1..15 bytes, no / : whitespace, not . or ..', () => {
@@ -91,5 +84,33 @@ describe('rtnl validation (before any kernel work)', () => {
     assert.equal(describeOp(ops.routeAdd({ via: '10.0.0.1' }), { self: true }), 'add route default via 10.0.0.1');
     assert.equal(nsLabel({ path: '/proc/42/ns/net' }), 'netns of pid 42');
     assert.equal(nsLabel({ path: '/var/run/other' }), '/var/run/other');
+  });
+});
+
+describe('validate/kernel: item 13 of issue 10', () => {
+  it("'%' in an interface name is refused (the kernel takes it as a template: eth%d → eth0)", () => {
+    invalid(() => checkIfname('eth%d', 'container interface name'), 'container interface name', 'eth%d', '%');
+    invalid(() => checkIfname('%'), '%');
+    invalid(() => ops.vethAdd('ctv%d', { name: 'eth0' }), 'veth name', 'ctv%d');
+  });
+  it('the kernel counts byte 0xA0 as whitespace: "à" (c3 a0) is refused, "é" (c3 a9) is not', () => {
+    invalid(() => checkIfname('eth\u00e0'), 'whitespace');
+    assert.equal(checkIfname('eth\u00e9'), 'eth\u00e9');
+  });
+  it('zone ids are refused in every address field, not dropped', () => {
+    invalid(() => ops.addrAdd('eth0', 'fe80::2%eth0/64'), 'fe80::2%eth0/64', 'zone');
+    invalid(() => ops.routeAdd({ via: 'fe80::1%eth0' }), 'fe80::1%eth0', 'zone');
+    invalid(() => ops.routeAdd({ dst: 'fd00::1%eth0', dev: 'eth0' }), 'zone');
+    invalid(() => ops.routeAdd({ dst: 'fd00::%eth0/64', dev: 'eth0' }), 'fd00::%eth0/64', 'zone');
+  });
+  it('non-strings and odd objects are refused with InvalidInputError, never a TypeError', () => {
+    const odd = [5, null, undefined, {}, [], Object.create(null), Symbol('x'), 10n, { toString() { throw new Error('boom'); } }];
+    for (const v of odd) {
+      invalid(() => checkIfname(v));
+      invalid(() => checkMac(v));
+      invalid(() => checkMtu(v));
+      invalid(() => ops.addrAdd('eth0', v as string));
+      invalid(() => ops.routeAdd({ via: v as string }));
+    }
   });
 });
