@@ -3,7 +3,22 @@
     {
       "target_name": "ctnet_native",
       "sources": [
-        "<!@(node -p \"require('fs').readdirSync('native').filter(f=>f.endsWith('.cc')).map(f=>'native/'+f).join(' ')\")"
+        "native/addon.cc",
+        "native/exec.cc",
+        "native/fifo.cc",
+        "native/js_conv.cc",
+        "native/netns.cc",
+        "native/nft.cc",
+        "native/nl_msg.cc",
+        "native/nl_sock.cc",
+        "native/ns_cache.cc",
+        "native/ns_thread.cc",
+        "native/plan_exec.cc",
+        "native/rtnl_decode.cc",
+        "native/rtnl_encode.cc",
+        "native/rtnl_followups.cc",
+        "native/rtnl_op.cc",
+        "native/rtnl_validate.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -14,7 +14,10 @@
 #include "nl_msg.h"
 #include "ns_cache.h"
 #include "ns_thread.h"
-#include "rtnl_codec.h"
+#include "rtnl_decode.h"
+#include "rtnl_encode.h"
+#include "rtnl_followups.h"
+#include "rtnl_validate.h"
 
 #include <linux/rtnetlink.h>
 
@@ -107,10 +110,16 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
     *err = mkErr(EINVAL, "encode", "encode() takes only {fd: N} netns references");
     return -1;
   };
-  KErr err = encodeOp(op, e, b, nullptr);
+  // The same check as in a plan, once per op: validateOp() makes the ValidOp encodeOp() needs.
+  auto encode = [&e, &b](const OpC& x) {
+    KErr err;
+    std::optional<ValidOp> v = validateOp(x, &err);
+    return v ? encodeOp(*v, e, b, nullptr) : err;
+  };
+  KErr err = encode(op);
   if (!err && op.type == OpType::LinkAdd) {
     for (const OpC& x : followUpsHere(op))
-      if (!err) err = encodeOp(x, e, b, nullptr);
+      if (!err) err = encode(x);
   }
   if (err) {
     Napi::Error je = Napi::Error::New(env, errnoName(err.err) + ": " + err.msg + " (" + err.op + ")");

@@ -27,6 +27,9 @@ inline KErr mkErr(int err, std::string op, std::string msg = {}) {
   return e;
 }
 
+// Input refused before any request is built: EINVAL with the reason, naming the object.
+inline KErr invalErr(std::string op, std::string msg) { return mkErr(EINVAL, std::move(op), std::move(msg)); }
+
 // errno of the last failed syscall, with a message naming the object it was about.
 inline KErr sysErr(const char* op, const std::string& what) {
   int e = errno ? errno : EIO;

@@ -19,7 +19,11 @@
 #include <set>
 
 #include "ns_cache.h"
-#include "rtnl_codec.h"
+#include "rtnl_decode.h"
+#include "rtnl_encode.h"
+#include "rtnl_followups.h"
+#include "rtnl_op.h"
+#include "rtnl_validate.h"
 
 namespace ctn {
 
@@ -372,9 +376,10 @@ struct PlanRun {
     }
 
     // Encode `op` into the pending batch, with waiters for op index i.
-    bool add(size_t i, const OpC& op, NlSock* s) {
+    bool add(size_t i, const ValidOp& v, NlSock* s) {
+      const OpC& op = v.op();
       std::vector<EncodedMsg> msgs;
-      KErr e = encodeOp(op, env(s, opName(op.type)), b, &msgs);
+      KErr e = encodeOp(v, env(s, opName(op.type)), b, &msgs);
       if (e) {
         failOp(i, e);
         return false;
@@ -401,7 +406,16 @@ struct PlanRun {
       return true;
     }
 
-    void dumpOp(size_t i, const OpC& op) {
+    // A follow-up is an op of its own: checked once, here.
+    void addFollowUp(size_t i, const OpC& op, NlSock* s) {
+      KErr e;
+      std::optional<ValidOp> v = validateOp(op, &e);
+      if (!v) return failOp(i, e);
+      add(i, *v, s);
+    }
+
+    void dumpOp(size_t i, const ValidOp& v) {
+      const OpC& op = v.op();
       OpResultC& r = res[i];
       uint32_t wantTable = op.table.value_or(RT_TABLE_MAIN);
       int wantIdx = 0;
@@ -412,7 +426,7 @@ struct PlanRun {
         MsgBuilder db;
         std::vector<EncodedMsg> msgs;
         EncodeEnv e = env(sock, opName(op.type));
-        KErr ee = encodeOp(op, e, db, &msgs);
+        KErr ee = encodeOp(v, e, db, &msgs);
         if (ee) return failOp(i, ee);
         if (op.type == OpType::AddrList && op.link.set) wantIdx = op.link.byName ? idx[op.link.name] : op.link.index;
         Waiter w;
@@ -469,7 +483,7 @@ struct PlanRun {
       if (here.empty() && peer.empty()) return;
       flush();
       if (!res[i].ok) return;
-      for (const OpC& f : here) add(i, f, sock);
+      for (const OpC& f : here) addFollowUp(i, f, sock);
       flush();
       if (!peer.empty() && res[i].ok) {
         KErr e;
@@ -478,7 +492,7 @@ struct PlanRun {
         if (!ps) return failOp(i, e);
         NlSock* saved = sock;
         sock = ps;
-        for (const OpC& f : peer) add(i, f, ps);
+        for (const OpC& f : peer) addFollowUp(i, f, ps);
         flush();
         sock = saved;
       }
@@ -502,7 +516,9 @@ struct PlanRun {
       }
       for (size_t i = 0; i < ops.size(); i++) {
         const OpC& op = ops[i];
-        if (KErr e = validateOp(op)) {
+        KErr e;
+        std::optional<ValidOp> v = validateOp(op, &e);  // the only check of this op
+        if (!v) {
           failOp(i, e);
           continue;
         }
@@ -515,7 +531,7 @@ struct PlanRun {
             failOp(i, fatal);
             continue;
           }
-          dumpOp(i, op);
+          dumpOp(i, *v);
           continue;
         }
         std::vector<std::string> late;
@@ -529,7 +545,7 @@ struct PlanRun {
             continue;
           }
         }
-        if (!add(i, op, sock)) continue;
+        if (!add(i, *v, sock)) continue;
         for (auto& n : namesProduced(op)) pendingProduced.insert(n);
         if (op.type == OpType::LinkAdd) followUp(i, op);
       }
