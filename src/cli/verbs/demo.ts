@@ -3,25 +3,25 @@
  * NAT to an "outside world", a published port), prove every step with real traffic, time
  * it against the same steps done with `ip` processes, and clean up.
  *
- * Layer: CLI front door. SAFETY: it never touches the machine's own network. The first
- * invocation re-executes itself inside `unshare --net --mount --propagation private`
- * (argument array), and the inner one refuses to run unless its network and mount
- * namespaces differ from the parent's, then mounts a private tmpfs on /run and brings lo up
- * (like test/sandbox.mjs). Everything — links, routes, nftables, /run/netns, state — dies
- * with that process. The outside world is a netns of the sandbox with TEST-NET-1 addresses
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"). SAFETY: it never touches the machine's own
+ * network. The first invocation re-executes itself in the sandbox of cli/sandbox.ts (the
+ * one the tests run in: fresh network + mount namespaces, a private tmpfs on /run, and a
+ * user namespace when not root), and the inner one refuses to run unless its namespaces
+ * are new. Everything — links, routes, nftables, /run/netns, state — dies with that
+ * process. The outside world is a netns of the sandbox with TEST-NET-1 addresses
  * (192.0.2.1/24 host side, 192.0.2.2/24 outside); no packet goes anywhere else. Helper
  * programs (ping, `node -e` servers and clients) run with argument arrays, never a shell.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Context } from '../context.js';
-import { checkPrivilege } from '../privilege.js';
+import { runInSandbox, sandboxMarker, setUpSandbox, type SandboxSpec } from '../sandbox.js';
 import { CtnetError, EnvironmentError, CODE } from '../../model/errors.js';
 import type { Host } from '../lib.js';
 import { formatTable } from '../output.js';
 
-const SANDBOX_ENV = 'CTNET_DEMO_SANDBOX';
+const SANDBOX: SandboxSpec = { what: 'demo', marker: 'CTNET_DEMO_SANDBOX', userns: true, fix: 'sudo ctnet-fast demo', tmpfs: 'ctnet-demo' };
 const SUBNET = '172.18.0.0/16';
 const HOST_OUT = '192.0.2.1';
 const OUTSIDE = '192.0.2.2';
@@ -37,12 +37,7 @@ export interface DemoStep {
   readonly ratio: number | null;
   readonly ipProcesses: number;
 }
-export interface DemoCheck {
-  readonly build: 'ctnet-fast' | 'ip';
-  readonly check: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
+export interface DemoCheck { readonly build: 'ctnet-fast' | 'ip'; readonly check: string; readonly ok: boolean; readonly detail: string }
 export interface DemoReport {
   readonly sandbox: { readonly kind: 'unshare'; readonly pid: number; readonly netns: string; readonly description: string };
   readonly backend: string;
@@ -52,40 +47,6 @@ export interface DemoReport {
   readonly totals: { readonly ctnetMs: number; readonly ipMs: number | null; readonly ratio: number | null };
   readonly checks: readonly DemoCheck[];
   readonly ok: boolean;
-}
-
-function nsId(kind: 'net' | 'mnt', pid: string | number = 'self'): string | undefined {
-  try { return readlinkSync(`/proc/${pid}/ns/${kind}`); } catch { return undefined; }
-}
-
-/**
- * Without a sandbox yet: re-run this same command inside fresh network + mount namespaces.
- * As root: `unshare --net --mount`. Without root: the same inside a new user namespace that
- * maps the caller to root (`--user --map-root-user`), when the kernel allows unprivileged
- * user namespaces; otherwise a clear exit 4.
- */
-function reexec(ctx: Context): number {
-  const script = process.argv[1];
-  if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', CODE.failure);
-  let userns = false;
-  try {
-    checkPrivilege('demo');
-  } catch (e) {
-    const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--mount', '--', 'true'], { stdio: 'ignore' });
-    if (probe.error !== undefined || probe.status !== 0) {
-      throw new EnvironmentError(`${(e as Error).message.replace(/: run as root.*$/, '')}, and this kernel does not allow unprivileged user namespaces: run sudo ctnet-fast demo`, 'EPERM');
-    }
-    userns = true;
-  }
-  const marker = `${nsId('net') ?? '?'} ${nsId('mnt') ?? '?'}${userns ? ' userns' : ''}`;
-  const r = spawnSync('unshare', [...(userns ? ['--user', '--map-root-user'] : []), '--net', '--mount', '--propagation', 'private', '--',
-    process.execPath, ...process.execArgv, script, ...ctx.argv], { stdio: 'inherit', env: { ...ctx.env, [SANDBOX_ENV]: marker } });
-  if (r.error !== undefined) {
-    if ((r.error as { code?: string }).code === 'ENOENT') throw new EnvironmentError('demo: unshare is not installed: apt-get install util-linux', CODE.noTool);
-    throw r.error;
-  }
-  if (r.signal !== null) return 128 + 15;
-  return r.status ?? 1;
 }
 
 interface Proc { ok: boolean; status: number | null; stdout: string; stderr: string; missing: boolean }
@@ -102,13 +63,17 @@ function run(file: string, args: readonly string[], timeoutMs = 10_000): Proc {
 function helperEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  delete env[SANDBOX_ENV];
+  delete env[SANDBOX.marker];
   return env;
+}
+
+function notInstalled(file: string, what: string): EnvironmentError {
+  return new EnvironmentError(`demo: ${file} is not installed (${what}): apt-get install ${file === 'ip' ? 'iproute2' : file === 'nft' ? 'nftables' : file}`, CODE.noTool);
 }
 
 function must(file: string, args: readonly string[], what: string): void {
   const r = run(file, args);
-  if (r.missing) throw new EnvironmentError(`demo: ${file} is not installed (${what}): apt-get install ${file === 'ip' ? 'iproute2' : file === 'nft' ? 'nftables' : file}`, CODE.noTool);
+  if (r.missing) throw notInstalled(file, what);
   if (!r.ok) throw new CtnetError(`demo: ${what}: ${file} ${args.join(' ')}: ${r.stderr.split('\n')[0] ?? `exit ${r.status}`}`, CODE.failure);
 }
 
@@ -121,7 +86,7 @@ function timeCommands(cmds: ReadonlyArray<readonly [string, readonly string[]] |
     procs++;
     const r = spawnSync(c[0], [...c[1]], { encoding: 'utf8', env: helperEnv() });
     if (r.status !== 0) {
-      if ((r.error as { code?: string } | undefined)?.code === 'ENOENT') throw new EnvironmentError(`demo: ${c[0]} is not installed: apt-get install ${c[0] === 'ip' ? 'iproute2' : c[0]}`, CODE.noTool);
+      if ((r.error as { code?: string } | undefined)?.code === 'ENOENT') throw notInstalled(c[0], `ip build ${what}`);
       throw new CtnetError(`demo (ip build) ${what}: ${c[0]} ${c[1].join(' ')}: ${(r.stderr ?? '').trim().split('\n')[0] ?? ''}`, CODE.failure);
     }
   }
@@ -243,19 +208,10 @@ function natCmds(tool: 'iptables' | 'nft' | 'none', what: 'masq' | 'publish' | '
   return [];
 }
 
-
 async function inside(ctx: Context, marker: string): Promise<number> {
   const out = ctx.out;
-  // Refuse unless this process really is in namespaces of its own.
-  const [parentNet, parentMnt, userns] = marker.split(' ');
-  const myNet = nsId('net');
-  const myMnt = nsId('mnt');
-  if (myNet === undefined || myMnt === undefined || myNet === parentNet || myMnt === parentMnt || myNet === nsId('net', 1) || myMnt === nsId('mnt', 1)) {
-    throw new EnvironmentError('demo: refusing to run: not inside a private network + mount namespace (start it as plain `ctnet-fast demo`)', 'ENVIRONMENT');
-  }
-  must('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'ctnet-demo', '/run'], 'private /run');
-  must('ip', ['link', 'set', 'lo', 'up'], 'loopback up');
-  const description = `a private network + mount namespace made with unshare (pid ${process.pid}${userns === 'userns' ? ', inside a user namespace mapping you to root' : ''}) and a tmpfs /run of its own; the machine's own interfaces, routes, firewall and /run/netns are not touched, and everything vanishes when the demo exits`;
+  const sandbox = setUpSandbox(marker, SANDBOX); // refuses unless these namespaces are new
+  const description = `a private network + mount namespace made with unshare (pid ${process.pid}${sandbox.userns ? ', inside a user namespace mapping you to root' : ''}) and a tmpfs /run of its own; the machine's own interfaces, routes, firewall and /run/netns are not touched, and everything vanishes when the demo exits`;
   out.info(`ctnet-fast demo: running in ${description}`);
 
   const steps: DemoStep[] = [];
@@ -390,7 +346,7 @@ async function inside(ctx: Context, marker: string): Promise<number> {
   const cTotal = comparable.reduce((a, s) => a + (s.ctnetMs ?? 0), 0);
   const iTotal = compare ? comparable.reduce((a, s) => a + (s.ipMs ?? 0), 0) : null;
   const report: DemoReport = {
-    sandbox: { kind: 'unshare', pid: process.pid, netns: myNet, description },
+    sandbox: { kind: 'unshare', pid: process.pid, netns: sandbox.netns, description },
     backend, firewall, ipFirewallTool: tool, steps,
     totals: { ctnetMs: cTotal, ipMs: iTotal, ratio: iTotal !== null && cTotal > 0 ? iTotal / cTotal : null },
     checks, ok: checks.length > 0 && checks.every((c) => c.ok),
@@ -429,10 +385,13 @@ export function renderDemo(ctx: Pick<Context, 'out'>, r: DemoReport): string {
 }
 
 export async function demo(ctx: Context): Promise<number> {
-  const marker = ctx.env[SANDBOX_ENV];
-  if (marker === undefined || marker === '') return reexec(ctx);
+  const marker = sandboxMarker(ctx.env, SANDBOX);
+  if (marker === undefined) {
+    // re-run this same command line in the sandbox
+    const script = process.argv[1];
+    if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', CODE.failure);
+    return runInSandbox([process.execPath, ...process.execArgv, script, ...ctx.argv], ctx.env, SANDBOX);
+  }
   if (!existsSync('/proc/self/ns/net')) throw new EnvironmentError('demo: /proc is not mounted', 'ENVIRONMENT');
   return inside(ctx, marker);
 }
-
-
