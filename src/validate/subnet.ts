@@ -111,7 +111,7 @@ export const IGNORE_HOST_ROUTES_OPTION = 'ignoreHostRoutes';
 export function overlapsHost(
   cidr: string | Cidr, hostAddrs: readonly HostAddr[], hostRoutes: readonly HostRoute[], opts: OverlapOptions = {},
 ): HostOverlap | undefined {
-  const c = typeof cidr === 'string' ? parseCidr(cidr, 'subnet', { requireNetwork: true }) : cidr;
+  const c = isCidr(cidr) ? cidr : parseCidr(cidr, 'subnet', { requireNetwork: true });
   const own = new Set(opts.ownLinks ?? []);
   const dev = (index: number | undefined): string => {
     if (index === undefined) return '';
@@ -141,6 +141,12 @@ export function overlapsHost(
     };
   }
   return undefined;
+}
+
+function isCidr(c: unknown): c is Cidr {
+  const x = c as Partial<Cidr> | null;
+  return typeof x === 'object' && x !== null && (x.family === 4 || x.family === 6) && typeof x.ip === 'bigint'
+    && typeof x.network === 'bigint' && Number.isInteger(x.prefixLen);
 }
 
 function tryParseIp(ip: string): { family: Family; value: bigint } | undefined {
