@@ -1,4 +1,4 @@
-// native/addon.cc — module entry point: the NativeAddon of src/native/contract.ts.
+// native/addon.cc — module entry point: the NativeAddon of src/model/plan.ts.
 //
 // Layer: native/ (the N-API edge). Converts plans on the JS thread, queues them on the
 // addon's namespace threads (ns_thread.cc) and resolves the Promise through one

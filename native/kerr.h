@@ -3,7 +3,7 @@
 // Layer: native/ (bottom). A KErr is what the kernel (or a syscall, or our own input
 // validation) said about one request: errno, the request in kernel vocabulary
 // ("RTM_NEWLINK", "setns", "mount", "nft"), and the kernel's extended-ack text when it
-// sent one. It becomes the contract's KernelError on the JS side. Never thrown across
+// sent one. It becomes the plan contract's KernelError (src/model/plan.ts) on the JS side. Never thrown across
 // threads, never fatal to the process.
 #pragma once
 #include <cerrno>

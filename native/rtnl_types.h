@@ -1,4 +1,4 @@
-// native/rtnl_types.h — C++ mirror of the plan contract (src/native/contract.ts).
+// native/rtnl_types.h — C++ mirror of the plan contract (src/model/plan.ts).
 //
 // Layer: native/. Plain data converted from JS on the main thread (js_conv.cc) before a
 // plan is queued, so worker threads never touch N-API. Field names follow the contract;
