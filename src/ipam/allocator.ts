@@ -39,18 +39,6 @@ export interface LeaseBackend {
   removeFree(ip: string): void;
 }
 
-/**
- * Debug counters: every backend call (= one SQL statement in state/) made by this module.
- * Tests read them to check that an allocation's cost does not grow with the pool's fill.
- */
-export const ipamStats = { backendCalls: 0, allocations: 0 };
-
-export function resetIpamStats(): void {
-  ipamStats.backendCalls = 0;
-  ipamStats.allocations = 0;
-}
-
-
 export interface Allocation {
   /** canonical address text */
   readonly ip: string;
@@ -60,22 +48,18 @@ export interface Allocation {
 
 /** Allocate the next free address of `pool` (see the module comment for the order). */
 export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Allocation {
-  ipamStats.allocations++;
   let c = cursor;
   while (c < pool.span) {
     const a = addressAt(pool, c);
     c++;
     if (a === pool.gateway) continue; // the gateway is always the circle's last position
     const ip = formatIp(a, pool.family);
-    ipamStats.backendCalls++;
     if (b.tryLease(ip)) return { ip, cursor: c };
     // taken by a static request ahead of the cursor: skip it, once
   }
   for (;;) {
-    ipamStats.backendCalls++;
     const ip = b.takeOldestFree();
     if (ip === undefined) break;
-    ipamStats.backendCalls++;
     if (b.tryLease(ip)) return { ip, cursor: c };
     // a free-list entry that is leased would be a broken invariant; drop it and go on
   }
@@ -102,16 +86,13 @@ export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: Le
   if (reserved !== undefined) {
     throw new InvalidInputError(`invalid ${what}: ${ip} is ${reserved} of ${pool.subnet}`);
   }
-  ipamStats.backendCalls++;
   if (!b.tryLease(ip)) {
-    ipamStats.backendCalls++;
     const holder = b.holderOf(ip);
     throw new CtnetError(
       `address ${ip} is already in use on network "${pool.network}"${holder ? ` (by endpoint ${holder})` : ''}`,
       CODE.addrInUse);
   }
   if (positionOf(pool, p.value) < cursor) {
-    ipamStats.backendCalls++;
     b.removeFree(ip);
   }
   return { ip, cursor };
@@ -125,7 +106,6 @@ export function noteReleased(pool: Pool, cursor: bigint, ip: string, b: LeaseBac
   const p = parseIp(ip);
   if (p.family !== pool.family || p.value < pool.lo || p.value > pool.hi || p.value === pool.gateway) return;
   if (positionOf(pool, p.value) < cursor) {
-    ipamStats.backendCalls++;
     b.addFree(formatIp(p.value, p.family));
   }
 }

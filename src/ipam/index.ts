@@ -5,6 +5,6 @@ export {
   validatePool, defaultGateway, makePool, addressAt, positionOf, reservedReason, macFromIp, type Pool,
 } from './pool.js';
 export {
-  allocateNext, claimStatic, noteReleased, ipamStats, resetIpamStats,
+  allocateNext, claimStatic, noteReleased,
   type LeaseBackend, type Allocation,
 } from './allocator.js';

@@ -23,10 +23,31 @@ export interface HostOptions {
   readonly warn?: (message: string) => void;
 }
 
+/** Labels of a network: the caller's own key → value text (Docker/CNI labels). */
+export type Labels = Readonly<Record<string, string>>;
+
+/**
+ * One address range of a network, as a CNI host-local `ranges` entry: a subnet, the part
+ * of it handed out (default: all of it) and its gateway (default: its first address).
+ */
+export interface AddressRange {
+  readonly subnet: string;
+  readonly rangeStart?: string;
+  readonly rangeEnd?: string;
+  readonly gateway?: string;
+}
+
+/**
+ * What a caller asks for (Host.network, `network create`). The one input shape of a
+ * network; the state adds the resolved defaults (NetworkInfo) and keeps this as given.
+ */
 export interface NetworkSpec {
   readonly name: string;
-  /** IPv4 subnet in CIDR form, e.g. "172.18.0.0/16". */
-  readonly subnet: string;
+  /**
+   * IPv4 subnet in CIDR form, e.g. "172.18.0.0/16". Optional in the type for IPv6-only
+   * networks (subnet6 alone), which are still refused until a later issue enables them.
+   */
+  readonly subnet?: string;
   /** Optional IPv6 subnet (dual stack), e.g. "fd00:18::/64". */
   readonly subnet6?: string;
   /** Default: the subnet's first address. */
@@ -40,10 +61,20 @@ export interface NetworkSpec {
   readonly internal?: boolean;
   /** Masquerade traffic leaving the subnet through anything but its bridge. Default true. */
   readonly masquerade?: boolean;
+  /**
+   * Further address ranges (CNI `ranges`), of either family, beyond subnet/subnet6. Carried
+   * by the type and the state; refused until IPAM allocates from them (a later issue).
+   */
+  readonly ranges?: readonly AddressRange[];
+  readonly labels?: Labels;
 }
 
+/** A network as it is: its spec with every default resolved (what Host and the CLI show). */
 export interface NetworkInfo {
   readonly name: string;
+  /** stable id (64 hex digits), chosen when the network is created; never reused */
+  readonly id?: string;
+  /** IPv4 subnet (always present until IPv6-only networks are enabled) */
   readonly subnet: string;
   readonly subnet6?: string;
   readonly gateway: string;
@@ -55,6 +86,9 @@ export interface NetworkInfo {
   readonly masquerade: boolean;
   readonly endpoints: number;
   readonly createdAt: string;
+  /** present when the spec had them */
+  readonly ranges?: readonly AddressRange[];
+  readonly labels?: Labels;
 }
 
 export type Protocol = 'tcp' | 'udp';
@@ -86,10 +120,18 @@ export interface AttachOptions {
   readonly publish?: ReadonlyArray<string | PortMapping>;
   /** Extra routes inside the container, besides the default route via the gateway. */
   readonly routes?: ReadonlyArray<{ readonly dst: string; readonly via?: string }>;
+  /** The container's name (Docker's --name), its DNS aliases, and the CNI CONTAINERID. */
+  readonly name?: string;
+  readonly aliases?: readonly string[];
+  readonly containerId?: string;
 }
 
 export interface EndpointInfo {
+  /** stable id, chosen at attach */
   readonly id: string;
+  readonly name?: string;
+  readonly aliases?: readonly string[];
+  readonly containerId?: string;
   readonly network: string;
   readonly mode: Mode;
   /** nsfs path of the container netns */

@@ -1,13 +1,19 @@
 /**
- * state/ports.ts — published-port mappings as the store keeps them: validation,
- * expansion of ranges into one row per host port, and coalescing rows back into mappings.
+ * state/ports.ts — published ports as the store keeps them: one row per host port (a
+ * range is several rows sharing range_start), conflicts refused in the publishing
+ * transaction, rows coalesced back into the mappings as published.
  *
- * Layer: state (pure helpers; store.ts does the SQL). Parsing "8080:80/tcp" strings is the
- * front doors' / topology's job; this takes PortMapping objects.
+ * Layer: state. Validation and the canonical form of a mapping are validate/ports.ts's
+ * (normalizeMapping, formatPortSpec, formatHostPort); this module only stores.
+ * See docs/ARCHITECTURE.md, "State model".
  */
-import { InvalidInputError } from '../model/errors.js';
-import { formatIp, parseIp } from '../util/ip.js';
-import type { PortMapping, Protocol } from '../model/types.js';
+import type Database from 'better-sqlite3';
+import { CtnetError, InvalidInputError, CODE } from '../model/errors.js';
+import { parseIp } from '../util/ip.js';
+import { formatHostPort, normalizeMapping, WILDCARD } from '../validate/ports.js';
+import type { Mode, PortMapping, Protocol } from '../model/types.js';
+import type { PortRecord } from './types.js';
+import { notFound, type Mutable, type Tx } from './rows.js';
 
 /** One published host port: the primary key is (hostIp, protocol, hostPort). */
 export interface PortRow {
@@ -19,42 +25,14 @@ export interface PortRow {
   readonly rangeStart: number;
 }
 
-/** The wildcard host address of each family: it overlaps every host address of its family. */
-export const WILDCARD = { 4: '0.0.0.0', 6: '::' } as const;
-
-function checkPort(n: number | undefined, what: string, m: PortMapping): number | undefined {
-  if (n === undefined) return undefined;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new InvalidInputError(`invalid port mapping ${describeMapping(m)}: ${what} ${String(n)} is not a port (1-65535)`);
-  }
-  return n;
+/** A ports row as SQLite gives it. */
+export interface PortDbRow {
+  host_ip: string; proto: Protocol; host_port: number; endpoint_id: string; container_port: number; range_start: number;
 }
+interface PortHolderRow extends PortDbRow { network: string | null; netns: string | null }
 
-/**
- * Validate a mapping and give it back normalized: hostIp canonical (absent → "0.0.0.0",
- * i.e. every IPv4 host address), ends present only for real ranges.
- */
-export function normalizeMapping(m: PortMapping): PortMapping {
-  if (m.protocol !== 'tcp' && m.protocol !== 'udp') {
-    throw new InvalidInputError(`invalid port mapping ${describeMapping(m)}: protocol must be tcp or udp`);
-  }
-  const hostPort = checkPort(m.hostPort, 'host port', m) ?? 0;
-  const containerPort = checkPort(m.containerPort, 'container port', m) ?? 0;
-  const hostEnd = checkPort(m.hostPortEnd, 'host port range end', m) ?? hostPort;
-  const containerEnd = checkPort(m.containerPortEnd, 'container port range end', m) ?? containerPort;
-  if (hostEnd < hostPort || containerEnd < containerPort) {
-    throw new InvalidInputError(`invalid port mapping ${describeMapping(m)}: a range ends before it starts`);
-  }
-  if (hostEnd - hostPort !== containerEnd - containerPort) {
-    throw new InvalidInputError(`invalid port mapping ${describeMapping(m)}: the host and container ranges differ in length`);
-  }
-  const ip = m.hostIp === undefined || m.hostIp === '' ? WILDCARD[4] : m.hostIp;
-  const p = parseIp(ip, `host address of port mapping ${describeMapping(m)}`);
-  const out: { -readonly [K in keyof PortMapping]: PortMapping[K] } = {
-    hostIp: formatIp(p.value, p.family), hostPort, containerPort, protocol: m.protocol,
-  };
-  if (hostEnd !== hostPort) { out.hostPortEnd = hostEnd; out.containerPortEnd = containerEnd; }
-  return out;
+export function toPortRow(p: PortDbRow): PortRow {
+  return { hostIp: p.host_ip, protocol: p.proto, hostPort: p.host_port, containerPort: p.container_port, rangeStart: p.range_start };
 }
 
 /** One row per host port of a normalized mapping. */
@@ -87,13 +65,112 @@ export function coalesceRows(rows: readonly PortRow[]): PortMapping[] {
     : { hostIp: g.hostIp, hostPort: g.hostPort, hostPortEnd: g.last, containerPort: g.containerPort, containerPortEnd: g.lastC, protocol: g.protocol });
 }
 
-/** "[::1]:8080/tcp", "0.0.0.0:8080/tcp" */
-export function describeHostPort(hostIp: string, port: number, protocol: string): string {
-  return `${hostIp.includes(':') ? `[${hostIp}]` : hostIp}:${port}/${protocol}`;
-}
+/** The ports table. */
+export class PortTable {
+  readonly #tx: Tx;
+  readonly #s;
 
-function describeMapping(m: PortMapping): string {
-  const host = m.hostPortEnd !== undefined ? `${m.hostPort}-${m.hostPortEnd}` : String(m.hostPort);
-  const cont = m.containerPortEnd !== undefined ? `${m.containerPort}-${m.containerPortEnd}` : String(m.containerPort);
-  return `"${m.hostIp ? `${m.hostIp}:` : ''}${host}:${cont}/${String(m.protocol)}"`;
+  constructor(db: Database.Database, tx: Tx) {
+    this.#tx = tx;
+    const p = (sql: string) => db.prepare(sql);
+    this.#s = {
+      endpointMode: p('SELECT mode FROM endpoints WHERE id = ?'),
+      holdersIp: p(`SELECT p.*, e.network, e.netns FROM ports p LEFT JOIN endpoints e ON e.id = p.endpoint_id
+        WHERE p.proto = ? AND p.host_port = ? AND p.host_ip IN (?, ?) LIMIT 1`),
+      holdersAny: p(`SELECT p.*, e.network, e.netns FROM ports p LEFT JOIN endpoints e ON e.id = p.endpoint_id
+        WHERE p.proto = ? AND p.host_port = ?`),
+      insert: p('INSERT INTO ports (host_ip, proto, host_port, endpoint_id, container_port, range_start) VALUES (?, ?, ?, ?, ?, ?)'),
+      delete: p('DELETE FROM ports WHERE host_ip = ? AND proto = ? AND host_port = ? AND endpoint_id = ?'),
+      deleteOf: p('DELETE FROM ports WHERE endpoint_id = ?'),
+      of: p('SELECT * FROM ports WHERE endpoint_id = ?'),
+      all: p('SELECT * FROM ports'),
+      withOwner: p('SELECT p.*, e.network, e.ip, e.ip6 FROM ports p LEFT JOIN endpoints e ON e.id = p.endpoint_id ORDER BY p.endpoint_id'),
+      withOwnerOf: p('SELECT p.*, e.network, e.ip, e.ip6 FROM ports p LEFT JOIN endpoints e ON e.id = p.endpoint_id WHERE p.endpoint_id = ?'),
+    };
+  }
+
+  /** Every port row (listEndpoints without a filter reads them all at once). */
+  get allStatement(): Database.Statement { return this.#s.all; }
+
+  /** See Store.addPorts. */
+  add(endpointId: string, mappings: readonly PortMapping[]): PortMapping[] {
+    const norm = mappings.map(normalizeMapping);
+    return this.#tx(() => {
+      const ep = this.#s.endpointMode.get(endpointId) as { mode: Mode } | undefined;
+      if (!ep) throw notFound(`endpoint ${endpointId}`);
+      if (ep.mode !== 'bridge') throw new InvalidInputError(`endpoint ${endpointId}: ports can only be published in bridge mode (mode ${ep.mode})`);
+      return this.insert(endpointId, norm);
+    });
+  }
+
+  /** See Store.removePorts. Deletes only: needs no new pages (a full disk allows it). */
+  remove(endpointId: string, mappings?: readonly PortMapping[]): number {
+    if (mappings === undefined) return this.#tx(() => this.#s.deleteOf.run(endpointId).changes);
+    const rows = mappings.map(normalizeMapping).flatMap(expandMapping);
+    return this.#tx(() => {
+      let n = 0;
+      for (const r of rows) n += this.#s.delete.run(r.hostIp, r.protocol, r.hostPort, endpointId).changes;
+      return n;
+    });
+  }
+
+  /** Drop every port of an endpoint (inside the caller's transaction). */
+  removeAllOf(endpointId: string): void {
+    this.#s.deleteOf.run(endpointId);
+  }
+
+  /** The endpoint's mappings as published. */
+  of(endpointId: string): PortMapping[] {
+    return coalesceRows((this.#s.of.all(endpointId) as PortDbRow[]).map(toPortRow));
+  }
+
+  /** See Store.listPorts. */
+  list(q: { readonly endpointId?: string } = {}): PortRecord[] {
+    const rows = (q.endpointId !== undefined ? this.#s.withOwnerOf.all(q.endpointId) : this.#s.withOwner.all()) as Array<PortDbRow & { network: string | null; ip: string | null; ip6: string | null }>;
+    const groups = new Map<string, typeof rows>();
+    for (const r of rows) {
+      let g = groups.get(r.endpoint_id);
+      if (!g) groups.set(r.endpoint_id, (g = []));
+      g.push(r);
+    }
+    const out: PortRecord[] = [];
+    for (const [endpointId, g] of groups) {
+      const first = g[0];
+      for (const m of coalesceRows(g.map(toPortRow))) {
+        const hostIp = m.hostIp ?? WILDCARD[4];
+        const containerIp = hostIp.includes(':') ? first?.ip6 : first?.ip;
+        const rec: Mutable<PortRecord> = { ...m, hostIp, endpointId };
+        if (first?.network != null) rec.network = first.network;
+        if (containerIp != null) rec.containerIp = containerIp;
+        out.push(rec);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Insert normalized mappings for `endpointId` (inside the caller's transaction), refusing
+   * a host port already published (EPORTINUSE, naming the port and its holder).
+   */
+  insert(endpointId: string, mappings: readonly PortMapping[]): PortMapping[] {
+    for (const m of mappings) {
+      for (const r of expandMapping(m)) {
+        const fam = parseIp(r.hostIp).family;
+        const wild = WILDCARD[fam];
+        const holder = (r.hostIp === wild
+          ? (this.#s.holdersAny.all(r.protocol, r.hostPort) as PortHolderRow[]).find((h) => parseIp(h.host_ip).family === fam)
+          : this.#s.holdersIp.get(r.protocol, r.hostPort, r.hostIp, wild)) as PortHolderRow | undefined;
+        if (holder) {
+          const who = holder.endpoint_id === endpointId ? 'this endpoint'
+            : `endpoint ${holder.endpoint_id}${holder.network ? ` on network "${holder.network}"` : ''}${holder.netns ? ` (netns ${holder.netns})` : ''}`;
+          const same = holder.host_ip === r.hostIp ? '' : ` as ${formatHostPort(holder.host_ip, holder.host_port, holder.proto)}`;
+          throw new CtnetError(
+            `host port ${formatHostPort(r.hostIp, r.hostPort, r.protocol)} is already published by ${who}${same} → container port ${holder.container_port}`,
+            CODE.portInUse);
+        }
+        this.#s.insert.run(r.hostIp, r.protocol, r.hostPort, endpointId, r.containerPort, r.rangeStart);
+      }
+    }
+    return [...mappings];
+  }
 }

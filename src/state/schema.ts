@@ -91,6 +91,38 @@ CREATE TABLE seq (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 `;
 
+/** v2 → v3. Runs with foreign keys off (migrate() is called before they are turned on), so
+ * dropping the old networks table neither cascades nor trips the references to it. */
+const V3 = `
+CREATE TABLE networks_v3 (
+  name        TEXT PRIMARY KEY,
+  id          TEXT NOT NULL UNIQUE,       -- stable id (64 hex digits), never reused
+  subnet      TEXT,                       -- NULL: IPv6-only (not enabled yet)
+  subnet6     TEXT,
+  gateway     TEXT,
+  gateway6    TEXT,
+  ranges      TEXT,                       -- JSON AddressRange[] (CNI ranges) or NULL
+  labels      TEXT NOT NULL DEFAULT '{}', -- JSON object string → string
+  bridge      TEXT NOT NULL UNIQUE,
+  bridge_mac  TEXT NOT NULL,
+  mtu         INTEGER NOT NULL,
+  internal    INTEGER NOT NULL,
+  masquerade  INTEGER NOT NULL,
+  created_at  TEXT NOT NULL,
+  spec        TEXT NOT NULL,
+  cursor4     TEXT NOT NULL DEFAULT '0',
+  cursor6     TEXT NOT NULL DEFAULT '0',
+  CHECK (subnet IS NOT NULL OR subnet6 IS NOT NULL)
+) STRICT;
+INSERT INTO networks_v3 (name, id, subnet, subnet6, gateway, gateway6, bridge, bridge_mac, mtu, internal, masquerade, created_at, spec, cursor4, cursor6)
+  SELECT name, lower(hex(randomblob(32))), subnet, subnet6, gateway, gateway6, bridge, bridge_mac, mtu, internal, masquerade, created_at, spec, cursor4, cursor6 FROM networks;
+DROP TABLE networks;
+ALTER TABLE networks_v3 RENAME TO networks;
+ALTER TABLE endpoints ADD COLUMN name TEXT;
+ALTER TABLE endpoints ADD COLUMN aliases TEXT;       -- JSON string[] or NULL
+ALTER TABLE endpoints ADD COLUMN container_id TEXT;  -- CNI CONTAINERID
+`;
+
 /** Migration i brings the schema from version i to i+1. Append only; never edit one. */
 export const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [
   (db) => {
@@ -102,6 +134,11 @@ export const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [
   // v2: no query reads endpoints_unfinished (gc walks every endpoint, and SQLite scans for a
   // bound state anyway), yet every attach and detach wrote it: ~10 us of each cycle.
   (db) => { db.exec('DROP INDEX endpoints_unfinished'); },
+  // v3: what the next features need, carried before they use it (ARCHITECTURE.md "State
+  // model"): a network gets a stable id, labels, CNI-style address ranges and may be
+  // IPv6-only (subnet/gateway NULL: a table rebuild, SQLite cannot drop NOT NULL in place);
+  // an endpoint gets a name, aliases and a CNI container id. Every row is kept.
+  (db) => { db.exec(V3); },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -109,6 +146,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /**
  * Bring `db` to SCHEMA_VERSION. Returns the version found before migrating.
  * Refuses a store written by a newer ctnet-fast (it would not understand it).
+ * Call it with foreign keys OFF (v3 rebuilds a referenced table); it checks them after.
  */
 export function migrate(db: Db, file: string): number {
   const found = db.pragma('user_version', { simple: true }) as number;
@@ -120,6 +158,8 @@ export function migrate(db: Db, file: string): number {
     const v = db.pragma('user_version', { simple: true }) as number; // another process may have won
     for (let i = v; i < SCHEMA_VERSION; i++) MIGRATIONS[i]?.(db);
     if (v < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) throw new EnvironmentError(`state ${file}: migration to schema v${SCHEMA_VERSION} left ${broken.length} dangling reference(s)`, CODE.schema);
   }).immediate();
   return found;
 }

@@ -1,7 +1,9 @@
 /**
  * state/types.ts — the records the store gives back and the inputs it takes.
  *
- * Layer: state (types only).
+ * Layer: state (types only). The domain shapes are model/types.ts's; these add only what
+ * the store itself knows (intent state, the spec as given, owners of ports and leases).
+ * See docs/ARCHITECTURE.md, "State model".
  */
 import type { Mode, NetworkInfo, NetworkSpec, PortMapping } from '../model/types.js';
 
@@ -16,15 +18,15 @@ export const ENDPOINT_STATES = ['pending', 'ready', 'detaching'] as const;
  */
 export type EndpointState = (typeof ENDPOINT_STATES)[number];
 
-
 /** putNetwork's input: a NetworkSpec, optionally with the bridge MAC already chosen. */
 export interface NetworkInput extends NetworkSpec {
   /** Default: derived from the network name (locally administered, stable). */
   readonly bridgeMac?: string;
 }
 
-/** A network as stored: NetworkInfo with every default resolved, plus the spec as given. */
+/** A network as stored: NetworkInfo with every default resolved and its id, plus the spec as given. */
 export interface NetworkRecord extends NetworkInfo {
+  readonly id: string;
   readonly spec: NetworkSpec;
 }
 
@@ -50,6 +52,10 @@ export interface EndpointRecord {
   readonly ports: readonly PortMapping[];
   /** whatever the caller stored with beginAttach/markReady (routes, …) */
   readonly data?: JsonValue;
+  /** the container's name, DNS aliases and CNI CONTAINERID, when given at attach */
+  readonly name?: string;
+  readonly aliases?: readonly string[];
+  readonly containerId?: string;
 }
 
 export interface BeginAttachInput {
@@ -76,6 +82,10 @@ export interface BeginAttachInput {
   /** Ports to publish, recorded in the same transaction (conflicts abort the attach). */
   readonly ports?: readonly PortMapping[];
   readonly data?: JsonValue;
+  /** The container's name, its DNS aliases and its CNI CONTAINERID (stored as given). */
+  readonly name?: string;
+  readonly aliases?: readonly string[];
+  readonly containerId?: string;
 }
 
 /** A published mapping with its owner (for the firewall's DNAT map). */

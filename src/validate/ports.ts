@@ -14,6 +14,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidInputError } from '../model/errors.js';
+import { formatIp, parseIp } from '../util/ip.js';
 import type { PortMapping, Protocol } from '../model/types.js';
 
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'] as const;
@@ -88,12 +89,25 @@ export function parsePortSpec(spec: string): PortMapping {
   return m;
 }
 
-/** The spec text of a mapping, the inverse of parsePortSpec (used in error messages). */
+/** "[::1]" for an IPv6 address, the address itself otherwise. */
+function bracketed(ip: string): string {
+  return ip.includes(':') ? `[${ip}]` : ip;
+}
+
+/**
+ * The ONE formatter of a mapping: its spec text, the inverse of parsePortSpec (error
+ * messages of every layer quote this).
+ */
 export function formatPortSpec(m: PortMapping): string {
-  const ip = m.hostIp === undefined ? '' : (m.hostIp.includes(':') ? `[${m.hostIp}]:` : `${m.hostIp}:`);
+  const ip = m.hostIp === undefined ? '' : `${bracketed(m.hostIp)}:`;
   const h = m.hostPortEnd === undefined ? `${m.hostPort}` : `${m.hostPort}-${m.hostPortEnd}`;
   const c = m.containerPortEnd === undefined ? `${m.containerPort}` : `${m.containerPort}-${m.containerPortEnd}`;
   return `${ip}${h}:${c}/${m.protocol}`;
+}
+
+/** One host port of a mapping: "[::1]:8080/tcp", "0.0.0.0:8080/tcp". */
+export function formatHostPort(hostIp: string, port: number, protocol: string): string {
+  return `${bracketed(hostIp)}:${port}/${protocol}`;
 }
 
 function isPort(n: unknown): n is number {
@@ -109,17 +123,17 @@ export function validatePortMapping(m: PortMapping, spec?: string): void {
   if (m === null || typeof m !== 'object') fail(name, 'not an object');
   if (m.protocol !== 'tcp' && m.protocol !== 'udp') fail(name, `protocol "${String(m.protocol)}" is not tcp or udp`);
   for (const [k, v] of [['hostPort', m.hostPort], ['containerPort', m.containerPort]] as const) {
-    if (!isPort(v)) fail(name, `${k} ${String(v)} is out of range (1-65535)`);
+    if (!isPort(v)) fail(name, `${k} ${String(v)} is not a port (1-65535)`);
   }
   for (const [k, v] of [['hostPortEnd', m.hostPortEnd], ['containerPortEnd', m.containerPortEnd]] as const) {
-    if (v !== undefined && !isPort(v)) fail(name, `${k} ${String(v)} is out of range (1-65535)`);
+    if (v !== undefined && !isPort(v)) fail(name, `${k} ${String(v)} is not a port (1-65535)`);
   }
   const hostEnd = m.hostPortEnd ?? m.hostPort;
   const ctrEnd = m.containerPortEnd ?? m.containerPort;
   if (hostEnd < m.hostPort) fail(name, `host port range ${m.hostPort}-${hostEnd} ends before it starts`);
   if (ctrEnd < m.containerPort) fail(name, `container port range ${m.containerPort}-${ctrEnd} ends before it starts`);
   if (hostEnd - m.hostPort !== ctrEnd - m.containerPort) {
-    fail(name, `host range has ${hostEnd - m.hostPort + 1} port(s) but container range has ${ctrEnd - m.containerPort + 1}: they must match`);
+    fail(name, `the host and container ranges differ in length (host range has ${hostEnd - m.hostPort + 1} port(s), container range has ${ctrEnd - m.containerPort + 1}): they must match`);
   }
   if (m.hostIp !== undefined && !isIPv4(m.hostIp) && !isIPv6(m.hostIp)) {
     fail(name, `host address "${String(m.hostIp)}" is not an IPv4 or IPv6 address`);
@@ -139,7 +153,35 @@ export function portCount(m: PortMapping): number {
   return (m.hostPortEnd ?? m.hostPort) - m.hostPort + 1;
 }
 
-/** Accept specs or objects; validate; return objects (what the topology stores). */
+/** The wildcard host address of each family: it overlaps every host address of its family. */
+export const WILDCARD = { 4: '0.0.0.0', 6: '::' } as const;
+
+/**
+ * The ONE normaliser: validate a mapping (validatePortMapping's rules) and give it back in
+ * canonical form, as the state keys it: hostIp canonical text (absent or "" → "0.0.0.0",
+ * i.e. every IPv4 host address), range ends present only for real ranges.
+ */
+export function normalizeMapping(m: PortMapping): PortMapping {
+  let given = m;
+  if (m !== null && typeof m === 'object' && m.hostIp === '') {
+    const { hostIp: _empty, ...rest } = m;
+    given = rest;
+  }
+  validatePortMapping(given);
+  const p = parseIp(given.hostIp ?? WILDCARD[4], 'host address');
+  const out: { -readonly [K in keyof PortMapping]: PortMapping[K] } = {
+    hostIp: formatIp(p.value, p.family), hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol,
+  };
+  const hostEnd = m.hostPortEnd ?? m.hostPort;
+  if (hostEnd !== m.hostPort) { out.hostPortEnd = hostEnd; out.containerPortEnd = m.containerPortEnd ?? m.containerPort + hostEnd - m.hostPort; }
+  return out;
+}
+
+/**
+ * Specs parsed, objects validated (same rules), each given back as written (no canonical
+ * form: an absent hostIp means "every address of each family the endpoint has" to the
+ * firewall, where the state's canonical form says 0.0.0.0).
+ */
 export function normalizeMappings(items: ReadonlyArray<string | PortMapping>): PortMapping[] {
   return items.map((x) => {
     if (typeof x === 'string') return parsePortSpec(x);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../../src/state/index.js';
+import { storeProblems } from '../helpers/state.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'state');
 
@@ -57,7 +58,7 @@ describe('state: many processes, crashes', function () {
     assert.equal(new Set(ips).size, 400, 'every address handed out once');
     const store = openStore(state);
     try {
-      assert.deepEqual(store.check(), []);
+      assert.deepEqual(storeProblems(store), []);
       assert.equal(store.listEndpoints({ network: 'shared', state: 'ready' }).length, 400);
       assert.equal(store.listLeases('shared').length, 800, '400 IPv4 + 400 IPv6 leases');
       // sequential allocation: exactly the first 400 addresses after the gateway
@@ -77,7 +78,7 @@ describe('state: many processes, crashes', function () {
     await exited(child);
     const store = openStore(dir);
     try {
-      assert.deepEqual(store.check(), []);
+      assert.deepEqual(storeProblems(store), []);
       const pending = store.listEndpoints({ state: 'pending' });
       assert.deepEqual(pending.map((e) => e.id), [id]);
       assert.equal(pending[0]?.ip, '10.66.0.2');
@@ -100,7 +101,7 @@ describe('state: many processes, crashes', function () {
       await exited(child);
       const store = openStore(dir);
       try {
-        assert.deepEqual(store.check(), [], `round ${round}`);
+        assert.deepEqual(storeProblems(store), [], `round ${round}`);
         const eps = store.listEndpoints();
         const leased = new Set(store.listLeases().map((l) => l.ip));
         assert.equal(leased.size, eps.length, 'one lease per endpoint, none leaked');
@@ -108,7 +109,7 @@ describe('state: many processes, crashes', function () {
         // what a gc would do: finish every unfinished row; then the store is usable again
         for (const e of [...store.listEndpoints({ state: 'pending' }), ...store.listEndpoints({ state: 'detaching' })]) store.finishDetach(e.id);
         assert.equal(store.listEndpoints().filter((e) => e.state !== 'ready').length, 0);
-        assert.deepEqual(store.check(), []);
+        assert.deepEqual(storeProblems(store), []);
       } finally {
         store.close();
       }

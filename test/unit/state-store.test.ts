@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, openStore, SCHEMA_VERSION, STATE_FILE, type Store } from '../../src/state/index.js';
+import { storeProblems } from '../helpers/state.js';
 import { CtnetError, InvalidInputError } from '../../src/model/errors.js';
 
 describe('state/store', () => {
@@ -162,7 +163,7 @@ describe('state/store', () => {
       assert.equal(store.getEndpoint(ep.id), undefined);
       assert.deepEqual(store.listLeases(), []);
       assert.throws(() => store.markReady(ep.id), (e: Error) => e instanceof CtnetError && e.code === 'ENOTFOUND');
-      assert.deepEqual(store.check(), []);
+      assert.deepEqual(storeProblems(store), []);
     });
 
     it('host ifnames are never reused; one netns attaches once per network', () => {
@@ -222,7 +223,7 @@ describe('state/store', () => {
       });
       assert.deepEqual(store.listEndpoints().map((e) => e.netns), [a.netns, '/run/netns/c']);
       assert.deepEqual(store.listLeases().map((l) => l.ip), ['172.18.0.2', '172.18.0.3'], 'the failed attach leaked no lease and did not move the cursor');
-      assert.deepEqual(store.check(), []);
+      assert.deepEqual(storeProblems(store), []);
     });
   });
 
@@ -282,7 +283,7 @@ describe('state/store', () => {
       assert.equal(store.removePorts(b), 3);
       store.finishDetach(a);
       assert.deepEqual(store.listPorts(), []);
-      assert.deepEqual(store.check(), []);
+      assert.deepEqual(storeProblems(store), []);
     });
 
     it('beginAttach records ports in the same transaction; a conflict aborts the attach', () => {

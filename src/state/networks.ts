@@ -1,0 +1,214 @@
+/**
+ * state/networks.ts — the networks table: create (defaults resolved, conflicts refused in
+ * the same transaction), read, delete, and each network's address pools for IPAM.
+ *
+ * Layer: state. Address geometry is ipam/pool.ts's; name/MAC/MTU rules are validate/'s.
+ * See docs/ARCHITECTURE.md, "State model".
+ */
+import type Database from 'better-sqlite3';
+import { createHash, randomBytes } from 'node:crypto';
+import { CtnetError, InvalidInputError, CODE } from '../model/errors.js';
+import { formatIp, overlaps, parseCidr } from '../util/ip.js';
+import { checkIfname, checkMac, checkMtu } from '../validate/kernel.js';
+import { makePool, type Pool } from '../ipam/pool.js';
+import type { AddressRange, Labels, NetworkSpec } from '../model/types.js';
+import type { NetworkInput, NetworkRecord } from './types.js';
+import { fromJson, type Mutable, type Tx } from './rows.js';
+
+/** A networks row as SQLite gives it (subnet/gateway NULL only for an IPv6-only network). */
+export interface NetworkRow {
+  name: string; id: string; subnet: string | null; subnet6: string | null; gateway: string | null; gateway6: string | null;
+  ranges: string | null; labels: string; bridge: string; bridge_mac: string; mtu: number; internal: number; masquerade: number;
+  created_at: string; spec: string; cursor4: string; cursor6: string; endpoints?: number;
+}
+
+/** A network's pools, cached per network and rebuilt if the row's subnet/gateway text changes. */
+export interface Pools { key: string; pool4: Pool | undefined; pool6: Pool | undefined }
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const LABEL_KEY_MAX = 253;
+
+/** What putNetwork compares when the network exists (existOk: identical means no change). */
+const COMPARED = ['subnet', 'subnet6', 'gateway', 'gateway6', 'bridge', 'mtu', 'internal', 'masquerade'] as const;
+
+function checkLabels(labels: unknown, name: string): Labels {
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw new InvalidInputError(`invalid labels of network "${name}": expected an object of text values`);
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === '' || k.length > LABEL_KEY_MAX) throw new InvalidInputError(`invalid label "${k}" of network "${name}": a key is 1-${LABEL_KEY_MAX} characters`);
+    if (typeof v !== 'string') throw new InvalidInputError(`invalid label "${k}" of network "${name}": the value must be text`);
+  }
+  return labels as Labels;
+}
+
+/**
+ * What the model can say but the product cannot do yet, refused in one place (a later
+ * issue removes these lines): IPv6-only networks and extra address ranges.
+ */
+function refuseNotYet(input: NetworkInput): void {
+  if (input.subnet === undefined) {
+    throw new InvalidInputError(`invalid network "${input.name}": an IPv4 subnet is required (IPv6-only networks are not supported yet)`);
+  }
+  if (input.ranges !== undefined && input.ranges.length > 0) {
+    throw new InvalidInputError(`invalid network "${input.name}": address ranges are not supported yet (use subnet and subnet6)`);
+  }
+}
+
+export function toNetwork(r: NetworkRow): NetworkRecord {
+  if (r.subnet === null || r.gateway === null) {
+    throw new CtnetError(`network "${r.name}" is IPv6-only, which this ctnet-fast cannot use yet; upgrade ctnet-fast`, CODE.schema);
+  }
+  const n: Mutable<NetworkRecord> = {
+    name: r.name, id: r.id, subnet: r.subnet, gateway: r.gateway, bridge: r.bridge, bridgeMac: r.bridge_mac, mtu: r.mtu,
+    internal: r.internal === 1, masquerade: r.masquerade === 1, endpoints: r.endpoints ?? 0, createdAt: r.created_at,
+    spec: JSON.parse(r.spec) as NetworkSpec,
+  };
+  if (r.subnet6 !== null) n.subnet6 = r.subnet6;
+  if (r.gateway6 !== null) n.gateway6 = r.gateway6;
+  const ranges = fromJson<AddressRange[]>(r.ranges);
+  if (ranges !== undefined) n.ranges = ranges;
+  const labels = JSON.parse(r.labels) as Labels;
+  if (Object.keys(labels).length > 0) n.labels = labels;
+  return n;
+}
+
+/** The networks table (and the IPAM pools built from its rows). */
+export class NetworkTable {
+  readonly #tx: Tx;
+  readonly #pools = new Map<string, Pools>();
+  readonly #s;
+
+  constructor(db: Database.Database, tx: Tx) {
+    this.#tx = tx;
+    const p = (sql: string) => db.prepare(sql);
+    const COUNT = '(SELECT count(*) FROM endpoints e WHERE e.network = n.name) AS endpoints';
+    this.#s = {
+      row: p('SELECT * FROM networks WHERE name = ?'),
+      withCount: p(`SELECT n.*, ${COUNT} FROM networks n WHERE n.name = ?`),
+      list: p(`SELECT n.*, ${COUNT} FROM networks n ORDER BY n.name`),
+      subnets: p('SELECT name, subnet, subnet6 FROM networks'),
+      byBridge: p('SELECT name FROM networks WHERE bridge = ?'),
+      insert: p(`INSERT INTO networks (name, id, subnet, subnet6, gateway, gateway6, ranges, labels, bridge, bridge_mac, mtu, internal, masquerade, created_at, spec)
+        VALUES (@name, @id, @subnet, @subnet6, @gateway, @gateway6, @ranges, @labels, @bridge, @bridge_mac, @mtu, @internal, @masquerade, @created_at, @spec)`),
+      delete: p('DELETE FROM networks WHERE name = ?'),
+      deleteLeases: p('DELETE FROM leases WHERE network = ?'),
+      deleteFree: p('DELETE FROM ipam_free WHERE network = ?'),
+      oneEndpoint: p('SELECT id, state FROM endpoints WHERE network = ? LIMIT 1'),
+      setCursors: p('UPDATE networks SET cursor4 = ?, cursor6 = ? WHERE name = ?'),
+    };
+  }
+
+  /** See Store.putNetwork. */
+  put(input: NetworkInput, opts: { readonly existOk?: boolean } = {}): { network: NetworkRecord; created: boolean } {
+    const name = input.name;
+    if (typeof name !== 'string' || !NAME_RE.test(name)) {
+      throw new InvalidInputError(`invalid network name "${String(name)}": use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`);
+    }
+    refuseNotYet(input);
+    const pool4 = makePool(name, input.subnet as string, input.gateway, 4);
+    const pool6 = input.subnet6 !== undefined ? makePool(name, input.subnet6, input.gateway6, 6) : undefined;
+    if (input.subnet6 === undefined && input.gateway6 !== undefined) {
+      throw new InvalidInputError(`invalid network "${name}": gateway6 ${input.gateway6} given without subnet6`);
+    }
+    const labels = input.labels !== undefined ? checkLabels(input.labels, name) : {};
+    const hash = createHash('sha256').update(name).digest();
+    const bridge = checkIfname(input.bridge ?? `ctbr-${hash.subarray(0, 4).toString('hex')}`, `bridge name of network "${name}"`);
+    // 0x06: locally administered, unicast — and never 02:42:…, the containers' prefix
+    const bridgeMac = checkMac(input.bridgeMac ?? ['06', ...[...hash.subarray(4, 9)].map((b) => b.toString(16).padStart(2, '0'))].join(':'), `bridge MAC of network "${name}"`);
+    const mtu = checkMtu(input.mtu ?? 1500, `MTU of network "${name}"`);
+    const internal = input.internal ?? false;
+    const masquerade = input.masquerade ?? !internal;
+    const row = {
+      name, id: randomBytes(32).toString('hex'), subnet: pool4.subnet, subnet6: pool6?.subnet ?? null,
+      gateway: formatIp(pool4.gateway, 4), gateway6: pool6 ? formatIp(pool6.gateway, 6) : null,
+      ranges: input.ranges !== undefined ? JSON.stringify(input.ranges) : null, labels: JSON.stringify(labels),
+      bridge, bridge_mac: bridgeMac, mtu, internal: internal ? 1 : 0, masquerade: masquerade ? 1 : 0,
+      created_at: new Date().toISOString(), spec: JSON.stringify(input),
+    };
+    return this.#tx(() => {
+      const existing = this.#s.row.get(name) as NetworkRow | undefined;
+      if (existing) {
+        const diffs: string[] = [];
+        for (const k of COMPARED) {
+          if (existing[k] !== row[k]) diffs.push(`${k} ${String(existing[k])} (asked ${String(row[k])})`);
+        }
+        if (opts.existOk && diffs.length === 0) return { network: this.get(name) as NetworkRecord, created: false };
+        throw new CtnetError(`network "${name}" already exists${diffs.length ? ` with ${diffs.join(', ')}` : ''}`, CODE.exists);
+      }
+      const byBridge = this.#s.byBridge.get(bridge) as { name: string } | undefined;
+      if (byBridge) throw new CtnetError(`bridge ${bridge} is already used by network "${byBridge.name}"`, CODE.exists);
+      for (const p of pool6 ? [pool4, pool6] : [pool4]) {
+        const other = this.findOverlapping(p.subnet);
+        if (other) {
+          const theirs = p.family === 4 ? other.subnet : other.subnet6;
+          throw new CtnetError(`subnet ${p.subnet} of network "${name}" overlaps ${String(theirs)} of network "${other.name}"`, CODE.overlap);
+        }
+      }
+      this.#s.insert.run(row);
+      return { network: this.get(name) as NetworkRecord, created: true };
+    });
+  }
+
+  /** The network named `name` (with its endpoint count), or undefined. */
+  get(name: string): NetworkRecord | undefined {
+    const r = this.#s.withCount.get(name) as NetworkRow | undefined;
+    return r ? toNetwork(r) : undefined;
+  }
+
+  /** The raw row (no endpoint count), for the other tables' transactions. */
+  row(name: string): NetworkRow | undefined {
+    return this.#s.row.get(name) as NetworkRow | undefined;
+  }
+
+  list(): NetworkRecord[] {
+    return (this.#s.list.all() as NetworkRow[]).map(toNetwork);
+  }
+
+  /** See Store.findOverlappingNetwork. */
+  findOverlapping(subnet: string, exceptName?: string): NetworkRecord | undefined {
+    const c = parseCidr(subnet, 'subnet');
+    for (const r of this.#s.subnets.all() as Array<{ name: string; subnet: string | null; subnet6: string | null }>) {
+      if (r.name === exceptName) continue;
+      const theirs = c.family === 4 ? r.subnet : r.subnet6;
+      if (theirs !== null && overlaps(c, parseCidr(theirs))) return this.get(r.name);
+    }
+    return undefined;
+  }
+
+  /** See Store.deleteNetwork. Deletes only: needs no new pages (a full disk allows it). */
+  delete(name: string): NetworkRecord | undefined {
+    return this.#tx(() => {
+      const net = this.get(name);
+      if (!net) return undefined;
+      if (net.endpoints > 0) {
+        const one = this.#s.oneEndpoint.get(name) as { id: string; state: string } | undefined;
+        throw new CtnetError(`network "${name}" still has ${net.endpoints} endpoint(s)${one ? ` (e.g. ${one.id}, ${one.state})` : ''}: detach them first`, CODE.busy);
+      }
+      this.#s.deleteLeases.run(name);
+      this.#s.deleteFree.run(name);
+      this.#s.delete.run(name);
+      this.#pools.delete(name);
+      return net;
+    });
+  }
+
+  /** The IPAM pools of a network row (cached). */
+  poolsOf(net: NetworkRow): Pools {
+    const key = `${net.subnet ?? ''}|${net.gateway ?? ''}|${net.subnet6 ?? ''}|${net.gateway6 ?? ''}`;
+    const hit = this.#pools.get(net.name);
+    if (hit && hit.key === key) return hit;
+    const e: Pools = {
+      key,
+      pool4: net.subnet !== null ? makePool(net.name, net.subnet, net.gateway ?? undefined, 4) : undefined,
+      pool6: net.subnet6 !== null ? makePool(net.name, net.subnet6, net.gateway6 ?? undefined, 6) : undefined,
+    };
+    this.#pools.set(net.name, e);
+    return e;
+  }
+
+  /** Persist the IPAM cursors of a network (inside the caller's transaction). */
+  setCursors(name: string, cursor4: bigint, cursor6: bigint): void {
+    this.#s.setCursors.run(String(cursor4), String(cursor6), name);
+  }
+}
