@@ -28,8 +28,11 @@ export function seeded(title: string): string {
   return `${title} [FC_SEED=${SEED}${RUNS !== undefined ? ` FC_RUNS=${RUNS}` : ''}]`;
 }
 
-/** Cases run so far in this process, per suite file (fuzz-*.test.ts print their total). */
+/** Fuzz cases run in this mocha process (and its children); printed once at the end. */
 export const counted = { cases: 0 };
+after(() => {
+  if (counted.cases > 0) console.log(`  fuzz: ${counted.cases} cases, FC_SEED=${SEED}`);
+});
 
 /** fast-check parameters: this run's seed, `runs` cases (or $FC_RUNS), counted. */
 export function params(runs: number): fc.Parameters<unknown> {

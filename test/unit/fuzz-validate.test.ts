@@ -15,7 +15,7 @@ import { checkNetworkSubnet, overlapsHost, specialRangeOf } from '../../src/vali
 import { formatPortSpec, normalizeMappings, parsePortSpec, validatePortMapping } from '../../src/validate/ports.js';
 import { isIp, mask, type Cidr } from '../../src/util/ip.js';
 import type { PortMapping } from '../../src/model/types.js';
-import { anything, check, counted, hostile, nearMiss, seeded, validOrInvalid } from './fuzz-support.js';
+import { anything, check, hostile, nearMiss, seeded, validOrInvalid } from './fuzz-support.js';
 
 const RUNS = 250;
 
@@ -186,5 +186,3 @@ describe(seeded('fuzz: validate/ports.ts'), () => {
     });
   });
 });
-
-after(() => { console.log(`      fuzz-validate: ${counted.cases} property runs so far in this process`); });
