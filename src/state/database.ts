@@ -96,7 +96,7 @@ function existingStore(file: string): boolean {
   return true;
 }
 
-/** The pragmas every connection runs (foreign keys only after migrate(): see schema.ts). */
+/** The pragmas every connection runs (foreign keys are turned on after migrate(): see schema.ts). */
 function configure(db: Database.Database, file: string, busyTimeoutMs: number): void {
   // Switching to WAL needs a moment of exclusive access; a store opened by many processes
   // at once can see SQLITE_BUSY here without the busy handler, so retry.
@@ -112,6 +112,7 @@ function configure(db: Database.Database, file: string, busyTimeoutMs: number): 
     }
   }
   db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = OFF'); // better-sqlite3 turns them on; migrations need them off
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
 }
 
@@ -146,8 +147,9 @@ function createStore(dir: string, file: string, busyTimeoutMs: number): void {
 function openExisting(file: string, busyTimeoutMs: number): Database.Database {
   const db = new Database(file, { timeout: busyTimeoutMs, fileMustExist: true });
   try {
-    configure(db, file, busyTimeoutMs);
+    // checked before configure() writes the header (journal mode): a foreign file stays as it is
     if ((db.pragma('user_version', { simple: true }) as number) === 0) throw notOurs(file, 'it has no ctnet-fast schema (schema version 0)');
+    configure(db, file, busyTimeoutMs);
     migrate(db, file);
     const tag = db.prepare("SELECT value FROM meta WHERE key = 'ifname_tag'").get() as { value: string } | undefined;
     if (tag === undefined) throw notOurs(file, 'its meta table has no ifname_tag');
