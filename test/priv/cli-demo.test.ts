@@ -2,9 +2,10 @@
 // network + mount namespace, builds the tutorial's network, proves it with traffic, times
 // it against ip processes and tears it down. Timings are printed, never asserted.
 import assert from 'node:assert/strict';
-import { BIN, ctnet, ensureBuilt, tempState, testEnv } from './cli-network.test.js';
+import { ctnet, ensureBuilt, tempState, testEnv, withReadableCheckout } from './cli-network.test.js';
 import { existsSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 
 describe('ctnet-fast CLI: demo (privileged)', function () {
   this.timeout(180_000);
@@ -44,8 +45,10 @@ describe('ctnet-fast CLI: demo (privileged)', function () {
 
   it('demo without root: runs inside a user namespace when the kernel allows it, else exit 4 with the fix', () => {
     const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '--user', '--map-root-user', '--net', '--mount', '--', 'true']);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, '--json', 'demo', '--no-compare'],
-      { encoding: 'utf8', env: { ...testEnv(state), HOME: '/tmp' }, timeout: 120_000 });
+    // the checkout as nobody can read it, wherever root cloned it (a 0700 /root/… too)
+    const r = withReadableCheckout((root) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--',
+      process.execPath, path.join(root, 'bin/ctnet-fast.cjs'), '--json', 'demo', '--no-compare'],
+    { encoding: 'utf8', env: { ...testEnv(state), HOME: '/tmp' }, cwd: root, timeout: 120_000 }));
     if (probe.status === 0) {
       assert.equal(r.status, 0, r.stderr);
       const doc = JSON.parse(r.stdout) as { ok: boolean; sandbox: { description: string } };

@@ -4,7 +4,7 @@
 // (private net + mount namespace, tmpfs /run). Names start with "ccli-".
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,35 @@ export function tempState(): string {
   return mkdtempSync(path.join(tmpdir(), 'ccli-state-'));
 }
 
+/**
+ * Run `fn` with the path of this checkout as another user can read it. A clone under /root
+ * sits behind a 0700 directory, so a process of nobody's cannot even reach bin/; here the
+ * checkout is bind-mounted (read-only) on a fresh world-readable directory in /tmp, in the
+ * sandbox's private mount namespace (invisible outside it), and both are removed after
+ * `fn`, even when it throws. Not under /run: the demo mounts its own tmpfs there.
+ */
+export function withReadableCheckout<T>(fn: (root: string) => T): T {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ccli-view-'));
+  const view = path.join(dir, 'ctnet-fast');
+  let mounted = false;
+  try {
+    chmodSync(dir, 0o755);
+    mkdirSync(view);
+    for (const args of [['--bind', ROOT, view], ['-o', 'remount,bind,ro', view]]) {
+      const m = spawnSync('mount', args, { encoding: 'utf8' });
+      assert.equal(m.status, 0, `mount ${args.join(' ')}: ${m.stderr}`);
+      mounted = true;
+    }
+    return fn(view);
+  } finally {
+    if (mounted) {
+      const u = spawnSync('umount', [view], { encoding: 'utf8' });
+      if (u.status !== 0) spawnSync('umount', ['-l', view]); // a straggler still holds it: detach it
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('ctnet-fast CLI: networks (privileged)', function () {
   this.timeout(120_000);
   let state: string;
@@ -228,8 +257,8 @@ describe('ctnet-fast CLI: networks (privileged)', function () {
   });
 
   it('without root privileges: exit 4 and one clear line, no stack trace', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--',
-      process.execPath, BIN, 'network', 'create', 'ccli-np', '--subnet', '10.231.9.0/24'], { encoding: 'utf8', env: testEnv(state) });
+    const r = withReadableCheckout((root) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--',
+      process.execPath, path.join(root, 'bin/ctnet-fast.cjs'), 'network', 'create', 'ccli-np', '--subnet', '10.231.9.0/24'], { encoding: 'utf8', env: testEnv(state), cwd: root }));
     assert.equal(r.status, 4, r.stderr);
     assert.match(r.stderr, /^ctnet-fast: network create: permission denied \(not root: missing CAP_NET_ADMIN and CAP_SYS_ADMIN\): run as root, e\.g\. sudo ctnet-fast network create …\n$/);
   });
