@@ -12,4 +12,4 @@ export type * from './model/types.js';
 export type * from './model/plan.js';
 export { Rtnl, loadBackend, Iproute2Backend } from './rtnl/index.js';
 export { createNetns, openNetns, deleteNetns, listNetns, resolveNetns } from './netns/index.js';
-export { parsePortSpec, formatPortSpec } from './firewall/index.js';
+export { parsePortSpec, formatPortSpec } from './validate/ports.js';

@@ -251,6 +251,11 @@ export type StepResult =
 export interface Backend {
   readonly name: 'native' | 'iproute2';
   run(plan: Plan): Promise<readonly StepResult[]>;
+  /**
+   * Whether this backend runs `nft` steps in-process (libnftables loaded) and why not.
+   * Absent: it has no in-process nftables (the iproute2 backend runs them as `nft` processes).
+   */
+  nftAvailable?(): { ok: boolean; reason?: string };
   /** Release sockets, threads, nft contexts (the process may keep running). */
   close(): Promise<void>;
 }

@@ -1,5 +1,8 @@
 /**
- * topology/ — Host, Network, Endpoint: the library's front door. See host.ts.
+ * topology/ — Host, Network, Endpoint: the library's front door (host.ts, network.ts,
+ * endpoint.ts; the work itself in attach.ts, detach.ts, gc.ts, prewarm.ts, plans.ts).
  */
-export { Host, Network, Endpoint } from './host.js';
+export { Host } from './host.js';
+export { Network } from './network.js';
+export { Endpoint } from './endpoint.js';
 export type * from '../model/types.js';

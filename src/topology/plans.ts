@@ -9,7 +9,8 @@
  *   rtnl @host:  RTM_NEWLINK veth HOST→IFNAME, peer born inside slot 0 (IFLA_NET_NS_FD),
  *                host end UP and mastered to the bridge in the same message
  *   rtnl @slot0: lo up, IFNAME up (the peer cannot be born UP: ENOTCONN), address, routes
- *   nft  @host:  published ports as map elements (only when there are any)
+ *   firewall:    published ports as map elements, when there are any and the firewall
+ *                driver rides in plans (firewall/driver.ts; otherwise it applies them after)
  * Moving a link between namespaces (~12 ms) and deleting a veth (~30 ms) never happen here.
  */
 import type { NsRef, RtnlOp, Family } from '../model/plan.js';
@@ -17,15 +18,21 @@ import type { Labelled } from '../backend/result.js';
 import type { NetworkInfo } from '../model/types.js';
 import { rtnlStep } from '../backend/result.js';
 import { bridgeAlias, endpointAlias } from '../model/names.js';
-import { requiredSysctls } from '../firewall/rules.js';
+import { requiredSysctls } from '../firewall/ruleset.js';
 
-/** What the plans need of a network: its stored settings plus the prefix lengths and broadcast they imply. */
-export interface NetRecord extends Pick<NetworkInfo,
+/**
+ * The one view of a network inside topology: its stored settings (NetworkInfo's fields)
+ * plus the prefix lengths and broadcast they imply (records.ts `networkView` makes it).
+ */
+export interface NetworkView extends Pick<NetworkInfo,
   'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'> {
   readonly prefixLen: number;
   readonly broadcast?: string;
   readonly prefixLen6?: number;
 }
+
+/** @deprecated the former name of NetworkView (bench/paths/ctnet.ts still uses it). */
+export type NetRecord = NetworkView;
 
 export interface EndpointPlanInput {
   readonly id: string;
@@ -51,7 +58,7 @@ export interface EndpointPlanInput {
 export const FRESH_PEER_INDEX = 2;
 
 /** Create the bridge with its gateway address(es), up, quiet about IPv6 when IPv4-only. */
-export function networkSteps(host: NsRef, net: NetRecord): Labelled[] {
+export function networkSteps(host: NsRef, net: NetworkView): Labelled[] {
   const ops: RtnlOp[] = [
     {
       op: 'linkAdd', kind: 'bridge', name: net.bridge, mac: net.bridgeMac, mtu: net.mtu, up: true,
@@ -73,17 +80,20 @@ export function networkSteps(host: NsRef, net: NetRecord): Labelled[] {
 }
 
 /** The sysctls the firewall's rules need for a network (firewall/rules.ts requiredSysctls), as steps in the host netns. */
-export function networkSysctls(host: NsRef, net: NetRecord): Labelled[] {
+export function networkSysctls(host: NsRef, net: NetworkView): Labelled[] {
   return requiredSysctls(net).map(({ key, value }) =>
     ({ step: { kind: 'sysctl', ns: host, key, value }, label: `set ${key.replaceAll('/', '.')}=${value}` }));
 }
 
-export function removeNetworkSteps(host: NsRef, net: NetRecord): Labelled[] {
+export function removeNetworkSteps(host: NsRef, net: NetworkView): Labelled[] {
   return [rtnlStep(host, [{ op: 'linkDel', link: net.bridge }], `delete bridge ${net.bridge}`)];
 }
 
-/** One container's whole network as one plan. `nftJson` adds its published ports. */
-export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | undefined, ep: EndpointPlanInput, nftJson?: string): Labelled[] {
+/**
+ * One container's whole network as one plan. `firewall`: the firewall's steps for its
+ * published ports (Firewall.contribute), run last, in the same crossing.
+ */
+export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number | undefined, ep: EndpointPlanInput, firewall: readonly Labelled[] = []): Labelled[] {
   const container: NsRef = { slot: 0 };
   const peerLink = ep.createNetns ? FRESH_PEER_INDEX : ep.ifname;
   const quiet6 = ep.ip6 === undefined;
@@ -140,7 +150,7 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
     labels.push(`add route ${r.dst}/${r.dstLen}${r.via !== undefined ? ` via ${r.via}` : ''} in ${ep.netnsPath}`);
   }
   steps.push(rtnlStep(container, ops, `configure ${ep.ifname} in ${ep.netnsPath}`, labels));
-  if (nftJson !== undefined) steps.push({ step: { kind: 'nft', ns: host, json: nftJson }, label: `publish ports of ${ep.netnsPath}` });
+  steps.push(...firewall);
   return steps;
 }
 
@@ -148,11 +158,11 @@ export function attachSteps(host: NsRef, net: NetRecord, bridgeIndex: number | u
  * Undo an attach (also the rollback of a failed one). When we own the netns, unmounting it
  * is the whole job: the kernel reaps the netns and its veth asynchronously, so the caller
  * does not wait ~30 ms for the device unregister. Otherwise the host end must go (slow:
- * the caller decides whether to wait for it).
+ * the caller decides whether to wait for it). `firewall`: the firewall's steps that
+ * unpublish its ports (Firewall.contribute), run first.
  */
-export function detachSteps(host: NsRef, ep: { netnsPath: string; ownsNetns: boolean; hostIfname: string }, nftJson?: string): Labelled[] {
-  const steps: Labelled[] = [];
-  if (nftJson !== undefined) steps.push({ step: { kind: 'nft', ns: host, json: nftJson }, label: `unpublish ports of ${ep.netnsPath}` });
+export function detachSteps(ep: { netnsPath: string; ownsNetns: boolean }, firewall: readonly Labelled[] = []): Labelled[] {
+  const steps: Labelled[] = [...firewall];
   if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath }, label: `delete netns ${ep.netnsPath}` });
   return steps;
 }

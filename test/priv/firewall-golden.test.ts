@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { runNftProcess, readTable, listOwnTables, Firewall } from '../../src/firewall/index.js';
+import { Firewall } from '../../src/firewall/index.js';
+import { runNftProcess } from '../../src/backend/nft-process.js';
+import { readTable, listOwnTables } from '../fixtures/firewall/nft.js';
 import { assertSandbox } from '../fixtures/firewall/lab.js';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/firewall');

@@ -7,8 +7,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  Firewall, parsePortSpec, tablesOf, runNftArgs, unpublishElements, type FirewallBackendName, type FirewallOptions,
+  Firewall, baseRuleset, unpublishElements, type FirewallBackendName, type FirewallOptions,
 } from '../../src/firewall/index.js';
+import { parsePortSpec } from '../../src/validate/ports.js';
+import { runNftArgs } from '../../src/backend/nft-process.js';
+import { addNetwork, listOwnTables, removeNetwork, tablesOf } from '../fixtures/firewall/nft.js';
 import { NetlinkError } from '../../src/model/errors.js';
 import * as lab from '../fixtures/firewall/lab.js';
 import { C1, C2, C3, C4, NET_A, NET_B, NET_I, OUT } from '../fixtures/firewall/lab.js';
@@ -73,7 +76,7 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
         fw = new Firewall(v.opts);
         assert.equal(fw.backendName, v.name);
         await fw.removeAll();
-        for (const n of [NET_A, NET_B, NET_I]) await fw.addNetwork(fwNet(n));
+        for (const n of [NET_A, NET_B, NET_I]) await addNetwork(fw, fwNet(n));
         await fw.publish(ep(C1), C1_PORTS);
         await fw.publish(ep(C2), C2_PORTS);
       });
@@ -83,7 +86,7 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
       t('nft lists only our tables, ip and ip6 ctnet', async () => {
         const all = tablesOf(await runNftArgs(['-j', 'list', 'ruleset']));
         assert.deepEqual(all.map((x) => `${x.family} ${x.name}`).sort(), ['ip ctnet', 'ip6 ctnet']);
-        assert.deepEqual((await fw.listOwnTables()).sort(), ['ip ctnet', 'ip6 ctnet']);
+        assert.deepEqual((await listOwnTables(fw.ns)).sort(), ['ip ctnet', 'ip6 ctnet']);
       });
 
       t('container → outside is masqueraded to the host address (IPv4 and IPv6)', async () => {
@@ -207,19 +210,19 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
       });
 
       t('removing a network removes its masquerade; re-installing the base keeps every element', async () => {
-        await fw.apply((await import('../../src/firewall/rules.js')).baseRuleset());
+        await fw.apply(baseRuleset());
         assert.deepEqual(await lab.probeFrom(OUT.ns, [{ host: OUT.hostIp, port: 8090 }]), [`c2 ${OUT.ip} 80`]);
-        await fw.removeNetwork(fwNet(NET_B));
+        await removeNetwork(fw, fwNet(NET_B));
         // no longer masqueraded (and no longer isolated: its bridge is not ours any more)
         assert.deepEqual(await lab.probeFrom(C3.ns, [{ host: OUT.ip, port: 7000 }]), [`out ${C3.ip} 7000`]);
-        await fw.addNetwork(fwNet(NET_B));
+        await addNetwork(fw, fwNet(NET_B));
         assert.deepEqual(await lab.probeFrom(C3.ns, [{ host: OUT.ip, port: 7000 }]), [`out ${OUT.hostIp} 7000`]);
       });
 
       t('removeAll deletes our tables and the rules stop applying', async () => {
         await fw.removeAll();
         assert.deepEqual(tablesOf(await runNftArgs(['-j', 'list', 'ruleset'])), []);
-        assert.deepEqual(await fw.listOwnTables(), []);
+        assert.deepEqual(await listOwnTables(fw.ns), []);
         await fw.removeAll(); // idempotent
         assert.deepEqual(await lab.probeFrom(C1.ns, [{ host: OUT.ip, port: 7000 }]), [`out ${C1.ip} 7000`]);
       });

@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import {
   baseRuleset, addNetworkElements, removeNetworkElements, publishElements, unpublishElements, removeAllRuleset,
-  requiredSysctls, parsePortSpec, formatPortSpec, validatePortMapping, normalizeMappings, pickFirewallBackend, nsPathOf,
-  tablesOf, NFT_MISSING, BASE_VERSION,
+  requiredSysctls, pickFirewallBackend, nsPathOf, NFT_MISSING, BASE_VERSION,
 } from '../../src/firewall/index.js';
+import { parsePortSpec, formatPortSpec, validatePortMapping, normalizeMappings } from '../../src/validate/ports.js';
+import { tablesOf } from '../fixtures/firewall/nft.js';
 import { InvalidInputError, EnvironmentError } from '../../src/model/errors.js';
 import type { PortMapping } from '../../src/model/types.js';
 

@@ -5,10 +5,10 @@
  * unmount (no 30 ms veth delete on the caller's path).
  */
 import assert from 'node:assert/strict';
-import { attachSteps, detachSteps, networkSteps, networkSysctls, type NetRecord } from '../../src/topology/plans.js';
+import { attachSteps, detachSteps, networkSteps, networkSysctls, type NetworkView } from '../../src/topology/plans.js';
 import type { LinkAddOp, RtnlOp, Step } from '../../src/model/plan.js';
 
-const net: NetRecord = {
+const net: NetworkView = {
   name: 'demo', subnet: '172.18.0.0/16', prefixLen: 16, gateway: '172.18.0.1', broadcast: '172.18.255.255',
   bridge: 'ctbr-1', bridgeMac: '06:01:02:03:04:05', mtu: 1500, internal: false, masquerade: true,
 };
@@ -41,7 +41,8 @@ describe('topology plans', () => {
   });
 
   it('published ports ride in the same plan; the host port is in hairpin mode (set in the create\'s follow-up)', () => {
-    const steps = attachSteps(host, net, 7, ep, '{"nftables":[]}').map((s) => s.step);
+    const publish = [{ step: { kind: 'nft', ns: host, json: '{"nftables":[]}' } as const, label: 'publish ports of /run/netns/c1' }];
+    const steps = attachSteps(host, net, 7, ep, publish).map((s) => s.step);
     assert.deepEqual(steps.map((s) => s.kind), ['netnsCreate', 'rtnl', 'rtnl', 'nft']);
     assert.equal(rtnlOps(steps[1]).length, 1);
     assert.equal((rtnlOps(steps[1])[0] as LinkAddOp).hairpin, true);
@@ -56,9 +57,9 @@ describe('topology plans', () => {
   });
 
   it('detaching an owned netns is only an unmount (the kernel reaps the veth)', () => {
-    assert.deepEqual(detachSteps(host, { netnsPath: '/run/netns/c1', ownsNetns: true, hostIfname: 'ctv1' }).map((s) => s.step),
+    assert.deepEqual(detachSteps({ netnsPath: '/run/netns/c1', ownsNetns: true }).map((s) => s.step),
       [{ kind: 'netnsDelete', path: '/run/netns/c1' }]);
-    assert.deepEqual(detachSteps(host, { netnsPath: '/proc/1/ns/net', ownsNetns: false, hostIfname: 'ctv1' }), []);
+    assert.deepEqual(detachSteps({ netnsPath: '/proc/1/ns/net', ownsNetns: false }), []);
   });
 
   it('a network is its bridge (up, stable MAC, no STP delay, tagged) with the gateway, plus forwarding sysctls', () => {
