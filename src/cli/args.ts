@@ -46,6 +46,19 @@ export type Parsed =
     readonly command: readonly string[];
   };
 
+/**
+ * Run one of src/validate's checks on an option's value, the option named as the checked
+ * object (`checkIfname(v, '--ifname')`): its InvalidInputError becomes a usage error of
+ * the verb ("attach: invalid --ifname "a:b": must not contain …"), same exit code 2.
+ */
+export function checkOption<T>(verb: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    throw new UsageError(`${verb}: ${(e as Error).message}`, verb);
+  }
+}
+
 /** A string option's value; undefined when it is absent (or a flag, or a repeatable list). */
 export function stringOption(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
   const v = values[name];

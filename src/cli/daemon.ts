@@ -223,7 +223,7 @@ class Server {
         if (text !== '') owner = Number(text);
       } catch { /* removed meanwhile: retry */ }
       if (processAlive(owner)) {
-        throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${owner}); stop it with ctnet-fast daemon stop`, 'EEXIST');
+        throw new CtnetError(`daemon: already running for ${this.#stateDir} (pid ${owner}); stop it with ctnet-fast daemon stop`, CODE.exists);
       }
       if (!Number.isNaN(owner)) {
         // a daemon that was killed: its pid file (and socket) are stale

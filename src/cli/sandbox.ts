@@ -87,7 +87,7 @@ export function setUpSandbox(marker: string, spec: SandboxSpec): SandboxInside {
   const net = nsId('net');
   const mnt = nsId('mnt');
   if (net === undefined || mnt === undefined || net === outerNet || mnt === outerMnt || net === nsId('net', 1) || mnt === nsId('mnt', 1)) {
-    throw new EnvironmentError(`${spec.what}: refusing to run: not inside a private network + mount namespace (${spec.marker} is set, but these are not new namespaces)`, 'ENVIRONMENT');
+    throw new EnvironmentError(`${spec.what}: refusing to run: not inside a private network + mount namespace (${spec.marker} is set, but these are not new namespaces)`, CODE.environment);
   }
   for (const [file, args, why] of [
     ['mount', ['-t', 'tmpfs', '-o', 'mode=755', spec.tmpfs, '/run'], 'private /run'],

@@ -84,6 +84,12 @@ describe('cli main', () => {
       [['network', 'create', 'x', '--subnet', '10.0.0.0/8', '--bridge', 'a-very-long-bridge-name'], /--bridge "a-very-long-bridge-name"/],
       [['attach', 'c1', '--network', 'demo', '--publish', '70000:80'], /--publish invalid port mapping "70000:80": host port 70000 is out of range/],
       [['attach', 'c1', '--network', 'demo', '--mac', 'xx'], /--mac "xx"/],
+      [['attach', 'c1', '--network', 'demo', '--mac', '01:00:5e:00:00:01'], /attach: invalid --mac "01:00:5e:00:00:01": a multicast address/],
+      // the kernel's own rule (src/validate): no ':' and no '%' template in an interface name
+      [['attach', 'c1', '--network', 'demo', '--ifname', 'eth:0'], /attach: invalid --ifname "eth:0": must not contain '\/', ':'/],
+      [['attach', 'c1', '--network', 'demo', '--ifname', 'eth%d'], /attach: invalid --ifname "eth%d": must not contain '%'/],
+      [['network', 'create', 'x', '--subnet', '10.0.0.0/8', '--bridge', 'br:0'], /network create: invalid --bridge "br:0"/],
+      [['network', 'create', 'x', '--subnet', '10.0.0.0/8', '--mtu', '70000'], /network create: invalid --mtu 70000: expected an integer in 68\.\.65535/],
       [['attach', 'c1', 'c2', '--network', 'demo', '--ip', '10.0.0.5'], /--ip applies to one NETNS/],
       [['attach', 'c1', 'c2', '--network', 'demo', '-p', '80:80'], /--publish with 2 NETNS/],
       [['attach', 'c1', 'c1', '--network', 'demo'], /"c1" given twice/],

@@ -1,14 +1,15 @@
 /**
  * cli/verbs/attach.ts — `attach`, `detach` and `ls` (endpoints).
  *
- * Layer: CLI front door. `attach` takes many NETNS (arguments and/or --from-file) and does
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"); options are checked by src/validate. `attach` takes many NETNS (arguments and/or --from-file) and does
  * them in ONE process through Network.attachMany, so a script wiring many containers pays
  * Node's start-up once.
  */
 import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
 import type { AttachOptions, EndpointInfo } from '../../model/types.js';
-import { UsageError, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
+import { UsageError, checkOption, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
+import { checkIfname, checkMac } from '../../validate/kernel.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
@@ -66,19 +67,13 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
     seen.add(l.netns);
     const t: Mutable<AttachOptions> = { netns: l.netns };
     const ifname = l.ifname ?? s('ifname');
-    if (ifname !== undefined) {
-      if (ifname.length > 15 || !/^[A-Za-z0-9_.:-]+$/.test(ifname)) throw new UsageError(`attach: --ifname "${ifname}": not a valid interface name (1-15 characters)`, verb);
-      t.ifname = ifname;
-    }
+    if (ifname !== undefined) t.ifname = checkOption(verb, () => checkIfname(ifname, '--ifname'));
     const ip = l.ip ?? s('ip');
     if (ip !== undefined) t.ip = ip;
     const ip6 = l.ip6 ?? s('ip6');
     if (ip6 !== undefined) t.ip6 = ip6;
     const mac = l.mac ?? s('mac');
-    if (mac !== undefined) {
-      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw new UsageError(`attach: --mac "${mac}": expected six hex pairs, e.g. 02:42:ac:12:00:02`, verb);
-      t.mac = mac.toLowerCase();
-    }
+    if (mac !== undefined) t.mac = checkOption(verb, () => checkMac(mac, '--mac'));
     const specs = [...l.publish, ...(lines.length === 1 ? publish : [])];
     if (specs.length > 0) {
       for (const spec of specs) {

@@ -392,6 +392,6 @@ export async function demo(ctx: Context): Promise<number> {
     if (script === undefined) throw new CtnetError('demo: cannot find the ctnet-fast script to re-execute', CODE.failure);
     return runInSandbox([process.execPath, ...process.execArgv, script, ...ctx.argv], ctx.env, SANDBOX);
   }
-  if (!existsSync('/proc/self/ns/net')) throw new EnvironmentError('demo: /proc is not mounted', 'ENVIRONMENT');
+  if (!existsSync('/proc/self/ns/net')) throw new EnvironmentError('demo: /proc is not mounted', CODE.environment);
   return inside(ctx, marker);
 }

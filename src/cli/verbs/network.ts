@@ -1,11 +1,13 @@
 /**
  * cli/verbs/network.ts — `network create | rm | ls | inspect`.
  *
- * Layer: CLI front door: validate arguments (naming the bad one), call Host, print.
+ * Layer: cli (docs/ARCHITECTURE.md, "Layers"): check arguments with src/validate (naming the
+ * bad one), call Host, print.
  */
 import type { Context } from '../context.js';
 import type { NetworkSpec } from '../../model/types.js';
-import { UsageError, stringOption } from '../args.js';
+import { UsageError, checkOption, stringOption } from '../args.js';
+import { checkIfname, checkMtu } from '../../validate/kernel.js';
 import { withHost } from '../lib.js';
 import { endpointsTable, networkFields, networksTable } from '../format.js';
 import { throwFailures } from '../../model/errors.js';
@@ -35,18 +37,11 @@ export async function networkSpecFrom(name: string, o: Readonly<Record<string, s
     spec.gateway6 = gateway6;
   }
   const bridge = s('bridge');
-  if (bridge !== undefined) {
-    if (bridge.length > 15 || !/^[A-Za-z0-9_.:-]+$/.test(bridge) || bridge === '.' || bridge === '..') {
-      throw new UsageError(`network create: --bridge "${bridge}": not a valid interface name (1-15 characters, no spaces or /)`, 'network create');
-    }
-    spec.bridge = bridge;
-  }
+  if (bridge !== undefined) spec.bridge = checkOption('network create', () => checkIfname(bridge, '--bridge'));
   const mtu = s('mtu');
   if (mtu !== undefined) {
-    if (!/^\d+$/.test(mtu) || Number(mtu) < 68 || Number(mtu) > 65535) {
-      throw new UsageError(`network create: --mtu "${mtu}": expected a number 68..65535`, 'network create');
-    }
-    spec.mtu = Number(mtu);
+    if (!/^\d+$/.test(mtu)) throw new UsageError(`network create: --mtu "${mtu}": expected a number 68..65535`, 'network create');
+    spec.mtu = checkOption('network create', () => checkMtu(Number(mtu), '--mtu'));
   }
   if (o.internal === true) { spec.internal = true; spec.masquerade = false; }
   if (o['no-masquerade'] === true) spec.masquerade = false;
