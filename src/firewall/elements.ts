@@ -11,9 +11,8 @@
  * Exact, idempotent removal: every remove/unpublish batch first `add`s the elements it
  * then `delete`s, in the same transaction (see ruleset.ts).
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidInputError } from '../model/errors.js';
-import { formatIp, parseCidr, parseIp, networkText } from '../util/ip.js';
+import { formatIp, isIp, parseCidr, parseIp, networkText } from '../util/ip.js';
 import type { EndpointInfo, NetworkInfo, PortMapping } from '../model/types.js';
 import { formatPortSpec, portCount, validatePortMapping } from '../validate/ports.js';
 import { SET, TABLE, checkBridge, type NftFamily, type RulesetOptions } from './ruleset.js';
@@ -102,7 +101,7 @@ export function removeNetworkElements(net: FirewallNetwork, opts: RulesetOptions
 
 function checkEndpointIp(ip: string | undefined, family: 4 | 6, what: string): string | undefined {
   if (ip === undefined) return undefined;
-  if (family === 4 ? !isIPv4(ip) : !isIPv6(ip)) {
+  if (!isIp(ip, family)) {
     throw new InvalidInputError(`invalid endpoint ${what} "${String(ip)}": not an IPv${family} address`);
   }
   return ip;
@@ -125,7 +124,7 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
     if (h === undefined) {
       v4 = cip4 !== undefined ? 'any' : undefined;
       v6 = cip6 !== undefined ? 'any' : undefined;
-    } else if (isIPv4(h)) {
+    } else if (isIp(h, 4)) {
       v4 = h === '0.0.0.0' ? 'any' : 'ip';
     } else {
       const n = parseIp(h, 'host address').value;
@@ -135,10 +134,10 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
       if (n === 0n) v6 = 'any';
       else { v6 = 'ip'; key6Ip = formatIp(n, 6); }
     }
-    if (h !== undefined && isIPv4(h) && cip4 === undefined) {
+    if (h !== undefined && isIp(h, 4) && cip4 === undefined) {
       throw new InvalidInputError(`invalid port mapping "${spec}": the endpoint has no IPv4 address`);
     }
-    if (h !== undefined && !isIPv4(h) && cip6 === undefined) {
+    if (h !== undefined && !isIp(h, 4) && cip6 === undefined) {
       throw new InvalidInputError(`invalid port mapping "${spec}": the endpoint has no IPv6 address${opts.ipv6 === false ? ' (IPv6 firewall disabled)' : ''}`);
     }
     if (v4 === undefined && v6 === undefined) {

@@ -12,9 +12,9 @@
  * so both ranges must have the same length. A random host port ("80", "127.0.0.1::80")
  * is not supported: the caller must choose the host port.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidInputError } from '../model/errors.js';
-import { formatIp, parseIp } from '../util/ip.js';
+import { formatIp, isIp, parseIp } from '../util/ip.js';
+import { shown } from './kernel.js';
 import type { PortMapping, Protocol } from '../model/types.js';
 
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'] as const;
@@ -43,7 +43,7 @@ function parseRange(spec: string, text: string, what: string): [number, number |
  * (protocol defaults to tcp). Throws InvalidInputError quoting the spec.
  */
 export function parsePortSpec(spec: string): PortMapping {
-  if (typeof spec !== 'string' || spec.length === 0) fail(String(spec), 'empty');
+  if (typeof spec !== 'string' || spec.length === 0) fail(shown(spec), typeof spec === 'string' ? 'empty' : `expected a string, got ${typeof spec}`);
   let rest = spec;
   let protocol: Protocol = 'tcp';
   const slash = rest.lastIndexOf('/');
@@ -58,13 +58,13 @@ export function parsePortSpec(spec: string): PortMapping {
     const close = rest.indexOf(']');
     if (close < 0 || rest[close + 1] !== ':') fail(spec, 'expected [IPv6]:hostPort:containerPort');
     hostIp = rest.slice(1, close);
-    if (!isIPv6(hostIp)) fail(spec, `host address "${hostIp}" is not an IPv6 address`);
+    if (!isIp(hostIp, 6)) fail(spec, `host address "${hostIp}" is not an IPv6 address`);
     rest = rest.slice(close + 2);
   }
   const parts = rest.split(':');
   if (parts.length === 3 && hostIp === undefined) {
     hostIp = parts.shift();
-    if (hostIp === undefined || !isIPv4(hostIp)) {
+    if (hostIp === undefined || !isIp(hostIp, 4)) {
       fail(spec, `host address "${hostIp ?? ''}" is not an IPv4 address (write IPv6 addresses in brackets: [::1]:8080:80)`);
     }
   }
@@ -121,12 +121,12 @@ function isPort(n: unknown): n is number {
 export function validatePortMapping(m: PortMapping, spec?: string): void {
   const name = spec ?? safeSpec(m);
   if (m === null || typeof m !== 'object') fail(name, 'not an object');
-  if (m.protocol !== 'tcp' && m.protocol !== 'udp') fail(name, `protocol "${String(m.protocol)}" is not tcp or udp`);
+  if (m.protocol !== 'tcp' && m.protocol !== 'udp') fail(name, `protocol "${shown(m.protocol)}" is not tcp or udp`);
   for (const [k, v] of [['hostPort', m.hostPort], ['containerPort', m.containerPort]] as const) {
-    if (!isPort(v)) fail(name, `${k} ${String(v)} is not a port (1-65535)`);
+    if (!isPort(v)) fail(name, `${k} ${shown(v)} is not a port (1-65535)`);
   }
   for (const [k, v] of [['hostPortEnd', m.hostPortEnd], ['containerPortEnd', m.containerPortEnd]] as const) {
-    if (v !== undefined && !isPort(v)) fail(name, `${k} ${String(v)} is not a port (1-65535)`);
+    if (v !== undefined && !isPort(v)) fail(name, `${k} ${shown(v)} is not a port (1-65535)`);
   }
   const hostEnd = m.hostPortEnd ?? m.hostPort;
   const ctrEnd = m.containerPortEnd ?? m.containerPort;
@@ -135,8 +135,8 @@ export function validatePortMapping(m: PortMapping, spec?: string): void {
   if (hostEnd - m.hostPort !== ctrEnd - m.containerPort) {
     fail(name, `the host and container ranges differ in length (host range has ${hostEnd - m.hostPort + 1} port(s), container range has ${ctrEnd - m.containerPort + 1}): they must match`);
   }
-  if (m.hostIp !== undefined && !isIPv4(m.hostIp) && !isIPv6(m.hostIp)) {
-    fail(name, `host address "${String(m.hostIp)}" is not an IPv4 or IPv6 address`);
+  if (m.hostIp !== undefined && !isIp(m.hostIp)) {
+    fail(name, `host address "${shown(m.hostIp)}" is not an IPv4 or IPv6 address (zone ids are not allowed)`);
   }
 }
 
@@ -144,7 +144,7 @@ function safeSpec(m: PortMapping): string {
   try {
     return formatPortSpec(m);
   } catch {
-    return String(m);
+    return shown(m);
   }
 }
 

@@ -15,6 +15,7 @@ import { checkNetworkSubnet, overlapsHost, specialRangeOf } from '../../src/vali
 import { formatPortSpec, normalizeMappings, parsePortSpec, validatePortMapping } from '../../src/validate/ports.js';
 import { isIp, mask, type Cidr } from '../../src/util/ip.js';
 import type { PortMapping } from '../../src/model/types.js';
+import { InvalidInputError } from '../../src/model/errors.js';
 import { anything, check, hostile, nearMiss, seeded, validOrInvalid } from './fuzz-support.js';
 
 const RUNS = 250;
@@ -132,29 +133,14 @@ describe(seeded('fuzz: validate/subnet.ts'), () => {
   });
 });
 
-/**
- * Bugs found in ports.ts (owned by another engineer, reported, not fixed here). Their inputs
- * are kept out of the properties below so these stay green; the pending test lists them, and
- * KNOWN_PORTS_BUGS=0 runs the properties with them included.
- */
-const PORTS_BUGS = [
-  'parsePortSpec(Object.create(null)) throws TypeError "Cannot convert object to primitive value" (String(spec))',
-  'validatePortMapping/normalizeMappings of a null-prototype object, or of a mapping whose protocol/hostPort/… is one, throw that TypeError (safeSpec → String(m), `${String(v)}` in its messages)',
-  'parsePortSpec("[fe80::1%eth0]:8080:80") accepts the zone id: hostIp "fe80::1%eth0" (node:net isIPv6 allows it)',
-  'validatePortMapping({hostIp: "fe80::1%eth0", hostPort: 80, containerPort: 80, protocol: "tcp"}) accepts the zone id',
-];
-const skipKnown = process.env.KNOWN_PORTS_BUGS !== '0';
-const noKnownBug = (v: unknown): boolean => {
-  if (!skipKnown) return true;
-  const nullProto = (x: unknown, depth = 0): boolean => typeof x === 'object' && x !== null && depth < 4
-    && (Object.getPrototypeOf(x) === null || Object.values(x).some((y) => nullProto(y, depth + 1)));
-  if (nullProto(v)) return false;
-  return !(typeof v === 'string' ? v : shown(v, 1000)).includes('%');
-};
-
 describe(seeded('fuzz: validate/ports.ts'), () => {
-  it(`${PORTS_BUGS.length} known bugs of ports.ts, reported (PORTS_BUGS; KNOWN_PORTS_BUGS=0 includes them)`, function () {
-    if (skipKnown) this.skip();
+  it('regressions found by this fuzzer: null-prototype values and zone ids are InvalidInputError', () => {
+    for (const bad of [() => parsePortSpec(Object.create(null) as string), () => normalizeMappings([Object.create(null) as PortMapping]),
+      () => normalizeMappings([{ hostPort: 80, containerPort: 80, protocol: Object.create(null) as 'tcp' }]),
+      () => parsePortSpec('[fe80::1%eth0]:8080:80'),
+      () => validatePortMapping({ hostIp: 'fe80::1%eth0', hostPort: 80, containerPort: 80, protocol: 'tcp' })]) {
+      assert.throws(bad, InvalidInputError);
+    }
   });
   const port = fc.integer({ min: 0, max: 70000 });
   const specLike = fc.oneof(hostile,
@@ -170,7 +156,7 @@ describe(seeded('fuzz: validate/ports.ts'), () => {
     return true;
   };
   it('parsePortSpec: a mapping that validates and survives format → parse, or InvalidInputError', () => {
-    check(specLike.filter(noKnownBug), RUNS * 2, (v) => {
+    check(specLike, RUNS * 2, (v) => {
       validOrInvalid(() => parsePortSpec(v as string), mappingOk);
       validOrInvalid(() => normalizeMappings([v as string]), (ms) => ms.length === 1 && mappingOk(ms[0] as PortMapping));
     });
@@ -181,7 +167,7 @@ describe(seeded('fuzz: validate/ports.ts'), () => {
       hostPortEnd: fc.option(port, { nil: undefined }), containerPort: fc.oneof(port, hostile),
       containerPortEnd: fc.option(port, { nil: undefined }), protocol: fc.oneof(fc.constantFrom('tcp', 'udp'), hostile),
     }, { requiredKeys: ['hostPort', 'containerPort', 'protocol'] });
-    check(fc.oneof(obj, anything).filter(noKnownBug), RUNS * 2, (v) => {
+    check(fc.oneof(obj, anything), RUNS * 2, (v) => {
       validOrInvalid(() => normalizeMappings([v as PortMapping]), (ms) => mappingOk(ms[0] as PortMapping));
     });
   });
