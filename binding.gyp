@@ -4,9 +4,13 @@
       "target_name": "ctnet_native",
       "sources": [
         "native/addon.cc",
+        "native/conntrack.cc",
+        "native/conntrack_js.cc",
         "native/exec.cc",
         "native/fifo.cc",
+        "native/peercred.cc",
         "native/js_conv.cc",
+        "native/kill_hook.cc",
         "native/netns.cc",
         "native/nft.cc",
         "native/nl_msg.cc",

@@ -9,7 +9,9 @@
 
 #include "exec.h"
 #include "fifo.h"
+#include "peercred.h"
 #include "js_conv.h"
+#include "kill_hook.h"
 #include "nft.h"
 #include "nl_msg.h"
 #include "ns_cache.h"
@@ -218,6 +220,7 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Addon* a = new Addon();
+  killHookInit();  // crash tests only: CTNET_TEST_KILL_AT_STEP / _AFTER_STEP, read once
   KErr he = initHome();
   if (he) a->homeErr = errnoName(he.err) + ": " + he.msg;
   a->tsfn = Tsfn::New(env, "ctnet_native", 0, 1, a);
@@ -244,6 +247,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterExec(env, exports);
   // Not part of NativeAddon either: named pipes for the CLI daemon (native/fifo.cc).
   RegisterFifo(env, exports);
+  RegisterPeerCred(env, exports);  // SO_PEERCRED for the CLI daemon (native/peercred.cc)
   return exports;
 }
 

@@ -3,65 +3,12 @@
 
 #include <cmath>
 
+#include "js_fields.h"
 #include "kerr.h"
 
 namespace ctn {
 
 namespace {
-
-// Field readers: absent/undefined → false with no complaint; wrong type → *bad set.
-bool has(const Napi::Object& o, const char* k) {
-  if (!o.Has(k)) return false;
-  return !o.Get(k).IsUndefined();
-}
-
-bool getStr(const Napi::Object& o, const char* k, std::string* out, std::string* bad) {
-  if (!has(o, k)) return false;
-  Napi::Value v = o.Get(k);
-  if (!v.IsString()) {
-    if (bad->empty()) *bad = std::string("field '") + k + "' must be a string";
-    return false;
-  }
-  *out = v.As<Napi::String>().Utf8Value();
-  return true;
-}
-
-bool getInt(const Napi::Object& o, const char* k, double lo, double hi, int64_t* out, std::string* bad) {
-  if (!has(o, k)) return false;
-  Napi::Value v = o.Get(k);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!v.IsNumber() || std::isnan(d) || std::floor(d) != d || d < lo || d > hi) {
-    if (bad->empty()) *bad = std::string("field '") + k + "' must be an integer in " + std::to_string(static_cast<int64_t>(lo)) + ".." + std::to_string(static_cast<int64_t>(hi));
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
-
-bool getU32(const Napi::Object& o, const char* k, std::optional<uint32_t>* out, std::string* bad) {
-  int64_t v;
-  if (!getInt(o, k, 0, 4294967295.0, &v, bad)) return false;
-  *out = static_cast<uint32_t>(v);
-  return true;
-}
-
-bool getBool(const Napi::Object& o, const char* k, std::optional<bool>* out, std::string* bad) {
-  if (!has(o, k)) return false;
-  Napi::Value v = o.Get(k);
-  if (!v.IsBoolean()) {
-    if (bad->empty()) *bad = std::string("field '") + k + "' must be a boolean";
-    return false;
-  }
-  *out = v.As<Napi::Boolean>().Value();
-  return true;
-}
-
-bool getFlag(const Napi::Object& o, const char* k, bool* out, std::string* bad) {
-  std::optional<bool> b;
-  if (!getBool(o, k, &b, bad)) return false;
-  *out = *b;
-  return true;
-}
 
 bool getLinkRef(const Napi::Object& o, const char* k, LinkRefC* out, std::string* bad, bool allowZero = false) {
   if (!has(o, k)) return false;
@@ -299,6 +246,11 @@ PlanC planFromJs(const Napi::Value& v) {
       s.kind = StepKind::Nft;
       needNs();
       if (!getStr(so, "json", &s.json, &s.bad) && s.bad.empty()) s.bad = "nft step needs a json string";
+    } else if (kind == "conntrackDelete") {
+      s.kind = StepKind::ConntrackDelete;
+      needNs();
+      std::string b;
+      if (!ctFilterFromJs(so.Get("filter"), &s.ct, &b) && s.bad.empty()) s.bad = b;
     } else {
       s.kind = StepKind::Rtnl;
       if (s.bad.empty()) s.bad = "unknown step kind '" + kind + "'";
@@ -421,6 +373,7 @@ Napi::Value stepResultsToJs(Napi::Env env, const std::vector<StepResultC>& rs) {
         o.Set("ops", ops);
       }
       if (r.value && r.st == StepResultC::St::Ok) o.Set("value", *r.value);
+      if (r.deleted && r.st == StepResultC::St::Ok) o.Set("deleted", static_cast<double>(*r.deleted));
     }
     out.Set(static_cast<uint32_t>(i), o);
   }

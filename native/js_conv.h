@@ -13,6 +13,9 @@ namespace ctn {
 // Throws a JS TypeError when `v` is not a plan-shaped object at all.
 PlanC planFromJs(const Napi::Value& v);
 OpC opFromJs(const Napi::Value& v);
+// A conntrackDelete step's filter → CtFilterC (conntrack_js.cc), checked once here: false
+// with *bad set (naming the field) when it is not a valid ConntrackFilter.
+bool ctFilterFromJs(const Napi::Value& v, CtFilterC* out, std::string* bad);
 
 Napi::Value kerrToJs(Napi::Env env, const KErr& e);
 Napi::Value stepResultsToJs(Napi::Env env, const std::vector<StepResultC>& rs);

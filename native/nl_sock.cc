@@ -55,8 +55,8 @@ std::string extAck(const nlmsghdr* h, size_t fixedLen) {
 }
 }  // namespace
 
-std::unique_ptr<NlSock> NlSock::open(KErr* err) {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+std::unique_ptr<NlSock> NlSock::open(KErr* err, int protocol) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd < 0) {
     *err = sysErr("socket", "netlink socket");
     return nullptr;

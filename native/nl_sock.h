@@ -1,4 +1,4 @@
-// native/nl_sock.h — one NETLINK_ROUTE socket and its request/ack loop.
+// native/nl_sock.h — one netlink socket (NETLINK_ROUTE unless asked) and its request/ack loop.
 //
 // Layer: native/ (bottom). Sends prepared bytes, receives and matches replies by port id
 // and sequence number; no knowledge of links or addresses. A socket belongs to the
@@ -31,8 +31,9 @@ struct Waiter {
 
 class NlSock {
  public:
-  // Opens a socket in the calling thread's current netns.
-  static std::unique_ptr<NlSock> open(KErr* err);
+  // Opens a socket in the calling thread's current netns (NETLINK_ROUTE, or another netlink
+  // protocol such as NETLINK_NETFILTER for ctnetlink).
+  static std::unique_ptr<NlSock> open(KErr* err, int protocol = NETLINK_ROUTE);
   ~NlSock();
   NlSock(const NlSock&) = delete;
   NlSock& operator=(const NlSock&) = delete;

@@ -2,6 +2,7 @@
 // (plan_steps.cc) with the plan's namespace handles (plan_handles.cc, plan_run.h).
 #include "plan_exec.h"
 
+#include "kill_hook.h"
 #include "plan_run.h"
 
 namespace ctn {
@@ -14,6 +15,7 @@ const char* stepKindName(StepKind k) {
     case StepKind::Rtnl: return "rtnl";
     case StepKind::Sysctl: return "sysctl";
     case StepKind::Nft: return "nft";
+    case StepKind::ConntrackDelete: return "conntrackDelete";
   }
   return "?";
 }
@@ -26,17 +28,22 @@ std::vector<StepResultC> PlanRun::run() {
     StepResultC r;
     if (stop || w.lost_) {
       r.st = StepResultC::St::Skipped;
-    } else if (!s.bad.empty()) {
-      failStep(r, mkErr(EINVAL, stepKindName(s.kind), s.bad));
     } else {
-      switch (s.kind) {
-        case StepKind::NetnsCreate: r = stepNetnsCreate(i, s); break;
-        case StepKind::NetnsOpen: r = stepNetnsOpen(i, s); break;
-        case StepKind::NetnsDelete: r = stepNetnsDelete(s); break;
-        case StepKind::Rtnl: r = stepRtnl(i, s); break;
-        case StepKind::Sysctl: r = stepSysctl(i, s); break;
-        case StepKind::Nft: r = stepNft(i, s); break;
+      uint64_t n = killHookBefore();  // the crash tests' hook (kill_hook.h); inert by default
+      if (!s.bad.empty()) {
+        failStep(r, mkErr(EINVAL, stepKindName(s.kind), s.bad));
+      } else {
+        switch (s.kind) {
+          case StepKind::NetnsCreate: r = stepNetnsCreate(i, s); break;
+          case StepKind::NetnsOpen: r = stepNetnsOpen(i, s); break;
+          case StepKind::NetnsDelete: r = stepNetnsDelete(s); break;
+          case StepKind::Rtnl: r = stepRtnl(i, s); break;
+          case StepKind::Sysctl: r = stepSysctl(i, s); break;
+          case StepKind::Nft: r = stepNft(i, s); break;
+          case StepKind::ConntrackDelete: r = stepConntrack(i, s); break;
+        }
       }
+      killHookAfter(n);
     }
     r.kind = s.kind;
     if (r.st == StepResultC::St::Failed && plan.stopOnError) stop = true;

@@ -63,6 +63,7 @@ struct PlanRun {
   StepResultC stepSysctl(size_t i, const StepC& s);
   StepResultC stepNft(size_t i, const StepC& s);
   StepResultC stepRtnl(size_t i, const StepC& s);
+  StepResultC stepConntrack(size_t i, const StepC& s);
 };
 
 // Marks `r` failed with `e`.

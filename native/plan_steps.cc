@@ -1,8 +1,10 @@
 // native/plan_steps.cc — one handler per kind of plan step (see plan_run.h): netns
-// create/open/delete, sysctl, nft and rtnl (whose ops go to plan_batch.h).
+// create/open/delete, sysctl, nft, conntrackDelete (conntrack.h) and rtnl (whose ops go to
+// plan_batch.h).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "conntrack.h"
 #include "plan_batch.h"
 #include "plan_run.h"
 
@@ -144,6 +146,21 @@ StepResultC PlanRun::stepNft(size_t i, const StepC& s) {
   std::string out;
   if (KErr ne = nftRun(ctx->ctx, s.json, &out)) return failStep(r, ne);
   r.value = out;
+  return r;
+}
+
+StepResultC PlanRun::stepConntrack(size_t i, const StepC& s) {
+  StepResultC r;
+  KErr e;
+  NsH* h = resolve(s.ns, i, &e);
+  if (!h) return failStep(r, e);
+  // A ctnetlink socket acts on the netns it is opened in; it lives for this step only.
+  if (KErr ee = isHome(h) ? goHome() : enter(h)) return failStep(r, ee);
+  std::unique_ptr<NlSock> sock = NlSock::open(&e, NETLINK_NETFILTER);
+  if (!sock) return failStep(r, e);
+  uint32_t n = 0;
+  if (KErr ce = ctDelete(sock.get(), s.ct, &n)) return failStep(r, ce);
+  r.deleted = n;
   return r;
 }
 

@@ -68,8 +68,20 @@ struct OpC {
   bool onlink = false;
 };
 
-enum class StepKind { NetnsCreate, NetnsOpen, NetnsDelete, Rtnl, Sysctl, Nft };
+enum class StepKind { NetnsCreate, NetnsOpen, NetnsDelete, Rtnl, Sysctl, Nft, ConntrackDelete };
 const char* stepKindName(StepKind k);
+
+// A conntrackDelete step's filter (ConntrackFilter of the contract), checked once on the JS
+// thread (conntrack_js.cc): addresses in network byte order, family AF_INET or AF_INET6.
+struct CtFilterC {
+  enum By { Addr, Mapping } by = Addr;
+  int family = 0;
+  uint8_t addr[16] = {};  // Addr: the address; Mapping: replySrc (the container's address)
+  uint8_t proto = 0;      // Mapping: IPPROTO_TCP / UDP / SCTP
+  uint16_t portLo = 0, portHi = 0;  // Mapping: original destination ports, host order
+  bool hasDst = false;
+  uint8_t dst[16] = {};   // Mapping: original destination (the host IP), when hasDst
+};
 
 struct StepC {
   StepKind kind = StepKind::Rtnl;
@@ -81,6 +93,7 @@ struct StepC {
   std::string key;
   std::optional<std::string> value;
   std::string json;
+  CtFilterC ct;  // conntrackDelete
 };
 
 struct PlanC {
@@ -145,6 +158,7 @@ struct StepResultC {
   bool hasOps = false;
   std::vector<OpResultC> ops;
   std::optional<std::string> value;
+  std::optional<uint32_t> deleted;  // conntrackDelete: entries removed
 };
 
 }  // namespace ctn

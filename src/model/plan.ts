@@ -166,7 +166,46 @@ export type Step =
   /** Read (no value) or write /proc/sys/KEY as seen from inside that netns, e.g. "net/ipv4/ip_forward". */
   | { readonly kind: 'sysctl'; readonly ns: NsRef; readonly key: string; readonly value?: string }
   /** Run an nftables JSON command batch in that netns (libnftables in-process, or `nft -j -f -`). */
-  | { readonly kind: 'nft'; readonly ns: NsRef; readonly json: string };
+  | { readonly kind: 'nft'; readonly ns: NsRef; readonly json: string }
+  /**
+   * Delete the conntrack entries of that netns that `filter` matches (ctnetlink dump +
+   * IPCTNL_MSG_CT_DELETE in-process, or `conntrack -D` processes). An entry already gone is
+   * not an error. Its result carries `deleted`, the number of entries this step removed.
+   */
+  | ConntrackDeleteStep;
+
+/**
+ * Which conntrack entries a `conntrackDelete` step removes. The family (IPv4/IPv6) is that of
+ * the addresses; all addresses of one filter are of one family.
+ */
+export type ConntrackFilter =
+  /**
+   * Every entry with `addr` as source or destination of its original or reply tuple: the
+   * flows of a removed container address, both ways
+   * (`conntrack -D -s A`, `-d A`, `-r A` (reply source), `-q A` (reply destination)).
+   */
+  | { readonly match: 'addr'; readonly addr: string }
+  /**
+   * The flows DNAT'd by one published mapping: original protocol and destination port
+   * `port`..`portEnd` (default `port`), original destination `dst` when the mapping has a
+   * host IP, and reply source `replySrc`, the container's address
+   * (`conntrack -D -p PROTO --orig-port-dst P [--orig-dst D] --reply-src C`).
+   */
+  | {
+    readonly match: 'mapping';
+    readonly proto: 'tcp' | 'udp' | 'sctp';
+    readonly port: number;
+    readonly portEnd?: number;
+    readonly dst?: string;
+    readonly replySrc: string;
+  };
+
+/** `conntrack -D …` in that netns for one filter (see ConntrackFilter). */
+export interface ConntrackDeleteStep {
+  readonly kind: 'conntrackDelete';
+  readonly ns: NsRef;
+  readonly filter: ConntrackFilter;
+}
 
 export interface Plan {
   readonly steps: readonly Step[];
@@ -242,7 +281,8 @@ export type OpResult =
   | { readonly ok: false; readonly error: KernelError };
 
 export type StepResult =
-  | { readonly ok: true; readonly kind: Step['kind']; readonly ops?: readonly OpResult[]; readonly value?: string }
+  /** `deleted`: set by a `conntrackDelete` step only, the number of entries it removed. */
+  | { readonly ok: true; readonly kind: Step['kind']; readonly ops?: readonly OpResult[]; readonly value?: string; readonly deleted?: number }
   /** `failedOp` is the index of the first failing op of an rtnl step; `ops` still has every op's own result. */
   | { readonly ok: false; readonly kind: Step['kind']; readonly error: KernelError; readonly failedOp?: number; readonly ops?: readonly OpResult[] }
   | { readonly ok: false; readonly kind: Step['kind']; readonly skipped: true };

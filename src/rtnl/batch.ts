@@ -177,6 +177,7 @@ function describeStep(steps: readonly Step[], i: number, j?: number): string {
     case 'netnsDelete': return `delete netns ${label({ path: s.path })}`;
     case 'sysctl': return `${s.value === undefined ? 'read' : 'write'} sysctl ${s.key}${'self' in s.ns ? '' : ` in ${label(s.ns)}`}`;
     case 'nft': return `apply nftables batch${'self' in s.ns ? '' : ` in ${label(s.ns)}`}`;
+    case 'conntrackDelete': return `delete conntrack entries${'self' in s.ns ? '' : ` in ${label(s.ns)}`}`;
     case 'rtnl': {
       const op = j !== undefined ? s.ops[j] : undefined;
       if (op !== undefined) return describeOp(op, s.ns, label);

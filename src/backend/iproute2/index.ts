@@ -1,6 +1,6 @@
 /**
  * backend/iproute2/index.ts — the iproute2 backend: executes a whole Plan by running `ip` (and
- * `nsenter`, `sysctl`, `umount`, `nft`) processes with argument arrays, never a shell.
+ * `nsenter`, `sysctl`, `umount`, `nft`, `conntrack`) processes with argument arrays, never a shell.
  *
  * Layer: backend (iproute2) (the fallback when the addon cannot load, and the baseline every
  * benchmark compares against). It chooses no names and applies no policy: each op runs
@@ -30,6 +30,7 @@ import type {
 import { checkSysctlKey } from '../../validate/kernel.js';
 import { kernelErrorFromNode, kernelErrorFromStderr } from './errors.js';
 import { decodeAddrs, decodeLinks, decodeRoutes, nameIndex } from './decode.js';
+import { ConntrackFailure, conntrackDelete } from './conntrack.js';
 
 /** `/run/netns/NAME` → NAME (what `ip -n` / `ip netns` take); anything else (also "." and "..") → undefined. */
 function ipNetnsName(path: string): string | undefined {
@@ -165,6 +166,15 @@ export class Iproute2Backend implements Backend {
             return { ok: true, kind: step.kind, value: out };
           } catch (e) {
             if (e instanceof NetlinkError) fail(e.errno, 'nft', e.extack ?? e.message);
+            throw e;
+          }
+        }
+        case 'conntrackDelete': {
+          const nsPath = resolveNs(step.ns, slots, 'conntrackDelete');
+          try {
+            return { ok: true, kind: step.kind, deleted: await conntrackDelete(nsPath, step.filter) };
+          } catch (e) {
+            if (e instanceof ConntrackFailure) throw new OpFailure(e.kerr);
             throw e;
           }
         }
