@@ -23,6 +23,9 @@
 'use strict';
 const fs = require('node:fs');
 const sleeper = new Int32Array(new SharedArrayBuffer(4)); // see sleep()
+const euid = process.geteuid();
+/** The --from-file list read here for the daemon (table.readListFile), when there is one. */
+let fromFile;
 
 const argv = process.argv.slice(2);
 
@@ -50,35 +53,83 @@ function loadTable() {
   }
 }
 
-/** The state directory of a daemon that may serve this command line, or undefined when it must run here. */
+/**
+ * The state directory of a daemon that may serve this command line, or undefined when it must
+ * run here. Sets `fromFile`: an `attach --from-file` list is read here, by the caller, and sent
+ * with the request (the daemon never opens a file a caller names). A state directory that
+ * someone else could write (table.stateDirProblem) is refused for every command that uses it,
+ * with or without a daemon: exit 4, naming the directory and the fix.
+ */
 function daemonStateDir() {
-  if (process.env.CTNET_DAEMON === 'off' || table === undefined) return undefined;
+  if (table === undefined) return undefined;
   let verb;
   let stateDir;
+  let from;
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i];
     if (t === '--') return undefined;
     if (t === '-h' || t === '--help') return undefined;
-    // the caller's own stdin or fds (-, /dev/stdin, /dev/fd/N, <(…), /proc/self/fd/N) are read here
-    const from = t === '--from-file' ? argv[i + 1] : t.startsWith('--from-file=') ? t.slice('--from-file='.length) : undefined;
-    if (from !== undefined && (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/'))) return undefined;
+    if (t === '--from-file') from = argv[i + 1];
+    else if (t.startsWith('--from-file=')) from = t.slice('--from-file='.length);
     if (t === '--state-dir') { stateDir = argv[++i]; continue; }
     if (t.startsWith('--state-dir=')) { stateDir = t.slice('--state-dir='.length); continue; }
     if (table.VALUE_OPTIONS.includes(t)) { i++; continue; }
     if (verb === undefined && !t.startsWith('-')) verb = t;
   }
-  if (verb === undefined || !table.DAEMON_WORDS.includes(verb)) return undefined;
+  if (verb === undefined || !(table.DAEMON_WORDS.includes(verb) || verb === 'daemon')) return undefined;
   const dir = stateDir || table.defaultStateDir(process.env);
-  return dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
+  const abs = dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
+  // (made with table.cjs by `npm run bundle`; kept apart so that table.cjs stays small)
+  const checks = require('../dist/bundle/checks.cjs');
+  const problem = checks.stateDirProblem(abs, fs, euid);
+  if (problem !== undefined) {
+    writeAll(2, `ctnet-fast: refusing state directory ${abs}: ${problem}\n`);
+    process.exit(4);
+  }
+  if (process.env.CTNET_DAEMON === 'off' || verb === 'daemon') return undefined;
+  if (from !== undefined) {
+    // the caller's own input (-, /dev/stdin, /dev/fd/N from <(…)) is read in its own process
+    if (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/')) return undefined;
+    fromFile = checks.readListFile(fs, from, table.MAX_LIST_BYTES);
+    // a list too long for one request is read by the command run here
+    if (fromFile.text !== undefined && Buffer.byteLength(fromFile.text) > table.MAX_REQUEST_BYTES - 65536) return undefined;
+  }
+  return abs;
 }
 
 /**
- * The request: the command line and who asks. The daemon reads the rest from /proc/PID
- * (user, network and mount namespace, cwd, environment, whether stdout/stderr are terminals),
- * which costs this process nothing.
+ * The request: the command line, who asks and the --from-file list. The daemon reads the rest
+ * from /proc/PID (user, network and mount namespace, cwd, environment, whether stdout/stderr
+ * are terminals), which costs this process nothing, once the kernel has confirmed PID.
  */
 function request(extra) {
-  return JSON.stringify({ v: table.PROTOCOL, pid: process.pid, argv, ...extra }) + '\n';
+  return JSON.stringify({ v: table.PROTOCOL, pid: process.pid, argv, ...(fromFile !== undefined ? { fromFile } : {}), ...extra }) + '\n';
+}
+
+/** Is `p` (not followed if a link) a `kind` of our own uid, with no access for group or others? */
+function ownedByUs(p, kind) {
+  try {
+    const st = fs.lstatSync(p);
+    return st[kind]() && st.uid === euid && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The daemon's pid from its pid file (not followed if a link); 0 when unknown. */
+function pidFileOf(stateDir) {
+  let fd;
+  try {
+    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    fd = fs.openSync(`${stateDir}/${table.PID_NAME}`, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const buf = Buffer.alloc(32);
+    const pid = Number(buf.toString('utf8', 0, fs.readSync(fd, buf, 0, 32, 0)));
+    return pid > 0 ? pid : 0;
+  } catch {
+    return 0;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 /** Block this thread for `ms` (fractions work, down to ~0.1 ms). */
@@ -140,6 +191,8 @@ const WENT_AWAY = 'ctnet-fast: the daemon went away before the command finished;
  */
 function viaPipes(stateDir) {
   const base = `${stateDir}/${table.PIPES_NAME}`;
+  // the daemon's pipes: a directory of ours that nobody else may enter (not a planted link)
+  if (!ownedByUs(base, 'isDirectory')) return null;
   let names;
   try { names = fs.readdirSync(`${base}/free`); } catch { return null; }
   let slot;
@@ -188,7 +241,7 @@ function viaPipes(stateDir) {
     }
     if (n === 0 && ++idle % 64 === 0) {
       // not picked up yet: give up (nothing was done) if the daemon is gone or dropped the pair
-      if (daemonPid === undefined) { try { daemonPid = Number(fs.readFileSync(`${stateDir}/${table.PID_NAME}`, 'utf8')); } catch { daemonPid = 0; } }
+      if (daemonPid === undefined) daemonPid = pidFileOf(stateDir);
       let gone = !fs.existsSync(dir) || !(daemonPid > 0);
       if (!gone) { try { process.kill(daemonPid, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
       if (gone) { fs.closeSync(res); return undefined; }
@@ -205,11 +258,8 @@ function viaPipes(stateDir) {
  */
 function viaSocket(stateDir) {
   const sock = `${stateDir}/${table.SOCKET_NAME}`;
-  try {
-    if (!fs.statSync(sock).isSocket()) return Promise.resolve(undefined);
-  } catch {
-    return Promise.resolve(undefined);
-  }
+  // a socket of our own uid (a daemon of someone else's, or a planted one, is not talked to)
+  if (!ownedByUs(sock, 'isSocket')) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const net = require('node:net');
     const c = net.createConnection(sock);
@@ -264,15 +314,21 @@ function autoStart(stateDir) {
   // one is running (it declined this command, or is starting): nothing to start
   if (process.env.CTNET_DAEMON !== 'auto' || stateDir === undefined || daemonRunning(stateDir)) return;
   const marker = `${stateDir}/${table.STARTING_NAME}`;
+  const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   try {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const create = () => fs.closeSync(fs.openSync(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
     try {
-      fs.closeSync(fs.openSync(marker, 'wx', 0o600));
+      create();
     } catch (e) {
-      if (e.code !== 'EEXIST' || Date.now() - fs.statSync(marker).mtimeMs < 10_000) return;
-      fs.writeFileSync(marker, ''); // stale: take it over
+      if (e.code !== 'EEXIST' || Date.now() - fs.lstatSync(marker).mtimeMs < 10_000) return;
+      fs.unlinkSync(marker); // stale: take it over (one caller wins the new one)
+      create();
     }
-    const log = fs.openSync(`${stateDir}/${table.LOG_NAME}`, 'a', 0o600);
+    // appended to, never followed; a log that is not a file of ours is not written
+    const log = fs.openSync(`${stateDir}/${table.LOG_NAME}`, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    const st = fs.fstatSync(log);
+    if (!st.isFile() || st.uid !== euid) { fs.closeSync(log); return; }
     const child = require('node:child_process').spawn(process.execPath,
       [__filename, 'daemon', 'run', '--state-dir', stateDir, '--idle-timeout', String(AUTO_IDLE_SECONDS)],
       { detached: true, stdio: ['ignore', log, log], cwd: '/' });
@@ -289,7 +345,7 @@ function autoStart(stateDir) {
  */
 function daemonRunning(stateDir) {
   try {
-    const pid = Number(fs.readFileSync(`${stateDir}/${table.PID_NAME}`, 'utf8'));
+    const pid = pidFileOf(stateDir);
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') return false;
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0daemon\0run\0');

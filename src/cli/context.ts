@@ -9,6 +9,7 @@
 import type { GlobalValues, Parsed } from './args.js';
 import type { Output, Streams } from './output.js';
 import type { VerbDef } from './table.js';
+import type { ListFile } from './protocol.js';
 import type { HostOptions } from '../model/types.js';
 import type { Host } from '../topology/host.js';
 
@@ -21,6 +22,8 @@ export interface MainOptions {
   readonly hosts?: HostCache;
   /** argv already parsed by the caller (the daemon, which parses it to decide whether to serve it). */
   readonly parsed?: Parsed;
+  /** The caller's `--from-file` list, read by the caller (the daemon never opens it; protocol.ts). */
+  readonly fromFile?: ListFile;
 }
 
 /** Run one command line; resolves to its exit code (main.ts `main`). */
@@ -39,6 +42,8 @@ export interface Context {
   readonly argv: readonly string[];
   /** Set in the daemon: open Hosts kept between commands (see cli/daemon.ts). */
   readonly hosts?: HostCache;
+  /** Set in the daemon: the caller's `--from-file` list as the caller read it (verbs/attach.ts). */
+  readonly fromFile?: ListFile;
   /** The dispatch itself, for a verb that runs further command lines (`daemon run` serves callers with it). */
   readonly main: MainFn;
 }

@@ -79,6 +79,7 @@ export async function main(argv: readonly string[], streams: Streams = process, 
     const code = await run({
       verb: parsed.verb, global: parsed.global, options: parsed.options, positionals: parsed.positionals,
       command: parsed.command, out, env, argv, main, ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
+      ...(opts.fromFile !== undefined ? { fromFile: opts.fromFile } : {}),
     });
     return code ?? EXIT.OK;
   } catch (e) {

@@ -5,7 +5,7 @@
  * them in ONE process through Network.attachMany, so a script wiring many containers pays
  * Node's start-up once.
  */
-import { readFileSync } from 'node:fs';
+import fs from 'node:fs';
 import type { Context } from '../context.js';
 import type { AttachOptions, EndpointInfo } from '../../model/types.js';
 import { UsageError, checkOption, parseFromFileLine, stringOption, type FromFileLine } from '../args.js';
@@ -14,16 +14,21 @@ import { withHost } from '../lib.js';
 import { endpointsTable, netnsLabel } from '../format.js';
 import { resolveNetns } from '../ns.js';
 import { CtnetError, throwFailures, CODE } from '../../model/errors.js';
+import { MAX_LIST_BYTES, readListFile, type ListFile } from '../protocol.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function readList(file: string): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    const code = (e as { code?: string }).code ?? 'EIO';
-    throw new CtnetError(`attach --from-file ${file}: cannot read: ${(e as Error).message}`, code === 'ENOENT' ? CODE.notFound : code);
-  }
+/**
+ * The text of an --from-file list: the one the caller read (`given`, set when the daemon runs
+ * the command: the daemon never opens a file a caller names), else read here with the same
+ * rules (protocol.ts readListFile: regular files or the caller's own input, 16 MiB at most).
+ */
+export function readList(file: string, given?: ListFile): string {
+  const r = given !== undefined && given.name === file ? given : readListFile(fs, file, MAX_LIST_BYTES);
+  if ('text' in r) return r.text;
+  const { kind, code, message } = r.error;
+  throw new CtnetError(`attach --from-file ${file}: cannot read: ${message}`,
+    kind !== 'errno' ? CODE.invalidInput : code === 'ENOENT' ? CODE.notFound : code);
 }
 
 /** Turn the command line (and --from-file) into AttachOptions, validating before any kernel work. */
@@ -87,7 +92,7 @@ export async function attachTargets(ctx: Pick<Context, 'options' | 'positionals'
 }
 
 export async function attach(ctx: Context): Promise<number> {
-  const { network, targets, many } = await attachTargets(ctx);
+  const { network, targets, many } = await attachTargets(ctx, (f) => readList(f, ctx.fromFile));
   const onProgress = ctx.out.progress(`attach to ${network}`);
   const eps = await withHost(ctx, async (host): Promise<EndpointInfo[]> => {
     if (network === 'host' || network === 'none') {
