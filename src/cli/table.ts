@@ -57,7 +57,7 @@ const HOST_OR_NETWORK = 'NAME';
 export const VERBS: readonly VerbDef[] = [
   {
     name: 'network create', impl: ['network', 'create'], daemon: true, summary: 'create a bridge network (or check that it exists with these settings)',
-    synopsis: 'NAME --subnet CIDR [--subnet6 CIDR] [--gateway IP] [--bridge IFNAME] [--mtu N] [--internal] [--no-masquerade]',
+    synopsis: 'NAME --subnet CIDR [--subnet6 CIDR] [--gateway IP] [--bridge IFNAME] [--mtu N] [--internal] [--no-masquerade] [--ignore-host-routes] [--block-host [--allow-host-port PORT[/PROTO]]...]',
     options: {
       subnet: { type: 'string', arg: 'CIDR', help: 'IPv4 subnet, e.g. 172.18.0.0/16 (required)' },
       subnet6: { type: 'string', arg: 'CIDR', help: 'IPv6 subnet for dual stack, e.g. fd00:18::/64' },
@@ -67,10 +67,21 @@ export const VERBS: readonly VerbDef[] = [
       mtu: { type: 'string', arg: 'N', help: 'MTU of the bridge and every veth (default 1500)' },
       internal: { type: 'boolean', help: 'no egress: no masquerade, no forwarding out of the bridge' },
       'no-masquerade': { type: 'boolean', help: 'do not masquerade traffic leaving the subnet' },
+      'ignore-host-routes': { type: 'boolean', help: "create it even if the subnet overlaps one of the host's routes (never its addresses)" },
+      'block-host': { type: 'boolean', help: 'containers cannot reach the host (gateway, host addresses, 169.254.169.254) except DNS on the gateway' },
+      'allow-host-port': { type: 'string', multiple: true, arg: 'PORT[/PROTO]', help: 'with --block-host: a gateway port containers may still reach (tcp by default; repeatable)' },
     },
     minPositionals: 1, maxPositionals: 1, positionalName: HOST_OR_NETWORK,
-    examples: ['ctnet-fast network create demo --subnet 172.18.0.0/16'],
-    notes: ['Running it again with the same settings does nothing; different settings are an error.'],
+    examples: [
+      'ctnet-fast network create demo --subnet 172.18.0.0/16',
+      'ctnet-fast network create lab --subnet 10.20.0.0/24 --ignore-host-routes   # 10.20.0.0/16 is routed elsewhere, use it anyway',
+      'ctnet-fast network create apps --subnet 172.30.0.0/16 --block-host --allow-host-port 8125/udp --allow-host-port 9100',
+    ],
+    notes: [
+      'Running it again with the same settings does nothing; different settings are an error.',
+      "A new subnet may not be a special range (loopback, multicast, link-local, 0.0.0.0/8…), contain one of the host's",
+      "addresses, or overlap a host route other than the default route (unless --ignore-host-routes).",
+    ],
   },
   {
     name: 'network rm', impl: ['network', 'rm'], daemon: true, summary: 'remove networks (their bridge, rules and state)',

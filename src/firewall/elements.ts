@@ -1,7 +1,7 @@
 /**
  * firewall/elements.ts — the per-network and per-container facts as nftables JSON element
  * batches: a network's bridge, isolation, masquerade and hairpin entries; an endpoint's
- * published ports (docs/ARCHITECTURE.md, "Firewall model").
+ * published ports and its anti-spoofing guard (docs/ARCHITECTURE.md, "Firewall model").
  *
  * Layer: firewall (pure functions: no I/O, no kernel calls, no state). The hot path: built
  * as strings from precomputed prefixes; every value is validated first (IP literals,
@@ -13,22 +13,28 @@
  */
 import { InvalidInputError } from '../model/errors.js';
 import { formatIp, isIp, parseCidr, parseIp, networkText } from '../util/ip.js';
-import type { EndpointInfo, NetworkInfo, PortMapping } from '../model/types.js';
+import type { EndpointInfo, HostPort, NetworkInfo, PortMapping } from '../model/types.js';
+import { checkIfname, checkMac } from '../validate/kernel.js';
 import { formatPortSpec, portCount, validatePortMapping } from '../validate/ports.js';
-import { SET, TABLE, checkBridge, type NftFamily, type RulesetOptions } from './ruleset.js';
+import { SET, TABLE, checkBridge, type NftFamily, type RulesetOptions, type TableFamily } from './ruleset.js';
 
 /**
  * What the firewall reads of a network: NetworkInfo's fields (so a stored network fits);
- * `internal` defaults to false and `masquerade` to true.
+ * `internal` defaults to false, `masquerade` to true, `blockHost` to false. With blockHost
+ * the gateways are needed (DNS and allowHostPorts are allowed on them).
  */
-export type FirewallNetwork = Pick<NetworkInfo, 'bridge' | 'subnet' | 'subnet6'> & Partial<Pick<NetworkInfo, 'internal' | 'masquerade'>>;
+export type FirewallNetwork = Pick<NetworkInfo, 'bridge' | 'subnet' | 'subnet6'>
+  & Partial<Pick<NetworkInfo, 'internal' | 'masquerade' | 'gateway' | 'gateway6' | 'blockHost' | 'allowHostPorts'>>;
+
+/** Always allowed to the gateway of a blockHost network: DNS. */
+export const HOST_DNS: readonly HostPort[] = [{ port: 53, protocol: 'udp' }, { port: 53, protocol: 'tcp' }];
 
 /** What the firewall reads of an endpoint: its plain addresses (EndpointInfo fits). */
 export type FirewallEndpoint = Pick<EndpointInfo, 'ip' | 'ip6'>;
 
 type Verb = 'add' | 'delete';
 const PREFIX: Record<string, string> = {};
-function prefix(verb: Verb, f: NftFamily, name: string): string {
+function prefix(verb: Verb, f: TableFamily, name: string): string {
   const k = `${verb} ${f} ${name}`;
   let p = PREFIX[k];
   if (p === undefined) {
@@ -41,12 +47,17 @@ const SUFFIX = ']}}}';
 
 /** One batch under construction: per (family, set) element texts, emitted in a fixed order. */
 class Batch {
-  private readonly items: Array<{ f: NftFamily; name: string; elems: string[] }> = [];
-  add(f: NftFamily, name: string, elem: string): void {
-    let it: { f: NftFamily; name: string; elems: string[] } | undefined;
+  private readonly items: Array<{ f: TableFamily; name: string; elems: string[] }> = [];
+  add(f: TableFamily, name: string, elem: string): void {
+    let it: { f: TableFamily; name: string; elems: string[] } | undefined;
     for (const x of this.items) if (x.f === f && x.name === name) { it = x; break; }
     if (it === undefined) { it = { f, name, elems: [] }; this.items.push(it); }
     it.elems.push(elem);
+  }
+  /** Append another batch's elements (same fixed order: this batch's sets first). */
+  merge(other: Batch): this {
+    for (const it of other.items) for (const e of it.elems) this.add(it.f, it.name, e);
+    return this;
   }
   /** verbs: ['add'] installs; ['add','delete'] removes exactly and idempotently. */
   render(verbs: readonly Verb[]): string {
@@ -85,8 +96,26 @@ function networkBatch(net: FirewallNetwork, opts: RulesetOptions): Batch {
     if (internal) b.add(f, SET.internal, br);
     if (p !== undefined && !internal) b.add(f, SET.hairpin, `{"concat":[${br},${p}]}`);
     if (p !== undefined && masq) b.add(f, SET.masq, p);
+    if (net.blockHost === true) blockHostElements(b, f, net, br);
   }
   return b;
+}
+
+/** blockHost: the bridge in `blockhost`, and "BR . GATEWAY . proto . port" for DNS and each allowed port. */
+function blockHostElements(b: Batch, f: NftFamily, net: FirewallNetwork, br: string): void {
+  b.add(f, SET.blockHost, br);
+  const gw = f === 'ip' ? net.gateway : net.gateway6;
+  if (gw === undefined) {
+    if (f === 'ip') throw new InvalidInputError(`network on ${net.bridge} blocks the host but has no gateway`);
+    return; // no IPv6 subnet: nothing of IPv6 reaches the host's gateway
+  }
+  if (!isIp(gw, f === 'ip' ? 4 : 6)) throw new InvalidInputError(`invalid gateway "${String(gw)}" of network on ${net.bridge}`);
+  for (const hp of [...HOST_DNS, ...net.allowHostPorts ?? []]) {
+    if (!Number.isInteger(hp.port) || hp.port < 1 || hp.port > 65535 || (hp.protocol !== 'tcp' && hp.protocol !== 'udp')) {
+      throw new InvalidInputError(`invalid host port ${String(hp.port)}/${String(hp.protocol)} of network on ${net.bridge}`);
+    }
+    b.add(f, SET.hostAllow, `{"concat":[${br},"${gw}","${hp.protocol}",${hp.port}]}`);
+  }
 }
 
 /** Elements that make a network known: its bridge, isolation, masquerade and hairpin entries. */
@@ -97,6 +126,45 @@ export function addNetworkElements(net: FirewallNetwork, opts: RulesetOptions = 
 /** Remove exactly the elements `addNetworkElements(net)` added (idempotent). */
 export function removeNetworkElements(net: FirewallNetwork, opts: RulesetOptions = {}): string {
   return networkBatch(net, opts).render(['add', 'delete']);
+}
+
+/** What the anti-spoofing guard reads of an endpoint: its host veth, MAC and addresses (EndpointInfo fits). */
+export type GuardEndpoint = Pick<EndpointInfo, 'hostIfname' | 'mac' | 'ip' | 'ip6'>;
+
+function guardBatch(ep: GuardEndpoint, opts: RulesetOptions): Batch {
+  if (ep === null || typeof ep !== 'object') throw new InvalidInputError('invalid endpoint: not an object');
+  checkIfname(ep.hostIfname, 'host veth of the endpoint');
+  const mac = checkMac(ep.mac, 'MAC of the endpoint');
+  const ip4 = checkEndpointIp(ep.ip, 4, 'address');
+  const ip6 = opts.ipv6 === false ? undefined : checkEndpointIp(ep.ip6, 6, 'IPv6 address');
+  const b = new Batch();
+  const head = `{"concat":[${JSON.stringify(ep.hostIfname)},"${mac.toLowerCase()}",`;
+  if (ip4 !== undefined) b.add('bridge', SET.guard4, `${head}"${ip4}"]}`);
+  if (ip6 !== undefined) b.add('bridge', SET.guard6, `${head}"${ip6}"]}`);
+  return b;
+}
+
+/**
+ * The anti-spoofing elements of an endpoint: "HOSTVETH . MAC . IP" in guard4 (and guard6
+ * for its IPv6 address): only those leave its host veth (ruleset.ts, `table bridge ctnet`).
+ * Added in the attach's own plan.
+ */
+export function guardElements(ep: GuardEndpoint, opts: RulesetOptions = {}): string {
+  return guardBatch(ep, opts).render(['add']);
+}
+
+/**
+ * What an attach adds in its plan, as ONE batch (one transaction): the endpoint's guard
+ * elements, then its published ports (`mappings` may be empty).
+ */
+export function attachElements(ep: GuardEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): string {
+  const b = guardBatch(ep, opts);
+  return (mappings.length > 0 ? b.merge(publishBatch(ep, mappings, opts)) : b).render(['add']);
+}
+
+/** Remove exactly what `guardElements(ep)` added (idempotent): a detach's (or gc's) part. */
+export function removeGuardElements(ep: GuardEndpoint, opts: RulesetOptions = {}): string {
+  return guardBatch(ep, opts).render(['add', 'delete']);
 }
 
 function checkEndpointIp(ip: string | undefined, family: 4 | 6, what: string): string | undefined {

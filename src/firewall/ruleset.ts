@@ -22,6 +22,10 @@
  *   pub_ip_port   ADDR . inet_proto . inet_service : inet_service
  *   pub_any_addr  inet_proto . inet_service : ADDR                 published on ALL host addresses
  *   pub_any_port  inet_proto . inet_service : inet_service
+ *   blockhost     ifname                            bridges of networks with blockHost
+ *   hostallow     ifname . ADDR . inet_proto . inet_service   "BR . GATEWAY . proto . port" a
+ *                                                   blockHost network may still reach (DNS,
+ *                                                   the user's allowHostPorts)
  * The DNAT target is split in an address map and a port map (looked up with the same key)
  * because nftables 1.0.6's JSON parser cannot declare a map whose data is a concatenation
  * (`: ipv4_addr . inet_service`): the text parser can, the JSON parser silently makes a
@@ -43,6 +47,23 @@
  *                  oifname @internal drop                 (internal: nothing in)
  *                  ct status dnat oifname @bridges accept (published ports)
  *                  oifname @bridges drop                  (nothing else enters a bridge)
+ *                  [ip only] iifname @blockhost daddr 169.254.0.0/16 drop (metadata services)
+ *   input        filter input       0 (filter)            container → host, blockHost only
+ *                  iifname @blockhost ct state established,related accept
+ *                  iifname . daddr . l4proto . dport @hostallow accept
+ *                  [ip6 only] iifname @blockhost neighbour discovery accept
+ *                  iifname @blockhost drop
+ *
+ * Anti-spoofing, `table bridge ctnet` (docs/ARCHITECTURE.md, "Firewall model"):
+ *   guard4  ifname . ether_addr . ipv4_addr   one element per endpoint: "HOSTVETH . MAC . IP"
+ *   guard6  ifname . ether_addr . ipv6_addr   one more for an endpoint with an IPv6 address
+ *   chain guard  filter prerouting -200: frames entering a bridge from one of our host veths
+ *   (GUARDED_PORTS) leave it only as IPv4 from its own MAC and IP, ARP whose sender MAC and
+ *   IP are its own (Ethernet source too), IPv6 from its own MAC and IPv6 address, or
+ *   neighbour/router solicitations and MLD reports from its link-local or the unspecified
+ *   address; everything else from that port is dropped (other ethertypes included).
+ *   Known limit: nft 1.0.6 cannot match an ICMPv6 advert's target address, so an IPv6
+ *   endpoint's neighbour adverts are checked by source address and MAC only.
  * Chains have policy accept: we only decide about traffic of our bridges and leave the
  * rest of the host's traffic to its own firewall. (An accept here cannot override a drop
  * in another table: a host whose own forward policy is drop must allow our bridges.)
@@ -70,10 +91,19 @@ import { InvalidInputError } from '../model/errors.js';
 import type { NetworkInfo } from '../model/types.js';
 
 /** Bumped whenever the fixed rules change; recorded in every rule's comment. */
-export const BASE_VERSION = 1;
+export const BASE_VERSION = 2;
 export const TABLE = 'ctnet';
 export type NftFamily = 'ip' | 'ip6';
 export const FAMILIES: readonly NftFamily[] = ['ip', 'ip6'] as const;
+/** Every family we own a `ctnet` table in: the L3 pair, and `bridge` (anti-spoofing). */
+export type TableFamily = NftFamily | 'bridge';
+export const ALL_FAMILIES: readonly TableFamily[] = ['ip', 'ip6', 'bridge'] as const;
+/**
+ * The host ends of our veths: their names start "ctv" (state/endpoints.ts chooses them,
+ * model/names.ts). Frames entering a bridge from such a port are checked by the guard chain;
+ * other ports (foreign links someone put on a bridge) are left alone.
+ */
+export const GUARDED_PORTS = 'ctv*';
 
 export const SET = {
   bridges: 'bridges',
@@ -85,6 +115,10 @@ export const SET = {
   pubIpPort: 'pub_ip_port',
   pubAnyAddr: 'pub_any_addr',
   pubAnyPort: 'pub_any_port',
+  blockHost: 'blockhost',
+  hostAllow: 'hostallow',
+  guard4: 'guard4',
+  guard6: 'guard6',
 } as const;
 
 export const CHAIN = {
@@ -93,7 +127,11 @@ export const CHAIN = {
   output: 'output',
   postrouting: 'postrouting',
   forward: 'forward',
+  input: 'input',
 } as const;
+
+/** The chain of `table bridge ctnet`. */
+export const GUARD_CHAIN = 'guard';
 
 export interface RulesetOptions {
   /** Also install/maintain `table ip6 ctnet` (default true). Must be the same for every call. */
@@ -124,6 +162,8 @@ const ACCEPT: Json = { accept: null };
 const DROP: Json = { drop: null };
 const MASQ: Json = { masquerade: null };
 const ctStatusDnat: Json = match('in', { ct: { key: 'status' } }, 'dnat');
+const ctEstablished: Json = match('in', { ct: { key: 'state' } }, ['established', 'related']);
+const inSet = (left: Json, name: string): Json => match('==', left, `@${name}`);
 
 function tableRules(f: NftFamily): Array<{ chain: string; expr: Json[]; comment: string }> {
   const l3 = L3[f];
@@ -159,7 +199,7 @@ function tableRules(f: NftFamily): Array<{ chain: string; expr: Json[]; comment:
     { chain: CHAIN.postrouting, comment: 'egress: masquerade subnets leaving through anything but our bridges',
       expr: [match('==', saddr, `@${SET.masq}`), match('!=', meta('oifname'), `@${SET.bridges}`), MASQ] },
     { chain: CHAIN.forward, comment: 'replies',
-      expr: [match('in', { ct: { key: 'state' } }, ['established', 'related']), ACCEPT] },
+      expr: [ctEstablished, ACCEPT] },
     { chain: CHAIN.forward, comment: 'containers of one network',
       expr: [match('==', concat(meta('iifname'), meta('oifname')), `@${SET.intra}`), ACCEPT] },
     { chain: CHAIN.forward, comment: 'internal network: no egress',
@@ -171,6 +211,23 @@ function tableRules(f: NftFamily): Array<{ chain: string; expr: Json[]; comment:
     { chain: CHAIN.forward, comment: 'nothing else enters a bridge (other networks, outside)',
       expr: [match('==', meta('oifname'), `@${SET.bridges}`), DROP] },
   );
+  if (f === 'ip') {
+    rules.push({ chain: CHAIN.forward, comment: 'blockHost: no link-local destinations (169.254.169.254 metadata services)',
+      expr: [inSet(meta('iifname'), SET.blockHost), match('==', daddr, { prefix: { addr: '169.254.0.0', len: 16 } }), DROP] });
+  }
+  rules.push(
+    { chain: CHAIN.input, comment: 'blockHost: replies to the host',
+      expr: [inSet(meta('iifname'), SET.blockHost), ctEstablished, ACCEPT] },
+    { chain: CHAIN.input, comment: 'blockHost: DNS and the allowed ports on the gateway',
+      expr: [match('==', l4proto, { set: ['tcp', 'udp'] }), inSet(concat(meta('iifname'), daddr, l4proto, dport), SET.hostAllow), ACCEPT] },
+  );
+  if (f === 'ip6') {
+    rules.push({ chain: CHAIN.input, comment: 'blockHost: neighbour discovery with the gateway',
+      expr: [inSet(meta('iifname'), SET.blockHost),
+        match('==', payload('icmpv6', 'type'), { set: ['nd-neighbor-solicit', 'nd-neighbor-advert', 'nd-router-solicit'] }), ACCEPT] });
+  }
+  rules.push({ chain: CHAIN.input, comment: 'blockHost: nothing else from the containers reaches the host',
+    expr: [inSet(meta('iifname'), SET.blockHost), DROP] });
   return rules;
 }
 
@@ -196,11 +253,14 @@ function tableCommands(f: NftFamily): Json[] {
     map(SET.pubIpPort, ipKey, 'inet_service'),
     map(SET.pubAnyAddr, anyKey, addr),
     map(SET.pubAnyPort, anyKey, 'inet_service'),
+    set(SET.blockHost, 'ifname'),
+    set(SET.hostAllow, ['ifname', addr, 'inet_proto', 'inet_service']),
     { add: { chain: { ...t, name: CHAIN.publish } } },
     base(CHAIN.prerouting, 'nat', 'prerouting', -100),
     base(CHAIN.output, 'nat', 'output', -100),
     base(CHAIN.postrouting, 'nat', 'postrouting', 100),
     base(CHAIN.forward, 'filter', 'forward', 0),
+    base(CHAIN.input, 'filter', 'input', 0),
   ];
   for (const name of Object.values(CHAIN)) cmds.push({ flush: { chain: { ...t, name } } });
   for (const r of tableRules(f)) {
@@ -209,18 +269,45 @@ function tableCommands(f: NftFamily): Json[] {
   return cmds;
 }
 
+/** `table bridge ctnet`: the anti-spoofing sets and the guard chain (module comment). */
+function guardCommands(): Json[] {
+  const t = { family: 'bridge', table: TABLE };
+  const iif = meta('iifname');
+  const esaddr = payload('ether', 'saddr');
+  const arpIp = payload('arp', 'saddr ip');
+  const rules: Array<{ expr: Json[]; comment: string }> = [
+    { comment: 'only our host veths are guarded', expr: [match('!=', iif, GUARDED_PORTS), ACCEPT] },
+    { comment: 'IPv4 from its own MAC and address', expr: [inSet(concat(iif, esaddr, payload('ip', 'saddr')), SET.guard4), ACCEPT] },
+    { comment: 'ARP claiming only its own MAC and address',
+      expr: [inSet(concat(iif, esaddr, arpIp), SET.guard4), inSet(concat(iif, payload('arp', 'saddr ether'), arpIp), SET.guard4), ACCEPT] },
+    { comment: 'IPv6 from its own MAC and address', expr: [inSet(concat(iif, esaddr, payload('ip6', 'saddr')), SET.guard6), ACCEPT] },
+    { comment: 'IPv6 solicitations and MLD from its link-local or unspecified address',
+      expr: [match('==', payload('ip6', 'saddr'), { set: ['::', { prefix: { addr: 'fe80::', len: 10 } }] }),
+        match('==', payload('icmpv6', 'type'), { set: ['nd-neighbor-solicit', 'nd-router-solicit', 'mld-listener-report', 'mld2-listener-report'] }), ACCEPT] },
+    { comment: 'nothing else leaves a guarded port (spoofed sources, other ethertypes)', expr: [DROP] },
+  ];
+  return [
+    { add: { table: { family: 'bridge', name: TABLE } } },
+    { add: { set: { ...t, name: SET.guard4, type: ['ifname', 'ether_addr', 'ipv4_addr'] } } },
+    { add: { set: { ...t, name: SET.guard6, type: ['ifname', 'ether_addr', 'ipv6_addr'] } } },
+    { add: { chain: { ...t, name: GUARD_CHAIN, type: 'filter', hook: 'prerouting', prio: -200, policy: 'accept' } } },
+    { flush: { chain: { ...t, name: GUARD_CHAIN } } },
+    ...rules.map((r) => ({ add: { rule: { ...t, chain: GUARD_CHAIN, expr: r.expr, comment: `ctnet-fast v${BASE_VERSION}: ${r.comment}` } } })),
+  ];
+}
+
 /**
  * The JSON batch that installs (or refreshes) ctnet-fast's tables, sets, maps, chains and
  * fixed rules. Idempotent, one transaction, never drops elements (see the module comment).
  */
 export function baseRuleset(opts: RulesetOptions = {}): string {
   const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
-  return JSON.stringify({ nftables: fams.flatMap(tableCommands) });
+  return JSON.stringify({ nftables: [...fams.flatMap(tableCommands), ...guardCommands()] });
 }
 
 /** Delete ctnet-fast's tables (all elements with them); succeeds when they are already gone. */
 export function removeAllRuleset(opts: RulesetOptions = {}): string {
-  const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
+  const fams: TableFamily[] = opts.ipv6 === false ? ['ip', 'bridge'] : ['ip', 'ip6', 'bridge'];
   return JSON.stringify({
     nftables: fams.flatMap((f) => [
       { add: { table: { family: f, name: TABLE } } },

@@ -67,6 +67,25 @@ export interface NetworkSpec {
    */
   readonly ranges?: readonly AddressRange[];
   readonly labels?: Labels;
+  /**
+   * Create the network even when its subnet overlaps one of the host's routes (not its
+   * addresses, never a special range), as Docker allows. Only read when
+   * the network is created.
+   */
+  readonly ignoreHostRoutes?: boolean;
+  /**
+   * Containers may not reach the host (the gateway, any host address, 169.254.169.254),
+   * except DNS on the gateway (udp/tcp 53) and `allowHostPorts`. Default false.
+   */
+  readonly blockHost?: boolean;
+  /** With blockHost: ports of the gateway the containers may still reach: 8080, "8080/tcp", "5353/udp" (default tcp). */
+  readonly allowHostPorts?: ReadonlyArray<number | string | HostPort>;
+}
+
+/** A port on the host that containers of a blockHost network may reach (on the gateway). */
+export interface HostPort {
+  readonly port: number;
+  readonly protocol: Protocol;
 }
 
 /** A network as it is: its spec with every default resolved (what Host and the CLI show). */
@@ -89,6 +108,9 @@ export interface NetworkInfo {
   /** present when the spec had them */
   readonly ranges?: readonly AddressRange[];
   readonly labels?: Labels;
+  /** present (true) when containers may not reach the host; then allowHostPorts too (DNS not listed: always allowed) */
+  readonly blockHost?: boolean;
+  readonly allowHostPorts?: readonly HostPort[];
 }
 
 export type Protocol = 'tcp' | 'udp';

@@ -10,8 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CtnetError, InvalidInputError, CODE } from '../model/errors.js';
 import { formatIp, overlaps, parseCidr } from '../util/ip.js';
 import { checkIfname, checkMac, checkMtu } from '../validate/kernel.js';
+import { checkNetworkSubnet } from '../validate/subnet.js';
 import { makePool, type Pool } from '../ipam/pool.js';
-import type { AddressRange, Labels, NetworkSpec } from '../model/types.js';
+import type { AddressRange, HostPort, Labels, NetworkSpec } from '../model/types.js';
 import type { NetworkInput, NetworkRecord } from './types.js';
 import { fromJson, type Mutable, type Tx } from './rows.js';
 
@@ -55,6 +56,32 @@ function refuseNotYet(input: NetworkInput): void {
   }
 }
 
+/** allowHostPorts as given (8080, "8080", "8080/tcp", {port, protocol}) → sorted, unique HostPorts. */
+export function normalizeHostPorts(list: NetworkSpec['allowHostPorts'], name: string): HostPort[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new InvalidInputError(`invalid allowHostPorts of network "${name}": expected a list such as ["8080/tcp", "5353/udp"]`);
+  const out = new Map<string, HostPort>();
+  for (const x of list as ReadonlyArray<unknown>) {
+    const bad = (): InvalidInputError => new InvalidInputError(`invalid host port "${String(typeof x === 'object' ? JSON.stringify(x) : x)}" of network "${name}": expected PORT[/tcp|udp], PORT 1-65535`);
+    let port: number; let protocol: unknown = 'tcp';
+    if (typeof x === 'number') port = x;
+    else if (typeof x === 'string') {
+      const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(x);
+      if (m === null) throw bad();
+      port = Number(m[1]);
+      protocol = m[2] ?? 'tcp';
+    } else if (x !== null && typeof x === 'object') {
+      port = (x as HostPort).port;
+      protocol = (x as HostPort).protocol ?? 'tcp';
+    } else throw bad();
+    if (!Number.isInteger(port) || port < 1 || port > 65535 || (protocol !== 'tcp' && protocol !== 'udp')) throw bad();
+    out.set(`${port}/${protocol}`, { port, protocol });
+  }
+  return [...out.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
+}
+
+const hostPortsText = (l: readonly HostPort[]): string => l.map((p) => `${p.port}/${p.protocol}`).join(',');
+
 export function toNetwork(r: NetworkRow): NetworkRecord {
   if (r.subnet === null || r.gateway === null) {
     throw new CtnetError(`network "${r.name}" is IPv6-only, which this ctnet-fast cannot use yet; upgrade ctnet-fast`, CODE.schema);
@@ -70,6 +97,11 @@ export function toNetwork(r: NetworkRow): NetworkRecord {
   if (ranges !== undefined) n.ranges = ranges;
   const labels = JSON.parse(r.labels) as Labels;
   if (Object.keys(labels).length > 0) n.labels = labels;
+  // blockHost lives in the spec as given (no column of its own): resolved the same way as at put
+  if (n.spec.blockHost === true) {
+    n.blockHost = true;
+    n.allowHostPorts = normalizeHostPorts(n.spec.allowHostPorts, r.name);
+  }
   return n;
 }
 
@@ -119,6 +151,14 @@ export class NetworkTable {
     const mtu = checkMtu(input.mtu ?? 1500, `MTU of network "${name}"`);
     const internal = input.internal ?? false;
     const masquerade = input.masquerade ?? !internal;
+    if (input.blockHost !== undefined && typeof input.blockHost !== 'boolean') {
+      throw new InvalidInputError(`invalid blockHost of network "${name}": expected true or false`);
+    }
+    const blockHost = input.blockHost === true;
+    const hostPorts = normalizeHostPorts(input.allowHostPorts, name);
+    if (!blockHost && hostPorts.length > 0) {
+      throw new InvalidInputError(`invalid network "${name}": allowHostPorts ${hostPortsText(hostPorts)} given without blockHost (without it every host port is reachable)`);
+    }
     const row = {
       name, id: randomBytes(32).toString('hex'), subnet: pool4.subnet, subnet6: pool6?.subnet ?? null,
       gateway: formatIp(pool4.gateway, 4), gateway6: pool6 ? formatIp(pool6.gateway, 6) : null,
@@ -133,9 +173,17 @@ export class NetworkTable {
         for (const k of COMPARED) {
           if (existing[k] !== row[k]) diffs.push(`${k} ${String(existing[k])} (asked ${String(row[k])})`);
         }
+        const had = toNetwork(existing);
+        if ((had.blockHost === true) !== blockHost) diffs.push(`blockHost ${String(had.blockHost === true)} (asked ${String(blockHost)})`);
+        else if (hostPortsText(had.allowHostPorts ?? []) !== hostPortsText(hostPorts)) {
+          diffs.push(`allowHostPorts ${hostPortsText(had.allowHostPorts ?? []) || 'none'} (asked ${hostPortsText(hostPorts) || 'none'})`);
+        }
         if (opts.existOk && diffs.length === 0) return { network: this.get(name) as NetworkRecord, created: false };
         throw new CtnetError(`network "${name}" already exists${diffs.length ? ` with ${diffs.join(', ')}` : ''}`, CODE.exists);
       }
+      // a new network never takes a special range (loopback, multicast, link-local, /0…)
+      checkNetworkSubnet(pool4.subnet, 4, `subnet of network "${name}"`);
+      if (pool6 !== undefined) checkNetworkSubnet(pool6.subnet, 6, `subnet6 of network "${name}"`);
       const byBridge = this.#s.byBridge.get(bridge) as { name: string } | undefined;
       if (byBridge) throw new CtnetError(`bridge ${bridge} is already used by network "${byBridge.name}"`, CODE.exists);
       for (const p of pool6 ? [pool4, pool6] : [pool4]) {

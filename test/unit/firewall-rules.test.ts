@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { golden } from '../fixtures/firewall/golden.js';
 import {
   baseRuleset, addNetworkElements, removeNetworkElements, publishElements, unpublishElements, removeAllRuleset,
   requiredSysctls, pickFirewallBackend, nsPathOf, NFT_MISSING, BASE_VERSION,
@@ -11,17 +9,6 @@ import { tablesOf } from '../fixtures/firewall/nft.js';
 import { InvalidInputError, EnvironmentError } from '../../src/model/errors.js';
 import type { PortMapping } from '../../src/model/types.js';
 
-// Golden files: written once from the code with CTNET_UPDATE_GOLDEN=1, reviewed by eye, then kept.
-const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/firewall');
-function golden(name: string, json: string): void {
-  const pretty = `${JSON.stringify(JSON.parse(json), null, 2)}\n`;
-  const file = path.join(dir, name);
-  if (process.env.CTNET_UPDATE_GOLDEN === '1' || !existsSync(file)) {
-    if (process.env.CTNET_UPDATE_GOLDEN !== '1') assert.fail(`golden file ${name} is missing (run with CTNET_UPDATE_GOLDEN=1 once)`);
-    writeFileSync(file, pretty);
-  }
-  assert.equal(pretty, readFileSync(file, 'utf8'), `${name} differs from the golden file`);
-}
 
 const net = { bridge: 'ctbr-demo', subnet: '172.18.0.0/16', subnet6: 'fd00:18::/64' } as const;
 const internalNet = { bridge: 'ctbr-int', subnet: '172.20.0.0/24', internal: true } as const;

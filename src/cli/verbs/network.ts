@@ -45,6 +45,16 @@ export async function networkSpecFrom(name: string, o: Readonly<Record<string, s
   }
   if (o.internal === true) { spec.internal = true; spec.masquerade = false; }
   if (o['no-masquerade'] === true) spec.masquerade = false;
+  if (o['ignore-host-routes'] === true) spec.ignoreHostRoutes = true;
+  const allow = o['allow-host-port'];
+  const allowed = Array.isArray(allow) ? allow : typeof allow === 'string' ? [allow] : [];
+  if (o['block-host'] === true) spec.blockHost = true;
+  if (allowed.length > 0) {
+    if (spec.blockHost !== true) throw new UsageError('network create: --allow-host-port needs --block-host (without it every host port is reachable)', 'network create');
+    const bad = allowed.find((p) => !/^\d{1,5}(\/(tcp|udp))?$/.test(p) || Number(p.split('/')[0]) < 1 || Number(p.split('/')[0]) > 65535);
+    if (bad !== undefined) throw new UsageError(`network create: --allow-host-port "${bad}": expected PORT[/tcp|udp] with PORT 1-65535`, 'network create');
+    spec.allowHostPorts = allowed;
+  }
   return spec;
 }
 
