@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EndpointInfo, NetworkInfo } from '../../src/model/types.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
+import { alive, daemonProcesses } from '../helpers/daemon-procs.js';
 import { addrsOf, ctnet, ctnetAsync, ensureBuilt, ipj, type Run } from './cli-network.test.js';
 
 interface Status { pid: number; served: number; declined: number; freePairs: number }
@@ -29,25 +30,7 @@ function status(state: string): Status {
   return ok(ctnet(state, ['--json', 'daemon', 'status']), 'daemon status').json<Status>();
 }
 
-function alive(pid: number): boolean {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.charAt(st.lastIndexOf(')') + 2) !== 'Z';
-  } catch { return false; }
-}
 
-/** Pids of `daemon run` processes for this state dir (from /proc). */
-function daemonProcesses(state: string): number[] {
-  const found: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
-    const i = argv.indexOf('daemon');
-    if (i > 0 && argv[i + 1] === 'run' && argv.includes(state) && alive(Number(d))) found.push(Number(d));
-  }
-  return found;
-}
 
 /** Run a node script (given as text, with args) inside netns `ns`; resolves to its stdout. */
 function nodeIn(ns: string, script: string, args: readonly string[]): Promise<string> {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EndpointInfo, GcReport, NetworkInfo } from '../../src/model/types.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
+import { alive, daemonProcesses } from '../helpers/daemon-procs.js';
 import { connect, startServer, type PeerServer } from '../helpers/traffic.js';
 import { BIN, addrsOf, ctnet, ctnetAsync, ensureBuilt, ipj, setElements, testEnv, type Run } from './cli-network.test.js';
 
@@ -74,15 +75,6 @@ function sockStatus(stateDir: string, timeoutMs = 2000): Promise<Status | undefi
   });
 }
 
-/** Is the process there (a zombie counts as gone)? */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const t0 = Date.now();
@@ -93,18 +85,6 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Pids of `daemon run` processes serving this state dir (read from /proc, not from the daemon). */
-function daemonProcesses(stateDir: string): number[] {
-  const found: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
-    const i = argv.indexOf('daemon');
-    if (i > 0 && argv[i + 1] === 'run' && argv.includes(stateDir) && alive(Number(d))) found.push(Number(d));
-  }
-  return found;
-}
 
 function ping(fromNs: string, ip: string): boolean {
   for (let i = 0; i < 3; i++) {
