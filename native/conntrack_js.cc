@@ -46,9 +46,7 @@ bool getIp(const Napi::Object& o, const char* k, uint8_t out[16], int* family, s
   return true;
 }
 
-}  // namespace
-
-bool ctFilterFromJs(const Napi::Value& v, CtFilterC* out, std::string* bad) {
+bool parseFilter(const Napi::Value& v, CtFilterC* out, std::string* bad) {
   if (!v.IsObject()) {
     *bad = "conntrackDelete needs a 'filter' object";
     return false;
@@ -93,6 +91,15 @@ bool ctFilterFromJs(const Napi::Value& v, CtFilterC* out, std::string* bad) {
     out->hasDst = true;
   }
   return bad->empty();
+}
+
+}  // namespace
+
+bool ctFilterFromJs(const Napi::Value& v, CtFilterC* out, std::string* bad) {
+  if (parseFilter(v, out, bad)) return true;
+  // The field readers' own text ("field 'port' must be …") says which object it was about.
+  if (bad->compare(0, 9, "conntrack") != 0) *bad = "conntrack filter: " + *bad;
+  return false;
 }
 
 }  // namespace ctn
