@@ -13,7 +13,7 @@ import { NetlinkError } from '../model/errors.js';
 import type { Labelled } from '../backend/result.js';
 import type { PortMapping } from '../model/types.js';
 import { firewallDriver, pickFirewallBackend, type FirewallBackendName, type FirewallChoice, type FirewallDriver } from './driver.js';
-import { baseRuleset, removeAllRuleset, type RulesetOptions } from './ruleset.js';
+import { baseRuleset, removeAllRuleset, CHAIN, FAMILIES, TABLE, type RulesetOptions } from './ruleset.js';
 import { publishElements, unpublishElements, type FirewallEndpoint } from './elements.js';
 
 export * from './ruleset.js';
@@ -52,16 +52,35 @@ export function isMissingTable(e: unknown): boolean {
   return e instanceof NetlinkError && e.code === 'ENOENT' && e.op === 'nft';
 }
 
+/** A batch of several JSON batches, as one transaction. */
+export function joinBatches(batches: readonly string[]): string {
+  return JSON.stringify({ nftables: batches.flatMap((b) => (JSON.parse(b) as { nftables: unknown[] }).nftables) });
+}
+
+/**
+ * The same batch with each `add` made a `create`: it fails with EEXIST when an element is
+ * there already (NLM_F_EXCL), so a caller learns whether it was missing.
+ */
+export function asCreate(json: string): string {
+  const cmds = (JSON.parse(json) as { nftables: Array<Record<string, unknown>> }).nftables;
+  return JSON.stringify({ nftables: cmds.map((c) => ('add' in c ? { create: c.add } : c)) });
+}
+
 /**
  * The firewall of one host netns. The driver is resolved lazily, so a host without
  * nftables only fails (EnvironmentError NFT_MISSING) when rules are needed.
- * `ensureBase()` installs the base ruleset once per instance (the batch is idempotent) and
- * hands every caller the same promise; a failure clears it, and so does a batch that finds
- * our tables gone (`noticeFailure`), so the next caller installs the base again.
+ *
+ * `ensureBase()` installs the base ruleset once per instance and hands every caller the
+ * same promise; a failure clears it, and so does a batch that finds our tables gone
+ * (`noticeFailure`). It first looks whether our tables are there (one cheap list of a
+ * chain per family): when they are not — someone ran `nft flush ruleset`, a firewall
+ * reload — the base goes in together with every element the state knows (`setRestore`,
+ * given by topology), in one transaction, so nothing published is silently lost.
  */
 export class Firewall {
   #driver: FirewallDriver | undefined;
   #base: Promise<void> | undefined;
+  #restore: (() => readonly string[]) | undefined;
   readonly #opts: FirewallOptions;
   readonly ns: NsRef;
   readonly ruleOpts: RulesetOptions;
@@ -114,14 +133,55 @@ export class Firewall {
     return { steps: [], applyRest: () => this.apply(json) };
   }
 
+  /**
+   * Where every element the state knows comes from (topology: each network's elements and
+   * each published port), for restoring our tables after someone removed them.
+   */
+  setRestore(fn: () => readonly string[]): void {
+    this.#restore = fn;
+  }
+
   /** Install/refresh the base ruleset once for this instance (one promise shared by every caller). */
   ensureBase(): Promise<void> {
     if (this.#base === undefined) {
-      const p = this.apply(baseRuleset(this.ruleOpts));
+      const p = this.#installBase();
       this.#base = p;
       p.catch(() => { if (this.#base === p) this.#base = undefined; });
     }
     return this.#base;
+  }
+
+  async #installBase(): Promise<void> {
+    const base = baseRuleset(this.ruleOpts);
+    if (this.#restore === undefined || await this.tablesPresent()) return this.apply(base);
+    await this.apply(joinBatches([base, ...this.#restore()]));
+  }
+
+  /**
+   * Whether our tables are there: one `list chain` per family of ours (a chain lists its few
+   * rules, never the sets' elements). False when a table is missing; other failures throw.
+   */
+  async tablesPresent(): Promise<boolean> {
+    const fams = this.ruleOpts.ipv6 === false ? ['ip'] : FAMILIES;
+    const json = JSON.stringify({ nftables: fams.map((family) => ({ list: { chain: { family, table: TABLE, name: CHAIN.forward } } })) });
+    try {
+      await this.apply(json);
+      return true;
+    } catch (e) {
+      if (isMissingTable(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * For resident processes: are our tables still there? If not, install the base with every
+   * element the state knows (see ensureBase). Returns true when it restored them.
+   */
+  async restoreIfVanished(): Promise<boolean> {
+    if (!this.active || await this.tablesPresent()) return false;
+    this.forgetBase();
+    await this.ensureBase();
+    return true;
   }
 
   /** Forget that the base ruleset is installed (another process may have removed our tables). */

@@ -202,6 +202,8 @@ export class MetaTable {
       get: p('SELECT value FROM meta WHERE key = ?'),
       set: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       delete: p('DELETE FROM meta WHERE key = ?'),
+      // keys from `prefix` up to the next prefix ("linger:" … "linger;"): the primary key's range
+      list: p('SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key'),
     };
   }
 
@@ -220,5 +222,11 @@ export class MetaTable {
 
   delete(key: string): boolean {
     return this.#s.delete.run(key).changes > 0;
+  }
+
+  /** Every key starting with `prefix` (non-empty), with its value, in key order. */
+  list(prefix: string): Array<{ key: string; value: string }> {
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    return this.#s.list.all(prefix, end) as Array<{ key: string; value: string }>;
   }
 }

@@ -10,6 +10,13 @@
  * flips it to 'ready'. beginDetach() flips it to 'detaching'; finishDetach() deletes it and
  * releases everything. A crash leaves 'pending'/'detaching' rows that gc can list
  * (list({ state })) and finish or undo (finishDetach works from any state).
+ *
+ * Lingering addresses: a detach that unmounted a netns cannot know whether some process
+ * still holds it (its veth, address and MAC then live on). finishDetach(id, { linger })
+ * deletes the endpoint but keeps its leases, held by no endpoint, and records them in meta
+ * as "linger:ID" with the host veth's name; releaseLingering(id) frees them once topology
+ * has seen that host veth vanish (the kernel reaped the netns). Until then the address and
+ * the MAC derived from it go to nobody else.
  */
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +30,7 @@ import { normalizeMapping } from '../validate/ports.js';
 import { coalesceRows, toPortRow, type PortDbRow, type PortRow, type PortTable } from './ports.js';
 import type { NetworkRow, NetworkTable } from './networks.js';
 import type { BeginAttachInput, EndpointRecord, EndpointState, JsonValue, LeaseRecord } from './types.js';
+import type { MetaTable } from './database.js';
 import { fromJson, notFound, type Mutable, type Tx } from './rows.js';
 
 /** An endpoints row as SQLite gives it. */
@@ -38,6 +46,19 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 /** CNI: "alphanumeric, with period, hyphen and underscore". */
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+
+/** A lease as the release statements return it. */
+interface LeaseRow { network: string; family: number; ip: string }
+
+/** meta key prefix of lingering leases (see the module comment). */
+const LINGER = 'linger:';
+
+/** Addresses of a detached endpoint kept until its netns is gone. */
+export interface LingeringLeases {
+  readonly endpointId: string;
+  readonly hostIfname: string;
+  readonly ips: readonly string[];
+}
 
 /** list()'s filters (column names of endpoints). */
 const FILTERS = ['network', 'state', 'netns'] as const;
@@ -78,16 +99,18 @@ export class EndpointTable {
   readonly #ports: PortTable;
   readonly #ifnameTag: string;
   readonly #nextVeth: () => number;
+  readonly #meta: MetaTable | undefined;
   readonly #lists = new Map<string, { endpoints: Database.Statement; ports: Database.Statement }>();
   readonly #s;
 
-  constructor(db: Database.Database, tx: Tx, deps: { nets: NetworkTable; ports: PortTable; ifnameTag: string; nextVeth: () => number }) {
+  constructor(db: Database.Database, tx: Tx, deps: { nets: NetworkTable; ports: PortTable; ifnameTag: string; nextVeth: () => number; meta?: MetaTable }) {
     this.#db = db;
     this.#tx = tx;
     this.#nets = deps.nets;
     this.#ports = deps.ports;
     this.#ifnameTag = deps.ifnameTag;
     this.#nextVeth = deps.nextVeth;
+    this.#meta = deps.meta;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       tryLease: p('INSERT INTO leases (network, family, ip, endpoint_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
@@ -96,6 +119,8 @@ export class EndpointTable {
       addFree: p('INSERT INTO ipam_free (network, family, ip) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       removeFree: p('DELETE FROM ipam_free WHERE network = ? AND ip = ?'),
       deleteLeasesOf: p('DELETE FROM leases WHERE endpoint_id = ? RETURNING network, family, ip'),
+      orphanLeasesOf: p('UPDATE leases SET endpoint_id = NULL WHERE endpoint_id = ? RETURNING network, family, ip'),
+      deleteOrphanLease: p('DELETE FROM leases WHERE network = ? AND ip = ? AND endpoint_id IS NULL'),
       listLeases: p('SELECT network, family, ip, endpoint_id FROM leases WHERE (@network IS NULL OR network = @network) ORDER BY network, family, ip'),
       insert: p(`INSERT INTO endpoints (id, network, mode, netns, netns_name, owns_netns, ifname, host_ifname, ip, ip6, mac, state, created_at, data, name, aliases, container_id)
         VALUES (@id, @network, @mode, @netns, @netns_name, @owns_netns, @ifname, @host_ifname, @ip, @ip6, @mac, @state, @created_at, @data, @name, @aliases, @container_id)`),
@@ -192,26 +217,58 @@ export class EndpointTable {
 
   /**
    * See Store.finishDetach. Mostly deletes; a release below the IPAM cursor appends one
-   * row to the free list (small; the reserve covers a full disk).
+   * row to the free list (small; the reserve covers a full disk). `linger`: keep the
+   * leases (see the module comment) until releaseLingering.
    */
-  finishDetach(id: string): boolean {
+  finishDetach(id: string, opts: { readonly linger?: boolean } = {}): boolean {
     return this.#tx(() => {
+      const row = opts.linger === true ? this.#s.get.get(id) as EndpointRow | undefined : undefined;
       // ports and leases reference the row DEFERRABLE: it can go first, and tells if there was one
       if (this.#s.delete.run(id).changes === 0) return false;
       this.#ports.removeAllOf(id);
-      const leases = this.#s.deleteLeasesOf.all(id) as Array<{ network: string; family: number; ip: string }>;
-      const byNet = new Map<string, NetworkRow | undefined>();
-      for (const l of leases) {
-        if (!byNet.has(l.network)) byNet.set(l.network, this.#nets.row(l.network));
-        const net = byNet.get(l.network);
-        if (!net) continue;
-        const pools = this.#nets.poolsOf(net);
-        const pool = l.family === 6 ? pools.pool6 : pools.pool4;
-        if (!pool) continue;
-        noteReleased(pool, BigInt(l.family === 6 ? net.cursor6 : net.cursor4), l.ip, this.#leases(l.network, l.family as Family, null));
+      if (row !== undefined && row.host_ifname !== null && this.#meta !== undefined) {
+        const ips = this.#s.orphanLeasesOf.all(id) as LeaseRow[];
+        if (ips.length > 0) this.#meta.set(`${LINGER}${id}`, JSON.stringify({ hostIfname: row.host_ifname, leases: ips }));
+        return true;
       }
+      this.#noteReleased(this.#s.deleteLeasesOf.all(id) as LeaseRow[]);
       return true;
     });
+  }
+
+  /** The lingering leases of detached endpoints (see the module comment). */
+  lingering(): LingeringLeases[] {
+    return (this.#meta?.list(LINGER) ?? []).map(({ key, value }) => {
+      const v = JSON.parse(value) as { hostIfname: string; leases: LeaseRow[] };
+      return { endpointId: key.slice(LINGER.length), hostIfname: v.hostIfname, ips: v.leases.map((l) => l.ip) };
+    });
+  }
+
+  /** Free the lingering leases of detached endpoint `id` (its netns is gone). False if none. */
+  releaseLingering(id: string): boolean {
+    return this.#tx(() => {
+      const value = this.#meta?.get(`${LINGER}${id}`);
+      if (value === undefined) return false;
+      const { leases } = JSON.parse(value) as { leases: LeaseRow[] };
+      // only leases still held by nobody (the network may have been removed and re-made since)
+      this.#noteReleased(leases.filter((l) => this.#s.deleteOrphanLease.run(l.network, l.ip).changes === 1));
+      this.#meta?.delete(`${LINGER}${id}`);
+      return true;
+    });
+  }
+
+  /** Released addresses below the IPAM cursor join the free list. */
+  #noteReleased(leases: readonly LeaseRow[]): void {
+    const byNet = new Map<string, NetworkRow | undefined>();
+    for (const l of leases) {
+      if (!byNet.has(l.network)) byNet.set(l.network, this.#nets.row(l.network));
+      const net = byNet.get(l.network);
+      if (!net) continue;
+      const pools = this.#nets.poolsOf(net);
+      const pool = l.family === 6 ? pools.pool6 : pools.pool4;
+      if (!pool) continue;
+      noteReleased(pool, BigInt(l.family === 6 ? net.cursor6 : net.cursor4), l.ip, this.#leases(l.network, l.family as Family, null));
+    }
   }
 
   get(id: string): EndpointRecord | undefined {

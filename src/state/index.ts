@@ -9,7 +9,7 @@ export { RESERVE_FILE, RESERVE_BYTES } from './reserve.js';
 export { expandMapping, coalesceRows, type PortRow } from './ports.js';
 /** The one normaliser of a mapping lives in validate/ports.ts; re-exported for the state's callers. */
 export { normalizeMapping, WILDCARD } from '../validate/ports.js';
-export type { EndpointFilter } from './endpoints.js';
+export type { EndpointFilter, LingeringLeases } from './endpoints.js';
 export {
   ENDPOINT_STATES,
   type EndpointState, type JsonValue, type NetworkInput, type NetworkRecord, type EndpointRecord,

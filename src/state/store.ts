@@ -29,7 +29,7 @@ import { defaultStateDir } from './dir.js';
 import type { PortMapping } from '../model/types.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, MetaTable, openDatabase } from './database.js';
 import { NetworkTable } from './networks.js';
-import { EndpointTable, type EndpointFilter } from './endpoints.js';
+import { EndpointTable, type EndpointFilter, type LingeringLeases } from './endpoints.js';
 import { PortTable } from './ports.js';
 import { ensureReserve, isDiskFull, releaseReserve } from './reserve.js';
 import type {
@@ -77,7 +77,7 @@ export class Store {
     this.#ifnameTag = this.#meta.get('ifname_tag') ?? '000';
     this.#nets = new NetworkTable(db, tx);
     this.#ports = new PortTable(db, tx);
-    this.#eps = new EndpointTable(db, tx, { nets: this.#nets, ports: this.#ports, ifnameTag: this.#ifnameTag, nextVeth: () => this.#meta.nextSeq('veth') });
+    this.#eps = new EndpointTable(db, tx, { nets: this.#nets, ports: this.#ports, ifnameTag: this.#ifnameTag, nextVeth: () => this.#meta.nextSeq('veth'), meta: this.#meta });
     this.#reserveMissing = !ensureReserve(this.dir);
   }
 
@@ -191,11 +191,22 @@ export class Store {
 
   /**
    * Forget an endpoint (from ANY state — gc uses it to undo a 'pending' attach too):
-   * delete its ports, release its leases (into the IPAM free list) and delete the row.
+   * delete its ports, release its leases (into the IPAM free list) and delete the row;
+   * `linger`: keep the leases until releaseLingering (endpoints.ts, "Lingering addresses").
    * Returns false if it did not exist.
    */
-  finishDetach(id: string): boolean {
-    return this.#teardown(() => this.#eps.finishDetach(id));
+  finishDetach(id: string, opts: { readonly linger?: boolean } = {}): boolean {
+    return this.#teardown(() => this.#eps.finishDetach(id, opts));
+  }
+
+  /** Leases kept by `finishDetach(id, { linger: true })` until the netns is gone (endpoints.ts). */
+  lingering(): LingeringLeases[] {
+    return this.#eps.lingering();
+  }
+
+  /** Free the lingering leases of detached endpoint `id`. */
+  releaseLingering(id: string): boolean {
+    return this.#teardown(() => this.#eps.releaseLingering(id));
   }
 
   /** The endpoint with its ports, or undefined. */

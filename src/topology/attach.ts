@@ -6,22 +6,28 @@
  * Layer: topology (docs/ARCHITECTURE.md, "Life of an attach"). The order is the crash-safety
  * contract: the intent (a "pending" endpoint with its address and ports) is in the state
  * before any kernel work; ready marks follow off the hot path (ready.ts).
+ *
+ * Refused before anything is recorded: the host's own netns as a container (by identity:
+ * the nsfs device and inode, whatever path names it), and a network being removed (its
+ * claim is read in the transaction that records the intent, network-claims.ts). The
+ * endpoint's anti-spoofing element (firewall/elements.ts guardElements) rides in the plan.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { StepResult } from '../model/plan.js';
-import { AggregateCtnetError, CtnetError, InvalidInputError } from '../model/errors.js';
+import { AggregateCtnetError, CODE, CtnetError, InvalidInputError } from '../model/errors.js';
 import type { AttachOptions, EndpointInfo } from '../model/types.js';
 import { checkIfname, checkMac } from '../validate/kernel.js';
 import { normalizeMappings } from '../validate/ports.js';
 import { allFailures, firstFailure, planFailures, rtnlStep, type Labelled } from '../backend/result.js';
 import { resolveNetns } from '../netns/index.js';
-import { publishElements } from '../firewall/index.js';
+import { attachElements, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { bridgeIndexOf, type HostContext } from './context.js';
+import { claimed } from './network-claims.js';
 import { Endpoint } from './endpoint.js';
 import { attachSteps, deleteHostVethSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { markReadySoon } from './ready.js';
-import { endpointInfo, firewallEndpoint, nextIfname, parseRoutes } from './records.js';
+import { endpointInfo, nextIfname, parseRoutes } from './records.js';
 
 /** Index of the veth-creating step in an attach plan (plans.ts attachSteps: netns, veth, inside, firewall). */
 const VETH_STEP = 1;
@@ -35,6 +41,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     throw new CtnetError(`netns path ${ns.path} does not exist (a path is never created; give a name to have one created)`, 'ENOENT');
   }
   const create = !exists;
+  if (exists) refuseHostNetns(ctx, ns.path);
   // A netns already on other networks: the next ethN, and its default route stays the first
   // network's. (A netns we are about to create has none: skip the query on the hot path.)
   const others = exists ? ctx.store.listEndpoints({ netns: ns.path }).filter((e) => e.mode === 'bridge') : [];
@@ -44,24 +51,27 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   const ports = normalizeMappings(opts.publish ?? []);
   const routes = parseRoutes(opts.routes);
   const bridgeIndex = await bridgeIndexOf(ctx, net);
-  // without ports the firewall is not touched (nor libnftables loaded: ~1.5 ms in a fresh process)
-  const withRules = ports.length > 0 && ctx.fw.active;
+  // the endpoint's anti-spoofing element (and its published ports) ride in the plan
+  const withRules = ctx.fw.active;
   if (withRules) await ctx.fw.ensureBase();
 
-  const rec = ctx.store.beginAttach({
-    network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
-    ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
-    ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
-  });
+  const rec = ctx.store.transaction(() => {
+    if (claimed(ctx, 'removing', net.name)) {
+      throw new CtnetError(`network "${net.name}" is being removed (network rm); nothing was attached`, CODE.busy);
+    }
+    return ctx.store.beginAttach({
+      network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
+      ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
+      ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
+    });
+  });;
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
     defaultRoute: others.length === 0,
   };
-  // the published ports: steps in the same plan, or applied right after it (firewall driver's choice)
-  const fw = withRules && rec.ports.length > 0
-    ? ctx.fw.contribute(publishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `publish ports of ${ns.path}`)
-    : undefined;
+  // the guard and the published ports: steps in the same plan, or applied right after it (firewall driver's choice)
+  const fw = withRules ? ctx.fw.contribute(attachElements(guardEndpoint(input), rec.ports, ctx.fw.ruleOpts), `guard ${input.hostIfname} and publish ports of ${ns.path}`) : undefined;
   const steps = attachSteps(ctx.hostNs, net, bridgeIndex, input, fw?.steps);
   // a pre-created netns (Host.prewarm) is adopted instead of creating one
   const adopted = create ? ctx.prewarmed.take() : undefined;
@@ -88,6 +98,36 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   }
   markReadySoon(ctx, rec.id);
   return new Endpoint(ctx, { ...rec, state: 'ready' });
+}
+
+/** What the guard reads of an attach (its host veth, MAC and addresses). */
+function guardEndpoint(input: EndpointPlanInput): GuardEndpoint {
+  return { hostIfname: input.hostIfname, mac: input.mac, ip: input.ip, ...(input.ip6 !== undefined ? { ip6: input.ip6 } : {}) };
+}
+
+/** The nsfs identity (device, inode) of a netns path. */
+function nsIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuse the host's own netns (or this process's) as a container, by identity: attaching it
+ * would add eth0 and a default route to the host itself (issue 10 item 10).
+ */
+export function refuseHostNetns(ctx: HostContext, path: string): void {
+  const given = nsIdentity(path);
+  if (given === undefined) return;
+  const host = ctx.hostNsPath !== undefined ? nsIdentity(ctx.hostNsPath) : undefined;
+  const own = nsIdentity('/proc/thread-self/ns/net') ?? nsIdentity('/proc/self/ns/net');
+  if (given === host || given === own) {
+    const which = given === host || ctx.hostNsPath === undefined ? 'the host netns' : "this process's own netns";
+    throw new InvalidInputError(`attach ${path}: it is ${which} (same nsfs inode), not a container; a container needs a netns of its own`);
+  }
 }
 
 /** Undo what a failed attach did, from its step results; then forget it in the state. */
@@ -120,6 +160,7 @@ export function attachHost(ctx: HostContext, netns?: string): EndpointInfo {
 export async function attachNone(ctx: HostContext, netns: string): Promise<EndpointInfo> {
   const r = resolveNetns(netns);
   const create = r.name !== undefined && !existsSync(r.path);
+  if (!create) refuseHostNetns(ctx, r.path);
   const rec = ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: { pid: process.pid } });
   const steps: Labelled[] = [
     create ? { step: { kind: 'netnsCreate', path: r.path }, label: `create netns ${r.path}` } : { step: { kind: 'netnsOpen', path: r.path }, label: `open netns ${r.path}` },

@@ -1,57 +1,101 @@
 /**
- * topology/detach.ts — undo an attach: unpublish, drop the netns we created, take the host
- * veth away, forget the endpoint. Best-effort: every failure is reported together.
+ * topology/detach.ts — undo an attach: unpublish, take the host end down and off the bridge,
+ * drop the netns we created, forget the endpoint. Best-effort: every failure is reported
+ * together.
  *
  * Layer: topology (docs/ARCHITECTURE.md, "Life of an attach" and "Kernel facts": deleting a
- * veth blocks ~30 ms, unmounting a netns returns at once and the kernel reaps its veth).
+ * veth blocks ~30 ms, unmounting a netns returns at once and the kernel reaps its veth —
+ * but only once nothing holds the netns).
+ *
+ * Identity, not names (issue 10 item 11): a netns we created is unmounted only if it is
+ * still the one we attached (its nsfs inode, recorded by the ready mark, ready.ts); a host
+ * veth is deleted only if it carries our alias (ctnet:ep:ID), and then by its ifindex.
+ *
+ * A netns may outlive its unmount while some process holds it (issue 10 item 12): its
+ * addresses stay leased ("lingering", state/endpoints.ts) until its host veth is seen gone
+ * (repair.ts checkLingering: a little after the detach, at the next detach, and by gc).
  *
  * "Already gone" is not a failure (detach is idempotent), recognised by step and code:
  *   netnsDelete ENOENT   the netns file was removed already (by its owner, or a gc)
  *   nft ENOENT           our table is gone: nothing left to unpublish (the firewall is told)
- *   linkDel ENODEV       (background) the host veth is gone already: the kernel reaped it
- *                        with its netns, or someone deleted it
+ *   rtnl ENODEV          the host veth is gone already (the kernel reaped it with its
+ *                        netns, or someone deleted it)
  */
+import type { Link } from '../model/plan.js';
 import { AggregateCtnetError } from '../model/errors.js';
+import { endpointAlias } from '../model/names.js';
 import { allFailures } from '../backend/result.js';
 import { isMissingTable, unpublishElements } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
-import { teardownFailures, type GoneRule, type HostContext } from './context.js';
+import { hostLinkOp, netnsIdentity, recordedNetnsId, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
+import { flushReady } from './ready.js';
 import { firewallEndpoint } from './records.js';
+import { scheduleLingerCheck } from './linger.js';
 
-const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT'], nft: ['ENOENT'] };
+const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT'], nft: ['ENOENT'], rtnl: ['ENODEV'] };
 const VETH_GONE: GoneRule = { rtnl: ['ENODEV'] };
+
+/**
+ * Whether the netns at `rec.netns` is a stranger: we recorded the identity of the one we
+ * attached and the file there now has another. (Unknown identity — an endpoint recorded by
+ * an older version, or one not yet marked ready elsewhere — is taken to be ours.)
+ */
+export function netnsReplaced(rec: EndpointRecord): boolean {
+  const recorded = recordedNetnsId(rec.data);
+  const now = recorded !== undefined ? netnsIdentity(rec.netns) : undefined;
+  return now !== undefined && now !== recorded;
+}
 
 /** Best-effort detach of a stored endpoint; every failure reported together. Idempotent. */
 export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Promise<void> {
+  flushReady(ctx); // our own queued ready marks carry the netns identity checked below
   const rec = ctx.store.beginDetach(rec0.id);
   if (rec === undefined) return; // already gone: detach is idempotent
   const errors: Error[] = [];
   const notice = (e: Error): void => ctx.fw.noticeFailure(e);
+  const stranger = rec.ownsNetns && netnsReplaced(rec);
+  if (stranger) ctx.warn(`detach ${rec.netns}: the netns there now is not the one attached (another inode): left alone`);
+  const owns = rec.ownsNetns && !stranger;
+  let linger = false;
   if (rec.mode === 'bridge') {
     const fw = rec.ports.length > 0 && ctx.fw.active
       ? ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`)
       : undefined;
     await fw?.applyRest().catch((e: Error) => { if (isMissingTable(e)) notice(e); else errors.push(e); });
-    const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: rec.ownsNetns }, fw?.steps);
+    const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) }, fw?.steps);
     if (steps.length > 0) {
       const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
       errors.push(...teardownFailures(steps, results, DETACH_GONE, notice));
     }
-    if (!rec.ownsNetns && rec.hostIfname !== undefined) deleteVethInBackground(ctx, rec.netns, rec.hostIfname);
-  } else if (rec.mode === 'none' && rec.ownsNetns) {
+    // our netns, unmounted: the kernel frees it (and its veth) unless a process holds it
+    linger = owns && rec.hostIfname !== undefined;
+    if (!owns && rec.hostIfname !== undefined) deleteVethInBackground(ctx, rec.netns, rec.id, rec.hostIfname);
+  } else if (rec.mode === 'none' && owns) {
     const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: true });
     errors.push(...allFailures(steps, await ctx.backend.run({ steps: steps.map((s) => s.step) })));
   }
-  ctx.store.finishDetach(rec.id);
+  ctx.store.finishDetach(rec.id, { linger });
+  scheduleLingerCheck(ctx);
   if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
 }
 
-/** Deleting a veth blocks ~30 ms in the kernel (device unregister): not on the caller's path. */
-function deleteVethInBackground(ctx: HostContext, netns: string, hostIfname: string): void {
-  const del = deleteHostVethSteps(ctx.hostNs, hostIfname);
-  const p: Promise<void> = ctx.backend.run({ steps: del.map((s) => s.step) }).then((r) => {
+/**
+ * Deleting a veth blocks ~30 ms in the kernel (device unregister): not on the caller's path.
+ * Only a link carrying this endpoint's alias is deleted, by its ifindex: a stranger that took
+ * the name after ours vanished is left alone.
+ */
+function deleteVethInBackground(ctx: HostContext, netns: string, id: string, hostIfname: string): void {
+  const p: Promise<void> = (async () => {
+    const link = await hostLinkOp<Link>(ctx, { op: 'linkGet', link: hostIfname });
+    if (link === undefined) return; // gone already
+    if (link.alias !== endpointAlias(id)) {
+      ctx.warn(`detach ${netns}: ${hostIfname} is not our host veth any more (alias ${JSON.stringify(link.alias ?? '')}): left alone`);
+      return;
+    }
+    const del = deleteHostVethSteps(ctx.hostNs, link.index);
+    const r = await ctx.backend.run({ steps: del.map((s) => s.step) });
     for (const e of teardownFailures(del, r, VETH_GONE)) ctx.warn(`detach ${netns}: ${e.message}`);
-  }, (e: Error) => ctx.warn(`detach ${netns}: ${e.message}`)).finally(() => ctx.background.delete(p));
+  })().catch((e: Error) => ctx.warn(`detach ${netns}: ${e.message}`)).finally(() => ctx.background.delete(p));
   ctx.background.add(p);
 }

@@ -4,23 +4,32 @@
  * of ended processes, links and bridges tagged as ours that no state knows, and re-create
  * missing bridges of known networks.
  *
- * Layer: topology (docs/ARCHITECTURE.md, "State model"). Never touches a link that is not
- * ours: host veth ends by this store's name tag, bridges by their alias tag.
+ * Also repairs what was changed behind our back (repair.ts): our nftables tables and every
+ * element the state knows, and the bridge ports of host veths; and releases the addresses
+ * of detached containers whose netns is finally gone (linger.ts).
+ *
+ * Layer: topology (docs/ARCHITECTURE.md, "State model"). Never touches what is not ours, nor
+ * what another store made (model/names.ts): a host veth only with this store's name tag AND
+ * an endpoint alias, a bridge only with this store's tag in its alias; a netns only if it
+ * is still the one attached (its inode, recorded at attach). An owner is alive only if its
+ * pid runs and is the same process (its start time, or else it started before the row).
  */
 import { existsSync } from 'node:fs';
 import type { Addr, Link } from '../model/plan.js';
 import { EnvironmentError } from '../model/errors.js';
 import type { GcReport } from '../model/types.js';
-import { ALIAS_PREFIX } from '../model/names.js';
-import { processAlive } from '../util/proc.js';
+import { endpointAlias, parseBridgeAlias, parseEndpointAlias } from '../model/names.js';
+import { ownerAlive, processStartedAt } from '../util/proc.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, type HostContext } from './context.js';
-import { detachRecord } from './detach.js';
+import { detachRecord, netnsReplaced } from './detach.js';
 import { applyPorts } from './endpoint.js';
+import { checkLingering } from './linger.js';
 import { ensureNetworkKernel } from './network.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
-import { flushReady } from './ready.js';
+import { flushReady, readyData } from './ready.js';
 import { networkView } from './records.js';
+import { repairBridgePorts, repairFirewall } from './repair.js';
 
 export interface GcOptions {
   readonly dryRun?: boolean;
@@ -43,6 +52,19 @@ async function attachComplete(ctx: HostContext, ep: EndpointRecord, hostLinks: R
   return link?.up === true && addrs.some((a) => a.index === link.index && a.local === ep.ip);
 }
 
+/**
+ * Is the process that began this pending attach still at it? Its pid must run and be the
+ * same process: the start time recorded with it, or — rows recorded with a pid only — a
+ * process that started before the row was written (1 s: the clock's grain at boot).
+ */
+function ownerRunning(ep: EndpointRecord): boolean {
+  const d = ep.data as { pid?: unknown; start?: unknown } | undefined;
+  if (!ownerAlive(d?.pid, d?.start)) return false;
+  if (typeof d?.start === 'number') return true;
+  const started = processStartedAt(d?.pid as number);
+  return started === undefined || started <= Date.parse(ep.createdAt) + 1000;
+}
+
 export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport> {
   const actions: string[] = [];
   const errors: string[] = [];
@@ -54,33 +76,37 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
   };
   flushReady(ctx); // our own finished attaches are not "pending"
   const linkNames = async (): Promise<Link[]> => (await hostLinkOp<Link[]>(ctx, { op: 'linkList' })) ?? [];
-  const before = new Set((await linkNames()).map((l) => l.name));
+  const firstLinks = await linkNames();
+  const before = new Set(firstLinks.map((l) => l.name));
+  const hostLink = new Map(firstLinks.map((l) => [l.name, l]));
   const eps = ctx.store.listEndpoints();
   const total = eps.length;
   let done = 0;
   for (const ep of eps) {
-    const owner = (ep.data as { pid?: unknown } | undefined)?.pid;
-    if (ep.state === 'pending' && processAlive(owner)) {
+    if (ep.state === 'pending' && ownerRunning(ep)) {
       // its owner is alive: attaching it right now, or done and not yet marked
     } else if (ep.state === 'pending' && await attachComplete(ctx, ep, before)) {
       await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
         // the published ports were the plan's last step: make sure they are there
         await applyPorts(ctx, ep, ep.ports, 'publish').catch(() => undefined);
-        ctx.store.markReady(ep.id);
+        ctx.store.markReady(ep.id, { data: readyData(ep.netns) });
       });
     } else if (ep.state !== 'ready') {
       await act(`${ep.state === 'pending' ? 'undo half-done attach' : 'finish detach'} of ${ep.netns} (endpoint ${ep.id})`, async () => {
-        // netns and host veth in one plan, each tried whatever the other did
+        // netns and host veth in one plan, each tried whatever the other did; each only if
+        // ours: the netns still the one attached, the veth carrying this endpoint's alias (or,
+        // killed between the veth's create and its alias, none yet)
+        const veth = ep.hostIfname !== undefined ? hostLink.get(ep.hostIfname) : undefined;
         const steps = [
-          ...detachSteps({ netnsPath: ep.netns, ownsNetns: ep.ownsNetns }),
-          ...(ep.hostIfname !== undefined ? deleteHostVethSteps(ctx.hostNs, ep.hostIfname) : []),
+          ...detachSteps({ netnsPath: ep.netns, ownsNetns: ep.ownsNetns && !netnsReplaced(ep) }),
+          ...(veth !== undefined && (veth.alias === endpointAlias(ep.id) || (ep.state === 'pending' && (veth.alias ?? '') === '')) ? deleteHostVethSteps(ctx.hostNs, veth.index) : []),
         ];
         if (steps.length > 0) await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
         await applyPorts(ctx, ep, ep.ports, 'unpublish').catch(() => undefined);
         ctx.store.finishDetach(ep.id);
       });
-    } else if (ep.mode !== 'host' && !existsSync(ep.netns)) {
-      await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone`, async () => {
+    } else if (ep.mode !== 'host' && (!existsSync(ep.netns) || netnsReplaced(ep))) {
+      await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone${existsSync(ep.netns) ? ' (another netns took its name)' : ''}`, async () => {
         await detachRecord(ctx, ep).catch(() => undefined);
       });
     }
@@ -91,31 +117,43 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
     await act(`delete unused pre-created netns ${path} (its process ended)`, () =>
       ctx.backend.run({ steps: [{ kind: 'netnsDelete', path }] }));
   }
+  // addresses of detached containers whose netns is finally gone
+  const lingering = await checkLingering(ctx, dry);
+  for (const id of lingering.released) actions.push(`release the addresses of detached endpoint ${id} (its netns is gone)`);
   // networks whose bridge vanished; bridges and veths tagged as ours that no state knows
   const links = await linkNames();
-  const knownIfnames = new Set(ctx.store.listEndpoints().map((e) => e.hostIfname));
+  const knownIfnames = new Set([...ctx.store.listEndpoints().map((e) => e.hostIfname), ...ctx.store.lingering().map((l) => l.hostIfname)]);
   const ours = `ctv${ctx.store.ifnameTag}`;
   const nets = ctx.store.listNetworks();
   const netNames = new Set(nets.map((n) => n.name));
+  let recreated = false;
   for (const n of nets) {
     if (!links.some((l) => l.name === n.bridge)) {
+      recreated = true;
       await act(`re-create bridge ${n.bridge} of network ${n.name}`, async () => {
         ctx.bridgeIndex.set(n.name, await ensureNetworkKernel(ctx, networkView(n), true));
       });
     }
   }
   for (const l of links) {
-    // host veth ends are ours by name (this store's tag), bridges by their alias tag
-    if (l.kind === 'veth' && l.name.startsWith(ours) && !knownIfnames.has(l.name)) {
-      await act(`delete orphan veth ${l.name} (no endpoint uses it)`, () => ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, l.name).map((s) => s.step) }));
+    // a host veth end is ours by this store's name tag and an endpoint alias
+    if (l.kind === 'veth' && l.name.startsWith(ours) && parseEndpointAlias(l.alias) !== undefined && !knownIfnames.has(l.name)) {
+      await act(`delete orphan veth ${l.name} (no endpoint uses it)`, () => ctx.backend.run({ steps: deleteHostVethSteps(ctx.hostNs, l.index).map((s) => s.step) }));
       continue;
     }
-    const alias = l.alias ?? '';
-    if (!alias.startsWith(ALIAS_PREFIX)) continue;
-    const [, kind, id] = /^ctnet:(br):(.*)$/.exec(alias) ?? [];
-    if (kind === 'br' && id !== undefined && !netNames.has(id)) {
-      await act(`delete orphan bridge ${l.name} (network ${id} unknown)`, () => ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkDel', link: l.name }] }] }));
+    // a bridge is ours by this store's tag in its alias; an old-form alias (no tag) could be
+    // any store's: never deleted
+    const br = l.kind === 'bridge' ? parseBridgeAlias(l.alias) : undefined;
+    if (br?.storeTag === ctx.store.ifnameTag && !netNames.has(br.network)) {
+      await act(`delete orphan bridge ${l.name} (network ${br.network} unknown)`, () => ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkDel', link: l.index }] }] }));
     }
+  }
+  // bridge ports and the firewall, as the state says they are
+  await repairBridgePorts(ctx, recreated && !dry ? await linkNames() : links, act);
+  try {
+    await repairFirewall(ctx, act, dry);
+  } catch (e) {
+    errors.push(`check the firewall: ${(e as Error).message}`);
   }
   if (dry) return { actions, errors };
   if (errors.length > 0 && actions.length === 0) throw new EnvironmentError(errors.join('; '));

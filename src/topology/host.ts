@@ -25,7 +25,7 @@ import { notFound, type HostContext } from './context.js';
 import { attachHost, attachNone } from './attach.js';
 import { Endpoint } from './endpoint.js';
 import { runGc, type GcOptions } from './gc.js';
-import { Network, ensureNetworkKernel, teardownNetworkKernel } from './network.js';
+import { Network, createNetwork } from './network.js';
 import { Prewarmed } from './prewarm.js';
 import { flushReady } from './ready.js';
 import { endpointInfo, networkInfo, networkView } from './records.js';
@@ -84,22 +84,12 @@ export class Host {
   /**
    * Ensure a bridge network: creates it (bridge, gateway address, sysctls, rules) or, when it
    * exists with the same settings, makes sure its kernel state is there. Different settings
-   * or an overlapping subnet: a clear error, nothing changed.
+   * or an overlapping subnet (another network's, the host's addresses or, unless
+   * `ignoreHostRoutes`, its routes; a special range): a clear error, nothing changed.
+   * Idempotent under races between processes (network.ts createNetwork).
    */
   async network(spec: NetworkSpec): Promise<Network> {
-    const ctx = this.#ctx;
-    const { network: rec, created } = ctx.store.putNetwork(spec, { existOk: true });
-    const net = networkView(rec);
-    try {
-      ctx.bridgeIndex.set(net.name, await ensureNetworkKernel(ctx, net, created));
-    } catch (e) {
-      if (created) {
-        await teardownNetworkKernel(ctx, net).catch(() => undefined);
-        ctx.store.deleteNetwork(net.name);
-      }
-      throw e instanceof CtnetError ? e.withContext(`create network ${spec.name}`) : e;
-    }
-    return new Network(ctx, rec);
+    return createNetwork(this.#ctx, spec);
   }
 
   async getNetwork(name: string): Promise<Network> {

@@ -5,4 +5,5 @@
 export { Host } from './host.js';
 export { Network } from './network.js';
 export { Endpoint } from './endpoint.js';
+export { watchFirewall } from './repair.js';
 export type * from '../model/types.js';

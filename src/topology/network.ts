@@ -10,18 +10,26 @@
  * "Already gone" is not a failure when a network is torn down, by step and code:
  *   rtnl ENODEV   its bridge was deleted already
  *   nft ENOENT    our table is gone, so are the network's elements (the firewall is told)
+ *
+ * Races between processes (issue 10 item 5) are decided by the store, atomically: the claims
+ * (network-claims.ts) say who is creating or removing a network. A create that finds the
+ * network being created waits for its creator instead of building it twice; a rollback
+ * deletes only the bridge its own plan made (by ifindex); `remove` marks the network first,
+ * so a new attach fails cleanly, then waits for the attaches in flight and detaches them.
  */
-import type { Link } from '../model/plan.js';
-import { AggregateCtnetError, CtnetError } from '../model/errors.js';
-import type { AttachOptions, EndpointInfo, NetworkInfo } from '../model/types.js';
-import { rtnlStep, runSteps, type Labelled } from '../backend/result.js';
+import type { Link, StepResult } from '../model/plan.js';
+import { AggregateCtnetError, CtnetError, CODE, codeOf } from '../model/errors.js';
+import type { AttachOptions, EndpointInfo, NetworkInfo, NetworkSpec } from '../model/types.js';
+import { firstFailure, rtnlStep, type Labelled } from '../backend/result.js';
 import { addNetworkElements, isMissingTable, removeNetworkElements } from '../firewall/index.js';
 import type { NetworkRecord } from '../state/index.js';
-import { hostLinkOp, teardownFailures, type GoneRule, type HostContext } from './context.js';
+import { hostLinkOp, notFound, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { attachBridge } from './attach.js';
 import { detachRecord } from './detach.js';
 import type { Endpoint } from './endpoint.js';
+import { checkHostOverlap, claim, claimed, releaseClaim, waitForAttaches, waitUntilUnclaimed } from './network-claims.js';
 import { networkSteps, networkSysctls, removeNetworkSteps, type NetworkView } from './plans.js';
+import { flushReady } from './ready.js';
 import { endpointInfo, networkInfo, networkView } from './records.js';
 
 const NETWORK_GONE: GoneRule = { rtnl: ['ENODEV'], nft: ['ENOENT'] };
@@ -70,21 +78,38 @@ export class Network {
     return this.#ctx.store.listEndpoints({ network: this.#rec.name }).map((r) => endpointInfo(r, this.#rec));
   }
 
-  /** Remove the network: refused while endpoints exist unless `force` (which detaches them first). */
+  /**
+   * Remove the network: refused while endpoints exist unless `force` (which detaches them
+   * first). The network is marked "removing" in the store first: from then on an attach to
+   * it fails (EBUSY); the attaches already in flight are waited for, then detached.
+   */
   async remove(opts: { force?: boolean } = {}): Promise<void> {
     const ctx = this.#ctx;
     const name = this.#rec.name;
-    const eps = ctx.store.listEndpoints({ network: name });
-    if (eps.length > 0) {
-      if (opts.force !== true) {
-        throw new CtnetError(`remove network ${name}: it still has ${eps.length} endpoint(s) (e.g. ${eps[0]?.netns}); detach them or use force`, 'EBUSY');
+    ctx.store.transaction(() => {
+      const now = ctx.store.getNetwork(name);
+      if (now === undefined || now.id !== this.#rec.id) throw notFound(`network "${name}"`);
+      const eps = ctx.store.listEndpoints({ network: name });
+      if (eps.length > 0 && opts.force !== true) {
+        throw new CtnetError(`remove network ${name}: it still has ${eps.length} endpoint(s) (e.g. ${eps[0]?.netns}); detach them or use force`, CODE.busy);
       }
+      claim(ctx, 'removing', now);
+    });
+    try {
+      await waitForAttaches(ctx, name);
       const errors: Error[] = [];
-      for (const ep of eps) await detachRecord(ctx, ep).catch((e: Error) => errors.push(e));
+      for (const ep of ctx.store.listEndpoints({ network: name })) await detachRecord(ctx, ep).catch((e: Error) => errors.push(e));
       if (errors.length > 0) throw new AggregateCtnetError(`remove network ${name}`, errors);
+      await teardownNetworkKernel(ctx, this.#net);
+      ctx.store.transaction(() => {
+        ctx.store.deleteNetwork(name);
+        releaseClaim(ctx, 'removing', name);
+      });
+    } catch (e) {
+      // the network stays (partly detached): attaches may use it again, rm may be retried
+      releaseClaim(ctx, 'removing', name);
+      throw e;
     }
-    await teardownNetworkKernel(ctx, this.#net);
-    ctx.store.deleteNetwork(name);
     ctx.bridgeIndex.delete(name);
     // the last network gone: leave nothing of ours in the firewall either
     if (ctx.store.listNetworks().length === 0 && ctx.fw.active) await ctx.fw.removeAll();
@@ -92,33 +117,96 @@ export class Network {
 }
 
 /**
+ * Create a network, or check an identical one exists (then make sure its kernel state is
+ * there). Only a network that does not exist yet is checked against the host's addresses
+ * and routes. Idempotent under races: the store picks one creator; the others wait for it
+ * and return the same network without creating anything.
+ */
+export async function createNetwork(ctx: HostContext, spec: NetworkSpec): Promise<Network> {
+  for (let attempt = 1; ; attempt++) {
+    if (ctx.store.getNetwork(spec?.name) === undefined) await checkHostOverlap(ctx, spec);
+    const { network: rec, created } = ctx.store.transaction(() => {
+      const r = ctx.store.putNetwork(spec, { existOk: true });
+      if (claimed(ctx, 'removing', r.network.name)) {
+        throw new CtnetError(`network "${r.network.name}" is being removed; create it again once \`network rm\` has finished`, CODE.busy);
+      }
+      if (r.created) claim(ctx, 'creating', r.network);
+      return r;
+    });
+    const net = networkView(rec);
+    if (!created) {
+      // another call is creating it right now: its kernel work is its own; wait for it
+      await waitUntilUnclaimed(ctx, 'creating', rec.name);
+      if (ctx.store.getNetwork(rec.name)?.id !== rec.id) {
+        if (attempt < 3) continue; // its creator failed and rolled back: try again ourselves
+        throw new CtnetError(`create network ${rec.name}: it was removed while being created; try again`, CODE.busy);
+      }
+    }
+    try {
+      ctx.bridgeIndex.set(net.name, await ensureNetworkKernel(ctx, net, created));
+    } catch (e) {
+      if (created) {
+        ctx.store.transaction(() => { ctx.store.deleteNetwork(net.name); releaseClaim(ctx, 'creating', net.name); });
+      } else if (codeOf(e) === 'EEXIST' && attempt < 3) {
+        continue; // another process re-created the missing bridge at the same instant: look again
+      }
+      throw e instanceof CtnetError ? e.withContext(`create network ${spec.name}`) : e;
+    }
+    if (created) releaseClaim(ctx, 'creating', net.name);
+    return new Network(ctx, rec);
+  }
+}
+
+/**
  * Kernel side of a network, as one plan: the bridge with its gateway (unless it exists),
- * the sysctls, the firewall's elements; returns the bridge's ifindex.
+ * the sysctls, the firewall's elements; returns the bridge's ifindex. When this plan created
+ * the bridge and then fails, it deletes that bridge (by its ifindex: never one someone else
+ * made under the same name) and the firewall elements, and throws.
  */
 export async function ensureNetworkKernel(ctx: HostContext, net: NetworkView, created: boolean): Promise<number> {
   const link = created ? undefined : await hostLinkOp<Link>(ctx, { op: 'linkGet', link: net.bridge });
   const steps: Labelled[] = [];
   if (link === undefined) steps.push(...networkSteps(ctx.hostNs, net));
+  // the new bridge's ifindex comes back right after its creation, in the same plan
+  if (link === undefined) steps.push(rtnlStep(ctx.hostNs, [{ op: 'linkGet', link: net.bridge }], `look up bridge ${net.bridge}`));
+  const lookup = steps.length - 1;
   steps.push(...networkSysctls(ctx.hostNs, net));
   const json = addNetworkElements(net, ctx.fw.ruleOpts);
   const fw = ctx.fw.active ? ctx.fw.contribute(json, `add network ${net.name} to the firewall`) : undefined;
   if (fw !== undefined) await ctx.fw.ensureBase();
   steps.push(...fw?.steps ?? []);
-  // the new bridge's ifindex comes back in the same plan
-  if (link === undefined) steps.push(rtnlStep(ctx.hostNs, [{ op: 'linkGet', link: net.bridge }], `look up bridge ${net.bridge}`));
-  let results;
+  let results: readonly StepResult[] = [];
   try {
-    results = await runSteps(ctx.backend, steps, `network ${net.name}`);
+    results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
+    const err = firstFailure(steps, results);
+    if (err !== undefined) throw err.withContext(`network ${net.name}`);
     await fw?.applyRest();
   } catch (e) {
     ctx.fw.noticeFailure(e);
+    if (link === undefined) await undoNetworkKernel(ctx, net, results, lookup).catch((u: Error) => ctx.warn(`rollback of network ${net.name}: ${u.message}`));
     throw e;
   }
   if (link !== undefined) return link.index;
-  const last = results[results.length - 1];
-  const got = last?.ok === true ? last.ops?.[0] : undefined;
-  if (got?.ok !== true) throw new CtnetError(`bridge ${net.bridge} vanished right after creation`, 'ENODEV');
-  return (got.value as Link).index;
+  return madeBridge(results, lookup) ?? (() => { throw new CtnetError(`bridge ${net.bridge} vanished right after creation`, 'ENODEV'); })();
+}
+
+/** The ifindex of the bridge a network plan created (its lookup step's answer), if it did. */
+function madeBridge(results: readonly StepResult[], lookup: number): number | undefined {
+  const r = results[lookup];
+  const got = r?.ok === true ? r.ops?.[0] : undefined;
+  return got?.ok === true ? (got.value as Link).index : undefined;
+}
+
+/** Undo a failed network plan: only the bridge it created (by ifindex), and the firewall's elements. */
+async function undoNetworkKernel(ctx: HostContext, net: NetworkView, results: readonly StepResult[], lookup: number): Promise<void> {
+  const index = madeBridge(results, lookup);
+  const steps: Labelled[] = index !== undefined ? [rtnlStep(ctx.hostNs, [{ op: 'linkDel', link: index }], `delete bridge ${net.bridge} (ifindex ${index})`)] : [];
+  const fw = ctx.fw.active ? ctx.fw.contribute(removeNetworkElements(net, ctx.fw.ruleOpts), `remove network ${net.name} from the firewall`) : undefined;
+  steps.push(...fw?.steps ?? []);
+  const r = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+  const errors = teardownFailures(steps, r, NETWORK_GONE, (e) => ctx.fw.noticeFailure(e));
+  await fw?.applyRest().catch((e: Error) => { if (!isMissingTable(e)) errors.push(e); });
+  if (errors.length > 0) throw new AggregateCtnetError(`undo network ${net.name}`, errors);
 }
 
 /** Delete a network's bridge and firewall elements; every failure reported together. */

@@ -9,8 +9,9 @@
  *   rtnl @host:  RTM_NEWLINK veth HOST→IFNAME, peer born inside slot 0 (IFLA_NET_NS_FD),
  *                host end UP and mastered to the bridge in the same message
  *   rtnl @slot0: lo up, IFNAME up (the peer cannot be born UP: ENOTCONN), address, routes
- *   firewall:    published ports as map elements, when there are any and the firewall
- *                driver rides in plans (firewall/driver.ts; otherwise it applies them after)
+ *   firewall:    the endpoint's anti-spoofing element and its published ports (set/map
+ *                elements, one nft transaction), when the firewall driver rides in plans
+ *                (firewall/driver.ts; otherwise it applies them after)
  * Moving a link between namespaces (~12 ms) and deleting a veth (~30 ms) never happen here.
  */
 import type { NsRef, RtnlOp, Family } from '../model/plan.js';
@@ -25,7 +26,8 @@ import { requiredSysctls } from '../firewall/ruleset.js';
  * plus the prefix lengths and broadcast they imply (records.ts `networkView` makes it).
  */
 export interface NetworkView extends Pick<NetworkInfo,
-  'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'> {
+  'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'
+  | 'blockHost' | 'allowHostPorts'> {
   readonly prefixLen: number;
   readonly broadcast?: string;
   readonly prefixLen6?: number;

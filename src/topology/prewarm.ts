@@ -6,11 +6,15 @@
  * of the ~1 ms floor). Entries are netns files STATE_DIR/pool/PID-SEQ; an attach adopts one
  * with a `netnsCreate … from` step (a bind mount and an unmount), close() deletes the unused
  * ones, and gc those of processes that ended. "pool" in topology means only this.
+ *
+ * An entry is named PID.START-SEQ: the creating process's pid and start time (util/proc.ts),
+ * so a pid reused by another process does not keep an orphan alive. Entries of older
+ * versions (PID-SEQ) are judged by the pid alone.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import type { Backend } from '../model/plan.js';
 import { InvalidInputError } from '../model/errors.js';
-import { processAlive } from '../util/proc.js';
+import { ownerAlive, selfOwner } from '../util/proc.js';
 
 /** How many netnsCreate steps go in one plan while filling. */
 const CHUNK = 64;
@@ -34,7 +38,8 @@ export class Prewarmed {
     // the iproute2 backend cannot adopt a netns (`netnsCreate … from`)
     if (backend.name !== 'native') return 0;
     const paths: string[] = [];
-    for (let i = 0; i < n; i++) paths.push(`${this.dir}/${process.pid}-${nextSeq()}`);
+    const me = selfOwner();
+    for (let i = 0; i < n; i++) paths.push(`${this.dir}/${me.pid}.${me.start}-${nextSeq()}`);
     for (let i = 0; i < paths.length; i += CHUNK) {
       const chunk = paths.slice(i, i + CHUNK);
       const r = await backend.run({ steps: chunk.map((path) => ({ kind: 'netnsCreate', path })), stopOnError: false });
@@ -64,6 +69,9 @@ export class Prewarmed {
   orphans(): string[] {
     let files: string[];
     try { files = readdirSync(this.dir); } catch { files = []; }
-    return files.filter((f) => !processAlive(Number(/^(\d+)-\d+$/.exec(f)?.[1]))).map((f) => `${this.dir}/${f}`);
+    return files.filter((f) => {
+      const m = /^(\d+)(?:\.(\d+))?-\d+$/.exec(f);
+      return !ownerAlive(Number(m?.[1]), m?.[2] !== undefined ? Number(m[2]) : undefined);
+    }).map((f) => `${this.dir}/${f}`);
   }
 }

@@ -24,6 +24,7 @@ export function networkView(n: NetworkRecord): NetworkView {
     ...(n.subnet6 !== undefined && c6 !== undefined && n.gateway6 !== undefined
       ? { subnet6: n.subnet6, prefixLen6: c6.prefixLen, gateway6: n.gateway6 } : {}),
     bridge: n.bridge, bridgeMac: n.bridgeMac, mtu: n.mtu, internal: n.internal, masquerade: n.masquerade,
+    ...(n.blockHost === true ? { blockHost: true, allowHostPorts: n.allowHostPorts ?? [] } : {}),
   };
 }
 

@@ -63,11 +63,11 @@ describe('topology plans', () => {
   });
 
   it('a network is its bridge (up, stable MAC, no STP delay, tagged) with the gateway, plus forwarding sysctls', () => {
-    const [s] = networkSteps(host, net).map((x) => x.step);
+    const [s] = networkSteps(host, net, 'x1z').map((x) => x.step);
     const [br, addr] = rtnlOps(s) as [LinkAddOp, RtnlOp];
     assert.equal(br.kind, 'bridge');
     assert.equal(br.mac, '06:01:02:03:04:05');
-    assert.equal(br.alias, 'ctnet:br:demo');
+    assert.equal(br.alias, 'ctnet:br:x1z:demo');
     assert.deepEqual(br.bridge, { forwardDelay: 0, stp: false });
     assert.deepEqual(addr, { op: 'addrAdd', link: 'ctbr-1', family: 4, local: '172.18.0.1', prefixLen: 16, broadcast: '172.18.255.255' });
     const keys = networkSysctls(host, net).map((x) => (x.step as { key: string }).key);

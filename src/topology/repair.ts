@@ -1,0 +1,127 @@
+/**
+ * topology/repair.ts — make the kernel match the state again where someone changed it
+ * behind our back: our nftables tables and elements (after `nft flush ruleset`, a firewall
+ * reload, a kill -9 between a publish's state and its nft batch) and the bridge ports of
+ * host veths (after a bridge was deleted and re-created). Used by gc, by the Firewall when
+ * it finds our tables gone (setRestore), and by resident processes (watchFirewall).
+ *
+ * Layer: topology (docs/ARCHITECTURE.md, "Firewall model" and "State model"). The state is
+ * the truth; everything here is idempotent.
+ */
+import type { Link } from '../model/plan.js';
+import { codeOf } from '../model/errors.js';
+import { endpointAlias } from '../model/names.js';
+import { addNetworkElements, asCreate, publishElements } from '../firewall/index.js';
+import type { HostContext } from './context.js';
+import { reattachPortSteps } from './plans.js';
+import { firewallEndpoint, networkView } from './records.js';
+
+/** How often a watching process looks at our tables (ms). */
+export const WATCH_INTERVAL_MS = 500;
+
+const contexts = new WeakMap<object, HostContext>();
+
+/**
+ * Called once by Host's constructor: remembers the host's context (for watchFirewall) and
+ * tells its firewall where to find every element to restore when our tables vanish.
+ */
+export function adoptContext(host: object, ctx: HostContext): void {
+  contexts.set(host, ctx);
+  ctx.fw.setRestore(() => stateElements(ctx).map((e) => e.json));
+}
+
+/** One batch of elements the state says must be in our tables, and what it is for. */
+interface StateElements { readonly what: string; readonly json: string }
+
+/** Every network's elements and every published port, from the state. */
+export function stateElements(ctx: HostContext): StateElements[] {
+  const opts = ctx.fw.ruleOpts;
+  const out: StateElements[] = ctx.store.listNetworks().map((n) => ({ what: `network ${n.name}`, json: addNetworkElements(networkView(n), opts) }));
+  for (const ep of ctx.store.listEndpoints()) {
+    if (ep.mode !== 'bridge' || ep.ports.length === 0 || ep.state === 'detaching') continue;
+    out.push({ what: `published ports of ${ep.netns}`, json: publishElements(firewallEndpoint(ep), ep.ports, opts) });
+  }
+  return out;
+}
+
+type Act = (what: string, fn: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * gc: our tables there (else restored whole: base + every element), then every element the
+ * state knows: each batch is first tried as `create` (EEXIST: it was there; success: it was
+ * missing, and now is not), then `add` to fill a partial one. Elements in our tables that
+ * the state does not know are not looked for (the nft step returns no listing).
+ */
+export async function repairFirewall(ctx: HostContext, act: Act, dryRun: boolean): Promise<void> {
+  if (!ctx.fw.active) return;
+  if (!await ctx.fw.tablesPresent()) {
+    if (ctx.store.listNetworks().length === 0) return; // nothing of ours belongs there
+    await act('restore our firewall tables (they were removed): base rules, every network and published port', async () => {
+      ctx.fw.forgetBase();
+      await ctx.fw.ensureBase();
+    });
+    return;
+  }
+  if (dryRun) return; // telling missing elements from present ones means writing them
+  for (const e of stateElements(ctx)) {
+    try {
+      await ctx.fw.apply(asCreate(e.json));
+      await act(`restore the firewall elements of ${e.what} (they were missing)`, () => Promise.resolve());
+    } catch (err) {
+      if (codeOf(err) !== 'EEXIST') {
+        await act(`restore the firewall elements of ${e.what}`, () => ctx.fw.apply(e.json));
+        continue;
+      }
+      // some were there: add fills whatever part is missing (add of a present element is a no-op)
+      await ctx.fw.apply(e.json).catch(() => act(`restore the firewall elements of ${e.what}`, () => ctx.fw.apply(e.json)));
+    }
+  }
+}
+
+/**
+ * gc: every ready bridge-mode endpoint's host veth (ours by alias) is up and a port of its
+ * network's bridge — as the attach made it. A bridge deleted and re-created leaves its old
+ * ports masterless; containers then reach nothing.
+ */
+export async function repairBridgePorts(ctx: HostContext, links: readonly Link[], act: Act): Promise<void> {
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const bridges = new Map(ctx.store.listNetworks().map((n) => [n.name, byName.get(n.bridge)]));
+  for (const ep of ctx.store.listEndpoints({ state: 'ready' })) {
+    if (ep.mode !== 'bridge' || ep.hostIfname === undefined || ep.network === undefined) continue;
+    const br = bridges.get(ep.network);
+    const link = byName.get(ep.hostIfname);
+    if (br === undefined || link === undefined || link.alias !== endpointAlias(ep.id)) continue;
+    if (link.master === br.index && link.up) continue;
+    await act(`put ${ep.hostIfname} of ${ep.netns} back on bridge ${br.name}`, async () => {
+      const steps = reattachPortSteps(ctx.hostNs, link.index, br.index, `put ${ep.hostIfname} back on bridge ${br.name}`);
+      const [r] = await ctx.backend.run({ steps: steps.map((s) => s.step) });
+      if (r?.ok !== true) throw new Error(`${steps[0]?.label ?? ''}: ${r !== undefined && 'error' in r ? r.error.message ?? r.error.code : 'failed'}`);
+    });
+  }
+}
+
+/**
+ * For a resident process (the daemon): every WATCH_INTERVAL_MS, look whether our tables are
+ * still there (one libnftables list of a chain per family: ~0.1 ms) and, when someone
+ * removed them, restore them whole from the state and call `onRestore`. A periodic check
+ * stands in for nftables netlink events (NFNLGRP_NFTABLES), which need native work. Stops
+ * when the host closes, or when the returned function is called; the timer never keeps
+ * the process alive.
+ */
+export function watchFirewall(host: object, onRestore: (e?: Error) => void = () => undefined): () => void {
+  const ctx = contexts.get(host);
+  if (ctx === undefined) throw new TypeError('watchFirewall: not a Host');
+  let busy = false;
+  const timer = setInterval(() => {
+    if (!ctx.store.isOpen) { clearInterval(timer); return; }
+    if (busy) return;
+    busy = true;
+    let active = false;
+    try { active = ctx.fw.active; } catch { /* no nftables: nothing to watch */ }
+    (active ? ctx.fw.restoreIfVanished() : Promise.resolve(false))
+      .then((restored) => { if (restored) onRestore(); }, (e: Error) => onRestore(e))
+      .finally(() => { busy = false; });
+  }, WATCH_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
