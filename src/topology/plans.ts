@@ -59,12 +59,15 @@ export interface EndpointPlanInput {
  */
 export const FRESH_PEER_INDEX = 2;
 
-/** Create the bridge with its gateway address(es), up, quiet about IPv6 when IPv4-only. */
-export function networkSteps(host: NsRef, net: NetworkView): Labelled[] {
+/**
+ * Create the bridge with its gateway address(es), up, quiet about IPv6 when IPv4-only;
+ * tagged with the store's tag (`storeTag`: Store.ifnameTag) so gc knows whose it is.
+ */
+export function networkSteps(host: NsRef, net: NetworkView, storeTag: string): Labelled[] {
   const ops: RtnlOp[] = [
     {
       op: 'linkAdd', kind: 'bridge', name: net.bridge, mac: net.bridgeMac, mtu: net.mtu, up: true,
-      alias: bridgeAlias(net.name), noIpv6LinkLocal: net.subnet6 === undefined,
+      alias: bridgeAlias(storeTag, net.name), noIpv6LinkLocal: net.subnet6 === undefined,
       // forward delay 0: ports forward at once (no STP on a container bridge)
       bridge: { forwardDelay: 0, stp: false },
     },
@@ -162,13 +165,34 @@ export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number |
  * does not wait ~30 ms for the device unregister. Otherwise the host end must go (slow:
  * the caller decides whether to wait for it). `firewall`: the firewall's steps that
  * unpublish its ports (Firewall.contribute), run first.
+ *
+ * `hostIfname` (with an owned netns): the host end is also taken DOWN and OFF the bridge in
+ * the same plan, before the unmount. If a process still holds the netns, the unmount does
+ * not free it (docs/ARCHITECTURE.md, "Kernel facts"): its veth would stay on the bridge with
+ * its address, and old flows would still be delivered to it. Down and masterless, it
+ * reaches nothing; the kernel deletes it when the netns is finally freed.
  */
-export function detachSteps(ep: { netnsPath: string; ownsNetns: boolean }, firewall: readonly Labelled[] = []): Labelled[] {
+export function detachSteps(ep: { netnsPath: string; ownsNetns: boolean; host?: NsRef; hostIfname?: string }, firewall: readonly Labelled[] = []): Labelled[] {
   const steps: Labelled[] = [...firewall];
+  if (ep.ownsNetns && ep.host !== undefined && ep.hostIfname !== undefined) {
+    steps.push(rtnlStep(ep.host, [{ op: 'linkSet', link: ep.hostIfname, up: false, master: 0 }], `take ${ep.hostIfname} down and off its bridge`));
+  }
   if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath }, label: `delete netns ${ep.netnsPath}` });
   return steps;
 }
 
-export function deleteHostVethSteps(host: NsRef, hostIfname: string): Labelled[] {
+export function deleteHostVethSteps(host: NsRef, hostIfname: string | number): Labelled[] {
   return [rtnlStep(host, [{ op: 'linkDel', link: hostIfname }], `delete veth ${hostIfname}`)];
+}
+
+/**
+ * gc: put a host veth (by ifindex) back on its bridge, up, in hairpin mode — as the attach
+ * made it — after the bridge was re-created or the port was taken off. Hairpin is a bridge
+ * port option, so it goes in a second message, once the link is a port.
+ */
+export function reattachPortSteps(host: NsRef, index: number, bridgeIndex: number, label: string): Labelled[] {
+  return [rtnlStep(host, [
+    { op: 'linkSet', link: index, master: bridgeIndex, up: true },
+    { op: 'linkSet', link: index, hairpin: true },
+  ], label)];
 }
