@@ -94,7 +94,9 @@ export function holdsFile(pid: number, file: { readonly dev: number; readonly in
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
   let fds: string[];
   try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return false; }
-  for (const n of fds) {
+  // newest fds last: the caller opened the FIFO moments ago, so it is found in a step or two
+  for (let i = fds.length - 1; i >= 0; i--) {
+    const n = fds[i] as string;
     try {
       const st = statSync(`/proc/${pid}/fd/${n}`);
       if (st.ino === file.ino && st.dev === file.dev) return true;
