@@ -26,6 +26,7 @@ import { bridgeIndexOf, type HostContext } from './context.js';
 import { claimed } from './network-claims.js';
 import { Endpoint } from './endpoint.js';
 import { attachSteps, deleteHostVethSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
+import { allocateAfterLingering } from './linger.js';
 import { markReadySoon } from './ready.js';
 import { endpointInfo, nextIfname, parseRoutes } from './records.js';
 
@@ -55,7 +56,8 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   const withRules = ctx.fw.active;
   if (withRules) await ctx.fw.ensureBase();
 
-  const rec = ctx.store.transaction(() => {
+  // addresses of detached containers whose netns lives on stay leased (linger.ts)
+  const rec = await allocateAfterLingering(ctx, () => ctx.store.transaction(() => {
     if (claimed(ctx, 'removing', net.name)) {
       throw new CtnetError(`network "${net.name}" is being removed (network rm); nothing was attached`, CODE.busy);
     }
@@ -64,7 +66,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
       ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
     });
-  });;
+  }));
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,

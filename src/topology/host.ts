@@ -28,6 +28,7 @@ import { runGc, type GcOptions } from './gc.js';
 import { Network, createNetwork } from './network.js';
 import { Prewarmed } from './prewarm.js';
 import { flushReady } from './ready.js';
+import { adoptContext } from './repair.js';
 import { endpointInfo, networkInfo, networkView } from './records.js';
 
 export { Network } from './network.js';
@@ -41,6 +42,7 @@ export class Host {
   private constructor(ctx: HostContext, ownsBackend: boolean) {
     this.#ctx = ctx;
     this.#ownsBackend = ownsBackend;
+    adoptContext(this, ctx); // repair.ts: the firewall's restore source, watchFirewall
   }
 
   /** Open a host: this netns (default) or another one given by name/path (`createNetns` makes a missing named one). */

@@ -166,7 +166,7 @@ export async function createNetwork(ctx: HostContext, spec: NetworkSpec): Promis
 export async function ensureNetworkKernel(ctx: HostContext, net: NetworkView, created: boolean): Promise<number> {
   const link = created ? undefined : await hostLinkOp<Link>(ctx, { op: 'linkGet', link: net.bridge });
   const steps: Labelled[] = [];
-  if (link === undefined) steps.push(...networkSteps(ctx.hostNs, net));
+  if (link === undefined) steps.push(...networkSteps(ctx.hostNs, net, ctx.store.ifnameTag));
   // the new bridge's ifindex comes back right after its creation, in the same plan
   if (link === undefined) steps.push(rtnlStep(ctx.hostNs, [{ op: 'linkGet', link: net.bridge }], `look up bridge ${net.bridge}`));
   const lookup = steps.length - 1;
