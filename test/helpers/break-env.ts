@@ -123,7 +123,7 @@ export async function resetWorld(prefix: string, stateDir?: string, keepNetns: r
     || (tag !== undefined && l.ifname.startsWith(`ctv${tag}`)));
   doomed.sort((a, b) => Number(a.linkinfo?.info_kind === 'bridge') - Number(b.linkinfo?.info_kind === 'bridge'));
   for (const l of doomed) await ip(['link', 'del', 'dev', l.ifname]).catch(() => undefined);
-  for (const fam of ['ip', 'ip6']) spawnSync('nft', ['delete', 'table', fam, 'ctnet'], { stdio: 'ignore' });
+  for (const fam of ['ip', 'ip6', 'bridge']) spawnSync('nft', ['delete', 'table', fam, 'ctnet'], { stdio: 'ignore' });
   if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
 }
 

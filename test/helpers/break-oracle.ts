@@ -8,7 +8,8 @@
  *    the gateway address; the firewall knows it (bridges, intra, masq, hairpin, internal);
  *  - every 'ready' bridge endpoint: its netns file, its host veth (up, tagged, on its
  *    network's bridge), its interface inside the netns (up, its MAC, its address, the
- *    default route via the gateway) and the DNAT map elements of its published ports;
+ *    default route via the gateway), the DNAT map elements of its published ports and its
+ *    anti-spoofing element "HOSTVETH . MAC . IP" (table bridge ctnet, when the product has it);
  *  - nothing extra: no link tagged "ctnet:" or named like this store's host veths without a
  *    row, no /run/netns entry with the test's prefix without a row, no map or set element
  *    that no row explains, no duplicate address, no row left pending or detaching;
@@ -23,6 +24,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { storeProblems } from './state.js';
+import { SET } from '../../src/firewall/ruleset.js';
+
+/** The anti-spoofing sets of `table bridge ctnet`, when this version of the product has them. */
+const GUARD = SET as Record<string, string | undefined>;
 
 const run = promisify(execFile);
 
@@ -111,7 +116,7 @@ function elemKey(e: Elem): string {
 }
 
 /** Our table of one family: set/map name → element keys ("tcp . 18080 : 10.1.0.2"). */
-export async function readNft(family: 'ip' | 'ip6', hostNs?: string): Promise<NftTable> {
+export async function readNft(family: 'ip' | 'ip6' | 'bridge', hostNs?: string): Promise<NftTable> {
   const argv = ['-j', 'list', 'table', family, 'ctnet'];
   const o = hostNs === undefined ? await out('nft', argv) : await out('ip', ['netns', 'exec', hostNs, 'nft', ...argv]);
   const sets = new Map<string, string[]>();
@@ -293,22 +298,39 @@ async function firewallProblems(st: StoreView, hostNs?: string): Promise<string[
     if (ep === undefined || ep.state !== 'ready') continue;
     for (const [fam, set, key] of expectedPortElems(pr, ep)) want(fam, set, key);
   }
-  for (const fam of ['ip', 'ip6'] as const) {
-    const t = tables[fam];
-    const exp = expected[fam];
-    if (!t.present) {
-      if (exp.size > 0) p.push(`nft table ${fam} ctnet is missing (${[...exp.values()].reduce((a, s) => a + s.size, 0)} elements expected)`);
-      continue;
+  // anti-spoofing: "HOSTVETH . MAC . IP" per ready bridge endpoint (table bridge ctnet)
+  if (GUARD.guard4 !== undefined) {
+    const t = await readNft('bridge', hostNs);
+    const exp = new Map<string, Set<string>>();
+    for (const ep of st.endpoints) {
+      if (ep.state !== 'ready' || ep.mode !== 'bridge' || ep.host_ifname === null || ep.mac === null) continue;
+      for (const [set, addr] of [[GUARD.guard4, ep.ip], [GUARD.guard6, ep.ip6]] as const) {
+        if (set === undefined || addr === null) continue;
+        if (!exp.has(set)) exp.set(set, new Set());
+        exp.get(set)?.add(`${ep.host_ifname} . ${ep.mac} . ${addr}`);
+      }
     }
-    for (const [set, keys] of exp) {
-      const have = new Set(t.sets.get(set) ?? []);
-      if (!t.sets.has(set)) { p.push(`nft ${fam} ctnet: set/map ${set} is missing`); continue; }
-      for (const k of keys) if (!have.has(k)) p.push(`nft ${fam} ctnet ${set}: element "${k}" is missing`);
-    }
-    for (const [set, have] of t.sets) {
-      const keys = exp.get(set) ?? new Set<string>();
-      for (const k of have) if (!keys.has(k)) p.push(`nft ${fam} ctnet ${set}: element "${k}" has no row (leaked)`);
-    }
+    p.push(...diffSets('bridge', t, exp));
+  }
+  for (const fam of ['ip', 'ip6'] as const) p.push(...diffSets(fam, tables[fam], expected[fam]));
+  return p;
+}
+
+/** Expected elements missing from our table of one family, and elements no row explains. */
+function diffSets(fam: string, t: NftTable, exp: Map<string, Set<string>>): string[] {
+  const p: string[] = [];
+  if (!t.present) {
+    if (exp.size > 0) p.push(`nft table ${fam} ctnet is missing (${[...exp.values()].reduce((a, s) => a + s.size, 0)} elements expected)`);
+    return p;
+  }
+  for (const [set, keys] of exp) {
+    const have = new Set(t.sets.get(set) ?? []);
+    if (!t.sets.has(set)) { p.push(`nft ${fam} ctnet: set/map ${set} is missing`); continue; }
+    for (const k of keys) if (!have.has(k)) p.push(`nft ${fam} ctnet ${set}: element "${k}" is missing`);
+  }
+  for (const [set, have] of t.sets) {
+    const keys = exp.get(set) ?? new Set<string>();
+    for (const k of have) if (!keys.has(k)) p.push(`nft ${fam} ctnet ${set}: element "${k}" has no row (leaked)`);
   }
   return p;
 }
