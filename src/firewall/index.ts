@@ -158,19 +158,21 @@ export class Firewall {
   }
 
   /**
-   * Whether our tables are there: one `list chain` per family of ours (a chain lists its few
-   * rules, never the sets' elements). False when a table is missing; other failures throw.
+   * Whether our tables are there: one `list chain` per family of ours, each its own call (a
+   * chain lists its few rules, never the sets' elements). False when a table is missing; other failures throw.
    */
   async tablesPresent(): Promise<boolean> {
     const fams = this.ruleOpts.ipv6 === false ? ['ip'] : FAMILIES;
-    const json = JSON.stringify({ nftables: fams.map((family) => ({ list: { chain: { family, table: TABLE, name: CHAIN.forward } } })) });
-    try {
-      await this.apply(json);
-      return true;
-    } catch (e) {
-      if (isMissingTable(e)) return false;
-      throw e;
+    // one list per call: libnftables 1.0.6 answers ENOENT to a second list in the same batch
+    for (const family of fams) {
+      try {
+        await this.apply(JSON.stringify({ nftables: [{ list: { chain: { family, table: TABLE, name: CHAIN.forward } } }] }));
+      } catch (e) {
+        if (isMissingTable(e)) return false;
+        throw e;
+      }
     }
+    return true;
   }
 
   /**

@@ -63,10 +63,24 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
       ? ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`)
       : undefined;
     await fw?.applyRest().catch((e: Error) => { if (isMissingTable(e)) notice(e); else errors.push(e); });
-    const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) }, fw?.steps);
+    // Our netns is unmounted only if our host veth is still there: a netns number (inode) is
+    // reused once freed, so a stranger made under the same name may have the same inode — but
+    // then our veth died with ours. Host end down first, the unmount only if that worked
+    // (stopOnError), the unpublish after; skipped by a failure, it runs on its own.
+    const guarded = owns && rec.hostIfname !== undefined;
+    const main = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) });
+    const steps = [...main, ...fw?.steps ?? []];
     if (steps.length > 0) {
-      const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
-      errors.push(...teardownFailures(steps, results, DETACH_GONE, notice));
+      const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: guarded });
+      const veth = guarded ? results[0] : undefined;
+      if (veth !== undefined && !veth.ok) {
+        if ('error' in veth && veth.error.code === 'ENODEV') ctx.warn(`detach ${rec.netns}: its host veth ${rec.hostIfname ?? ''} is gone, so the netns there may not be ours: left alone`);
+        else errors.push(...teardownFailures(steps.slice(0, 1), results.slice(0, 1), DETACH_GONE, notice));
+        const rest = steps.slice(main.length);
+        if (rest.length > 0) errors.push(...teardownFailures(rest, await ctx.backend.run({ steps: rest.map((s) => s.step), stopOnError: false }), DETACH_GONE, notice));
+      } else {
+        errors.push(...teardownFailures(steps, results, DETACH_GONE, notice));
+      }
     }
     // our netns, unmounted: the kernel frees it (and its veth) unless a process holds it
     linger = owns && rec.hostIfname !== undefined;

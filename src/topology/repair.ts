@@ -11,7 +11,7 @@
 import type { Link } from '../model/plan.js';
 import { codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
-import { addNetworkElements, asCreate, publishElements } from '../firewall/index.js';
+import { addNetworkElements, asCreate, attachElements } from '../firewall/index.js';
 import type { HostContext } from './context.js';
 import { reattachPortSteps } from './plans.js';
 import { firewallEndpoint, networkView } from './records.js';
@@ -33,15 +33,30 @@ export function adoptContext(host: object, ctx: HostContext): void {
 /** One batch of elements the state says must be in our tables, and what it is for. */
 interface StateElements { readonly what: string; readonly json: string }
 
-/** Every network's elements and every published port, from the state. */
+/** Every network's elements, and every endpoint's guard and published ports, from the state. */
 export function stateElements(ctx: HostContext): StateElements[] {
   const opts = ctx.fw.ruleOpts;
   const out: StateElements[] = ctx.store.listNetworks().map((n) => ({ what: `network ${n.name}`, json: addNetworkElements(networkView(n), opts) }));
   for (const ep of ctx.store.listEndpoints()) {
-    if (ep.mode !== 'bridge' || ep.ports.length === 0 || ep.state === 'detaching') continue;
-    out.push({ what: `published ports of ${ep.netns}`, json: publishElements(firewallEndpoint(ep), ep.ports, opts) });
+    if (ep.mode !== 'bridge' || ep.state === 'detaching' || ep.hostIfname === undefined || ep.ip === undefined || ep.mac === undefined) continue;
+    const guard = { hostIfname: ep.hostIfname, mac: ep.mac, ...firewallEndpoint(ep) };
+    out.push({ what: `${ep.netns} (its guard${ep.ports.length > 0 ? ' and published ports' : ''})`, json: attachElements(guard, ep.ports, opts) });
   }
   return out;
+}
+
+/** Try each command of `json` as a `create`: true when at least one was missing (and is now there). */
+async function createEach(ctx: HostContext, json: string): Promise<boolean> {
+  let created = false;
+  for (const cmd of (JSON.parse(json) as { nftables: unknown[] }).nftables) {
+    try {
+      await ctx.fw.apply(asCreate(JSON.stringify({ nftables: [cmd] })));
+      created = true;
+    } catch (e) {
+      if (codeOf(e) !== 'EEXIST') throw e;
+    }
+  }
+  return created;
 }
 
 type Act = (what: string, fn: () => Promise<unknown>) => Promise<void>;
@@ -64,17 +79,25 @@ export async function repairFirewall(ctx: HostContext, act: Act, dryRun: boolean
   }
   if (dryRun) return; // telling missing elements from present ones means writing them
   for (const e of stateElements(ctx)) {
+    // the whole batch as `create` first (all missing: one call); some there: command by command
+    let missing: boolean;
     try {
       await ctx.fw.apply(asCreate(e.json));
-      await act(`restore the firewall elements of ${e.what} (they were missing)`, () => Promise.resolve());
+      missing = true;
     } catch (err) {
       if (codeOf(err) !== 'EEXIST') {
         await act(`restore the firewall elements of ${e.what}`, () => ctx.fw.apply(e.json));
         continue;
       }
-      // some were there: add fills whatever part is missing (add of a present element is a no-op)
-      await ctx.fw.apply(e.json).catch(() => act(`restore the firewall elements of ${e.what}`, () => ctx.fw.apply(e.json)));
+      try {
+        missing = await createEach(ctx, e.json);
+        await ctx.fw.apply(e.json); // a command of several elements, some there: add fills the rest
+      } catch {
+        await act(`restore the firewall elements of ${e.what}`, () => ctx.fw.apply(e.json));
+        continue;
+      }
     }
+    if (missing) await act(`restore the firewall elements of ${e.what} (some were missing)`, () => Promise.resolve());
   }
 }
 
