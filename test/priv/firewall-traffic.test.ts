@@ -83,9 +83,9 @@ describe('firewall (privileged): real traffic through ctnet-fast rules', functio
       after(async () => { await fw.removeAll(); });
       const t = (title: string, fn: () => Promise<void>) => it(title, fn);
 
-      t('nft lists only our tables, ip and ip6 ctnet', async () => {
+      t('nft lists only our tables: ip, ip6 and bridge ctnet', async () => {
         const all = tablesOf(await runNftArgs(['-j', 'list', 'ruleset']));
-        assert.deepEqual(all.map((x) => `${x.family} ${x.name}`).sort(), ['ip ctnet', 'ip6 ctnet']);
+        assert.deepEqual(all.map((x) => `${x.family} ${x.name}`).sort(), ['bridge ctnet', 'ip ctnet', 'ip6 ctnet']);
         assert.deepEqual((await listOwnTables(fw.ns)).sort(), ['ip ctnet', 'ip6 ctnet']);
       });
 
