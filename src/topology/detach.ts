@@ -29,7 +29,6 @@ import { isMissingTable, unpublishElements } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, netnsIdentity, recordedNetnsId, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
-import { flushReady } from './ready.js';
 import { firewallEndpoint } from './records.js';
 import { scheduleLingerCheck } from './linger.js';
 
@@ -49,7 +48,10 @@ export function netnsReplaced(rec: EndpointRecord): boolean {
 
 /** Best-effort detach of a stored endpoint; every failure reported together. Idempotent. */
 export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Promise<void> {
-  flushReady(ctx); // our own queued ready marks carry the netns identity checked below
+  // Attached by this process and not yet marked ready: its mark (with the netns identity) is
+  // dropped, not written — the netns is the one we just made, nothing to compare.
+  const queued = ctx.ready.findIndex((m) => (typeof m === 'string' ? m : m.id) === rec0.id);
+  if (queued >= 0) ctx.ready.splice(queued, 1);
   const rec = ctx.store.beginDetach(rec0.id);
   if (rec === undefined) return; // already gone: detach is idempotent
   const errors: Error[] = [];
