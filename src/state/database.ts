@@ -14,12 +14,13 @@
  * knew about). Nothing is deleted or rewritten in that case.
  */
 import Database from 'better-sqlite3';
-import { closeSync, linkSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CtnetError, EnvironmentError, CODE, codeOf } from '../model/errors.js';
 import { sleepSync } from '../util/proc.js';
 import { migrate } from './schema.js';
+import { ensureStateDir } from './dir.js';
 import { isDiskFull, withRoom } from './reserve.js';
 
 /** File name of the database inside the state directory. */
@@ -29,24 +30,6 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 /** The first 16 bytes of every SQLite 3 database file. */
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-
-/**
- * mkdir -p with `mode` for every directory it creates. Not `mkdirSync({ recursive })`:
- * Node's version spins forever where mkdir answers ENOENT under an existing parent
- * (e.g. anywhere under /proc); this one fails with that ENOENT.
- */
-function mkdirp(dir: string, mode: number): void {
-  try {
-    mkdirSync(dir, { mode });
-  } catch (e) {
-    const code = codeOf(e);
-    if (code === 'EEXIST') return; // if it is not a directory, opening the file in it says so
-    const parent = path.dirname(dir);
-    if (code !== 'ENOENT' || parent === dir) throw e;
-    mkdirp(parent, mode);
-    mkdirSync(dir, { mode });
-  }
-}
 
 export function isBusy(e: unknown): boolean {
   return codeOf(e)?.startsWith('SQLITE_BUSY') ?? false;
@@ -163,14 +146,18 @@ function openExisting(file: string, busyTimeoutMs: number): Database.Database {
 
 /**
  * Open the store in `dir` (created 0700 with its parents if missing), creating the
- * database atomically when there is none. Errors: EnvironmentError for a directory we
- * cannot use; CtnetError ESCHEMA for a file that is not a (current) store.
+ * database atomically when there is none. Errors: CtnetError ENVIRONMENT naming the
+ * directory and the fix for one we must not trust (owned by another user, or writable by
+ * others, itself or a parent: dir.ts ensureStateDir, issue 10 item 7); EnvironmentError for
+ * one we cannot use; CtnetError ESCHEMA for a file that is not a (current) store.
  */
 export function openDatabase(dir: string, busyTimeoutMs: number): { db: Database.Database; file: string } {
   const file = path.join(dir, STATE_FILE);
   try {
-    mkdirp(dir, 0o700);
+    // refuses a directory (or a parent we create in) another user owns or can write (dir.ts)
+    ensureStateDir(path.resolve(dir));
   } catch (e) {
+    if (e instanceof CtnetError) throw e;
     throw new EnvironmentError(`cannot open the state in ${dir} (set $CTNET_STATE_DIR or the stateDir option to use another directory): ${(e as Error).message}`, codeOf(e) ?? 'ENVIRONMENT');
   }
   // Opening needs a little room (the WAL index): on a full disk, the reserve makes it, so

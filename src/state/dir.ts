@@ -48,7 +48,7 @@ export function stateDirProblem(dir: string, fsm: DirFs, euid: number): string |
     if (st.isSymbolicLink()) {
       return trusted(st.uid) ? undefined : `${p} is a symbolic link owned by uid ${st.uid}, not by you (uid ${euid}) or root; replace it`;
     }
-    if (!st.isDirectory()) return `${p} is not a directory`;
+    if (!st.isDirectory()) return `${p} is not a directory (ENOTDIR)`;
     if (!trusted(st.uid)) return `${p} is owned by uid ${st.uid}, not by you (uid ${euid}) or root; fix: chown ${euid} ${p}`;
     const writable = st.mode & 0o022;
     if (writable !== 0 && (self || (st.mode & 0o1000) === 0)) {

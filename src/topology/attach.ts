@@ -19,6 +19,7 @@ import type { AttachOptions, EndpointInfo } from '../model/types.js';
 import { checkIfname, checkMac } from '../validate/kernel.js';
 import { normalizeMappings } from '../validate/ports.js';
 import { allFailures, firstFailure, planFailures, rtnlStep, type Labelled } from '../backend/result.js';
+import { selfOwner } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
 import { attachElements, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
@@ -64,7 +65,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     return ctx.store.beginAttach({
       network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
-      ...(mac !== undefined ? { mac } : {}), ports, data: { pid: process.pid },
+      ...(mac !== undefined ? { mac } : {}), ports, data: selfOwner(),
     });
   }));
   const input: EndpointPlanInput = {
@@ -98,7 +99,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     ctx.fw.noticeFailure(err);
     throw err;
   }
-  markReadySoon(ctx, rec.id);
+  markReadySoon(ctx, rec.id, rec.netns);
   return new Endpoint(ctx, { ...rec, state: 'ready' });
 }
 
@@ -153,7 +154,7 @@ async function rollbackAttach(ctx: HostContext, rec: EndpointRecord, created: bo
 /** Mode "host": the container shares the host's netns; nothing to build, only recorded. */
 export function attachHost(ctx: HostContext, netns?: string): EndpointInfo {
   const path = netns !== undefined ? resolveNetns(netns).path : (ctx.hostNsPath ?? `/proc/${process.pid}/ns/net`);
-  const rec = ctx.store.beginAttach({ mode: 'host', netns: path, data: { pid: process.pid } });
+  const rec = ctx.store.beginAttach({ mode: 'host', netns: path, data: selfOwner() });
   ctx.store.markReady(rec.id);
   return endpointInfo(rec, undefined);
 }
@@ -163,7 +164,7 @@ export async function attachNone(ctx: HostContext, netns: string): Promise<Endpo
   const r = resolveNetns(netns);
   const create = r.name !== undefined && !existsSync(r.path);
   if (!create) refuseHostNetns(ctx, r.path);
-  const rec = ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: { pid: process.pid } });
+  const rec = ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: selfOwner() });
   const steps: Labelled[] = [
     create ? { step: { kind: 'netnsCreate', path: r.path }, label: `create netns ${r.path}` } : { step: { kind: 'netnsOpen', path: r.path }, label: `open netns ${r.path}` },
     rtnlStep({ slot: 0 }, [{ op: 'linkSet', link: 'lo', up: true }], `set lo up in ${r.path}`),

@@ -17,7 +17,7 @@ import { CODE, CtnetError, InvalidInputError } from '../model/errors.js';
 import type { Addr, Link, Route } from '../model/plan.js';
 import type { NetworkSpec } from '../model/types.js';
 import { networkText, parseCidr } from '../util/ip.js';
-import { processAlive } from '../util/proc.js';
+import { ownerAlive, processAlive } from '../util/proc.js';
 import { checkNetworkSubnet, overlapsHost } from '../validate/subnet.js';
 import { runSteps, rtnlStep } from '../backend/result.js';
 import type { HostContext } from './context.js';
@@ -80,8 +80,10 @@ export async function waitUntilUnclaimed(ctx: HostContext, kind: ClaimKind, name
 export async function waitForAttaches(ctx: HostContext, network: string): Promise<void> {
   for (const end = Date.now() + WAIT_MS; ;) {
     flushReady(ctx);
-    const busy = ctx.store.listEndpoints({ network }).filter((e) => e.state === 'pending'
-      && processAlive((e.data as { pid?: unknown } | undefined)?.pid));
+    const busy = ctx.store.listEndpoints({ network }).filter((e) => {
+      const d = e.data as { pid?: unknown; start?: unknown } | undefined;
+      return e.state === 'pending' && ownerAlive(d?.pid, d?.start);
+    });
     if (busy.length === 0) return;
     if (Date.now() > end) throw new CtnetError(`remove network ${network}: ${busy.length} attach(es) still in flight (e.g. ${busy[0]?.netns})`, CODE.busy);
     await sleep(POLL_MS);
