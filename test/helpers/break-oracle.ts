@@ -293,31 +293,37 @@ async function firewallProblems(st: StoreView, hostNs?: string): Promise<string[
       for (const [set, key] of expectedNetworkElems(n, fam)) want(fam, set, key);
     }
   }
+  // elements of a row in flight ('pending'/'detaching') may or may not be there yet
+  const allow = new Set<string>();
   for (const pr of st.ports) {
     const ep = eps.get(pr.endpoint_id);
-    if (ep === undefined || ep.state !== 'ready') continue;
-    for (const [fam, set, key] of expectedPortElems(pr, ep)) want(fam, set, key);
+    if (ep === undefined) continue;
+    for (const [fam, set, key] of expectedPortElems(pr, ep)) {
+      if (ep.state === 'ready') want(fam, set, key);
+      else allow.add(`${fam}|${set}|${key}`);
+    }
   }
   // anti-spoofing: "HOSTVETH . MAC . IP" per ready bridge endpoint (table bridge ctnet)
   if (GUARD.guard4 !== undefined) {
     const t = await readNft('bridge', hostNs);
     const exp = new Map<string, Set<string>>();
     for (const ep of st.endpoints) {
-      if (ep.state !== 'ready' || ep.mode !== 'bridge' || ep.host_ifname === null || ep.mac === null) continue;
+      if (ep.mode !== 'bridge' || ep.host_ifname === null || ep.mac === null) continue;
       for (const [set, addr] of [[GUARD.guard4, ep.ip], [GUARD.guard6, ep.ip6]] as const) {
         if (set === undefined || addr === null) continue;
+        if (ep.state !== 'ready') { allow.add(`bridge|${set}|${ep.host_ifname} . ${ep.mac} . ${addr}`); continue; }
         if (!exp.has(set)) exp.set(set, new Set());
         exp.get(set)?.add(`${ep.host_ifname} . ${ep.mac} . ${addr}`);
       }
     }
-    p.push(...diffSets('bridge', t, exp));
+    p.push(...diffSets('bridge', t, exp, allow));
   }
-  for (const fam of ['ip', 'ip6'] as const) p.push(...diffSets(fam, tables[fam], expected[fam]));
+  for (const fam of ['ip', 'ip6'] as const) p.push(...diffSets(fam, tables[fam], expected[fam], allow));
   return p;
 }
 
 /** Expected elements missing from our table of one family, and elements no row explains. */
-function diffSets(fam: string, t: NftTable, exp: Map<string, Set<string>>): string[] {
+function diffSets(fam: string, t: NftTable, exp: Map<string, Set<string>>, allow: ReadonlySet<string>): string[] {
   const p: string[] = [];
   if (!t.present) {
     if (exp.size > 0) p.push(`nft table ${fam} ctnet is missing (${[...exp.values()].reduce((a, s) => a + s.size, 0)} elements expected)`);
@@ -330,7 +336,7 @@ function diffSets(fam: string, t: NftTable, exp: Map<string, Set<string>>): stri
   }
   for (const [set, have] of t.sets) {
     const keys = exp.get(set) ?? new Set<string>();
-    for (const k of have) if (!keys.has(k)) p.push(`nft ${fam} ctnet ${set}: element "${k}" has no row (leaked)`);
+    for (const k of have) if (!keys.has(k) && !allow.has(`${fam}|${set}|${k}`)) p.push(`nft ${fam} ctnet ${set}: element "${k}" has no row (leaked)`);
   }
   return p;
 }

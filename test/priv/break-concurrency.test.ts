@@ -62,7 +62,9 @@ describe('break: concurrent attaches to one network (privileged)', function () {
       const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
       const eps = settled.filter((r) => r.status === 'fulfilled').map((r) => r.value);
       const ips = new Set(eps.map((e) => e.ip));
-      const problems = await settledProblems({ stateDir: state, netnsPrefix: P });
+      // the host marks rows 'ready' in batches (src/topology/ready.ts): a live owner's rows may
+      // still read 'pending' here; they must be 'ready' once it closes (checked at the end)
+      const problems = await settledProblems({ stateDir: state, netnsPrefix: P, settled: false });
       console.log(`    [break-concurrency] ${LIB_N} library attaches in flight: ${eps.length} succeeded, ${ips.size} distinct addresses, ${problems.length} oracle problems`);
       assert.deepEqual(failed.slice(0, 5), [], `${failed.length} attaches failed`);
       assert.equal(ips.size, LIB_N, 'distinct addresses');
