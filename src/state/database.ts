@@ -14,7 +14,7 @@
  * knew about). Nothing is deleted or rewritten in that case.
  */
 import Database from 'better-sqlite3';
-import { closeSync, linkSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CtnetError, EnvironmentError, CODE, codeOf } from '../model/errors.js';
@@ -54,6 +54,20 @@ function existingStore(file: string): boolean {
   }
   if (!st.isFile()) throw notOurs(file, st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
   if (st.size === 0) throw notOurs(file, 'it is empty (a store is never empty: it may have been truncated)');
+  // A checkpoint by a process that has the store open copies page 1 (with the new page
+  // count) before the pages that extend the file: a short file is only "truncated" when it
+  // stays short with no write-ahead log beside it.
+  for (let attempt = 0; ; attempt++) {
+    const short = headerSaysLonger(file, st.size);
+    if (short === undefined) return true;
+    if (attempt >= 3 && !existsSync(`${file}-wal`)) throw notOurs(file, short);
+    sleepSync(20);
+    st = statSync(file);
+  }
+}
+
+/** Why `file` is not an SQLite store or is cut short, or undefined when its header fits its size. */
+function headerSaysLonger(file: string, size: number): string | undefined {
   const head = Buffer.alloc(100); // the database header
   let fd;
   try {
@@ -64,19 +78,19 @@ function existingStore(file: string): boolean {
   try {
     const n = readSync(fd, head, 0, head.length, 0);
     if (n < head.length || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
-      throw notOurs(file, `it is not an SQLite database (${st.size} bytes, no SQLite header)`);
+      throw notOurs(file, `it is not an SQLite database (${size} bytes, no SQLite header)`);
     }
     // The header's page count is valid when its "version-valid-for" equals the change
     // counter (sqlite.org/fileformat2.html, 1.3): then a shorter file was cut off.
     const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
     const pages = head.readUInt32BE(28);
-    if (pages > 0 && head.readUInt32BE(92) === head.readUInt32BE(24) && st.size < pages * pageSize) {
-      throw notOurs(file, `it is truncated (${st.size} bytes, its header says ${pages} pages of ${pageSize})`);
+    if (pages > 0 && head.readUInt32BE(92) === head.readUInt32BE(24) && size < pages * pageSize) {
+      return `it is truncated (${size} bytes, its header says ${pages} pages of ${pageSize})`;
     }
+    return undefined;
   } finally {
     closeSync(fd);
   }
-  return true;
 }
 
 /** The pragmas every connection runs (foreign keys are turned on after migrate(): see schema.ts). */
