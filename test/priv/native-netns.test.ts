@@ -183,7 +183,26 @@ describe('native addon (privileged): namespaces, plan semantics, threads', funct
     }
     // Every pool thread opens its own home socket on first use: plans in flight together
     // make sure each thread has run one before the count (one socket per thread, not a leak).
+    // 16 quick plans at once can all land on one thread of a loaded machine, so also run
+    // rounds of whole cycles 4 at a time (each keeps a thread busy for a while) until the
+    // fd count has been stable for 3 rounds.
     await Promise.all(Array.from({ length: 16 }, () => run([{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: 'lo' }] }])));
+    for (let round = 0, stable = 0, last = -1; round < 50 && stable < 3; round++) {
+      await Promise.all(Array.from({ length: 4 }, async (_, k) => {
+        const path = NS(`w${k}`);
+        await run([
+          { kind: 'netnsCreate', path },
+          { kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkAdd', kind: 'veth', name: `${P}w${k}`, up: true, master: bridge, peer: { name: 'eth0', ns: { slot: 0 } } }] },
+          { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkSet', link: 'eth0', up: true }] },
+        ]);
+        await run([{ kind: 'netnsDelete', path }]);
+      }));
+      const n = openFds();
+      stable = n === last ? stable + 1 : 0;
+      last = n;
+    }
+    // The warm-up's veths die with their namespaces, asynchronously: wait for them first.
+    for (let t = 0; t < 120 && (await links()).some((l) => l.ifname.startsWith(`${P}w`)); t++) await sleep(250);
     const linksBefore = (await links()).map((l) => l.ifname).sort();
     const netnsBefore = readdirSync('/run/netns').sort();
     const fdsBefore = openFds();
