@@ -41,7 +41,7 @@ using Tsfn = Napi::TypedThreadSafeFunction<Addon, JobBase, callJs>;
 struct Addon {
   Tsfn tsfn;
   bool tsfnLive = false;
-  std::unique_ptr<NsPool> pool;
+  std::unique_ptr<NsWorkers> workers;
   size_t pending = 0;
   std::string homeErr;
 };
@@ -87,14 +87,14 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     job->deferred.Reject(e.Value());
     return promise;
   }
-  if (!a->pool) {
+  if (!a->workers) {
     Tsfn* t = &a->tsfn;
-    a->pool = std::make_unique<NsPool>(kThreads, [t](JobBase* j) {
+    a->workers = std::make_unique<NsWorkers>(kThreads, [t](JobBase* j) {
       if (t->NonBlockingCall(j) != napi_ok) delete j;  // environment is going away
     });
   }
   if (a->pending++ == 0) a->tsfn.Ref(env);
-  a->pool->submit(job.release());
+  a->workers->submit(job.release());
   return promise;
 }
 
@@ -200,10 +200,10 @@ Napi::Value NftAvailable(const Napi::CallbackInfo& info) {
   return o;
 }
 
-void stopPool(Napi::Env env, Addon* a) {
-  if (!a->pool) return;
-  std::vector<JobBase*> left = a->pool->stop();
-  a->pool.reset();
+void stopWorkers(Napi::Env env, Addon* a) {
+  if (!a->workers) return;
+  std::vector<JobBase*> left = a->workers->stop();
+  a->workers.reset();
   for (JobBase* j : left) {
     JsJob* job = static_cast<JsJob*>(j);
     if (env != nullptr) settle(env, a, job, true, "ctnet_native: shut down before the plan ran");
@@ -213,7 +213,7 @@ void stopPool(Napi::Env env, Addon* a) {
 
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   Addon* a = addonOf(info);
-  stopPool(info.Env(), a);
+  stopWorkers(info.Env(), a);
   cacheClear();
   return info.Env().Undefined();
 }
@@ -229,7 +229,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Addon>(a);
   // Before the environment goes: join our threads, then let the TSFN go.
   env.AddCleanupHook([a]() {
-    stopPool(Napi::Env(nullptr), a);  // no JS left to settle with: unrun jobs are only freed
+    stopWorkers(Napi::Env(nullptr), a);  // no JS left to settle with: unrun jobs are only freed
     if (a->tsfnLive) {
       a->tsfnLive = false;
       a->tsfn.Release();

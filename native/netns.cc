@@ -154,7 +154,7 @@ KErr netnsAdopt(const std::string& from, const std::string& path, int* outFd) {
     ::unlink(path.c_str());
     return e;
   }
-  // The pool entry is used up: it must not be adopted twice.
+  // The prewarmed netns is used up: it must not be adopted twice.
   (void)::umount2(from.c_str(), MNT_DETACH);
   (void)::unlink(from.c_str());
   *outFd = src;

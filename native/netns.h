@@ -31,7 +31,7 @@ bool currentNsId(NsId* out);
 // (the thread may then be in a fresh unnamed netns: the caller returns it home).
 // On success *fd is an O_CLOEXEC fd of the new netns.
 KErr netnsCreate(const std::string& path, int* fd);
-// The same, but the new netns is `from` (a pre-created one, e.g. a prewarm pool entry,
+// The same, but the new netns is `from` (a pre-created one, e.g. a prewarmed netns,
 // bind-mounted there): setns() into it instead of unshare(), bind it on `path`, then unmount
 // and unlink `from`. Leaves the calling thread inside it, like netnsCreate().
 KErr netnsAdopt(const std::string& from, const std::string& path, int* fd);

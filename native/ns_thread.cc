@@ -5,13 +5,13 @@
 
 namespace ctn {
 
-NsPool::NsPool(size_t threads, std::function<void(JobBase*)> post) : want_(threads ? threads : 1), post_(std::move(post)) {}
+NsWorkers::NsWorkers(size_t threads, std::function<void(JobBase*)> post) : want_(threads ? threads : 1), post_(std::move(post)) {}
 
-NsPool::~NsPool() {
+NsWorkers::~NsWorkers() {
   for (JobBase* j : stop()) delete j;
 }
 
-void NsPool::reapAndSpawn() {
+void NsWorkers::reapAndSpawn() {
   // Join threads that exited (lost their home netns), then top up.
   for (auto it = threads_.begin(); it != threads_.end();) {
     if ((*it)->exited.load()) {
@@ -29,7 +29,7 @@ void NsPool::reapAndSpawn() {
   }
 }
 
-void NsPool::submit(JobBase* job) {
+void NsWorkers::submit(JobBase* job) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = false;
@@ -39,7 +39,7 @@ void NsPool::submit(JobBase* job) {
   cv_.notify_one();
 }
 
-std::vector<JobBase*> NsPool::stop() {
+std::vector<JobBase*> NsWorkers::stop() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
@@ -54,7 +54,7 @@ std::vector<JobBase*> NsPool::stop() {
   return left;
 }
 
-void NsPool::loop(T* self) {
+void NsWorkers::loop(T* self) {
   Worker w;
   for (;;) {
     JobBase* job;

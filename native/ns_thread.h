@@ -1,4 +1,4 @@
-// native/ns_thread.h — the addon's own namespace threads: a small pool with a queue.
+// native/ns_thread.h — the addon's own namespace threads: a few worker threads with one queue (NsWorkers).
 //
 // Layer: native/. Plans run here, never on the JS main thread or libuv's pool (a
 // setns() there would move JS or unrelated I/O into a container's netns). Threads are
@@ -25,10 +25,10 @@ struct JobBase {
   virtual ~JobBase() = default;
 };
 
-class NsPool {
+class NsWorkers {
  public:
-  NsPool(size_t threads, std::function<void(JobBase*)> post);
-  ~NsPool();
+  NsWorkers(size_t threads, std::function<void(JobBase*)> post);
+  ~NsWorkers();
   // Main thread only.
   void submit(JobBase* job);
   // Main thread only: stops and joins every thread (a running plan finishes first) and
