@@ -3,7 +3,7 @@
  * running `nft -j -f FILE` (inside another netns through `nsenter --net=PATH`).
  *
  * Layer: backend (used by the firewall's nft driver and the iproute2 backend's `nft` step). ~2.5 ms a call against
- * ~0.1 ms in-process (DESIGN.md §3): only for when libnftables cannot be loaded.
+ * ~0.1 ms in-process (docs/ARCHITECTURE.md, Kernel facts): only for when libnftables cannot be loaded.
  * Argument arrays only.
  *
  * Why a file and not stdin: nft reads `-f -` by opening "/dev/stdin", and Node gives a

@@ -1,6 +1,6 @@
 /**
  * model/types.ts — the public shapes of the library's front door (Host, Network,
- * Endpoint) that the CLI, the CNI plugin and the benchmarks build on.
+ * Endpoint) that the CLI and the benchmarks build on.
  *
  * Layer: model (types only). No I/O here.
  */

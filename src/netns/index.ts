@@ -8,7 +8,7 @@
  * naming it. Every function takes an optional Backend; without one it uses the process-wide
  * default (`defaultBackend()`: native if it loads, else iproute2 with one warning).
  *
- * Mount-namespace caveat (DESIGN.md §3): a named netns is a bind mount that exists only in
+ * Mount-namespace caveat (docs/ARCHITECTURE.md, Kernel facts): a named netns is a bind mount that exists only in
  * the mount namespace that made it. See `inHostMountNamespace()`.
  */
 import { promises as fs } from 'node:fs';

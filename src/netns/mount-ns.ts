@@ -1,5 +1,5 @@
 /**
- * netns/mount-ns.ts — detect the mount-namespace caveat of DESIGN.md §3.
+ * netns/mount-ns.ts — detect the mount-namespace caveat of docs/ARCHITECTURE.md (Kernel facts).
  *
  * Layer: netns (reads /proc only).
  *

@@ -159,7 +159,7 @@ function addrOp(kind: 'addrAdd' | 'addrDel', link: LinkRef, cidr: string, spec: 
   }
   return checkOp(compact<AddrOp>({
     op: kind, link, family: c.family, local: formatIp(c.ip, c.family), prefixLen: c.prefixLen, broadcast,
-    // IPv6 is always added nodad: usable at once, no seconds of DAD (DESIGN.md §3).
+    // IPv6 is always added nodad: usable at once, no seconds of DAD (docs/ARCHITECTURE.md, Kernel facts).
     nodad: kind === 'addrAdd' && c.family === 6 ? true : undefined,
   })) as AddrOp;
 }
