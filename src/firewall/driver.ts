@@ -39,6 +39,8 @@ export interface FirewallDriver {
   steps(json: string, ns: NsRef, label: string): Labelled[] | undefined;
   /** Apply one JSON batch in `ns` on its own (one transaction). */
   apply(json: string, ns: NsRef): Promise<void>;
+  /** Run one JSON batch of `list` commands in `ns`; its JSON output ('' for 'none'). */
+  query(json: string, ns: NsRef): Promise<string>;
 }
 
 export const NFT_MISSING = 'nftables is not installed: apt-get install nftables';
@@ -123,20 +125,24 @@ const NONE: FirewallDriver = {
   active: false,
   steps: () => [],
   apply: () => Promise.resolve(),
+  query: () => Promise.resolve(''),
 };
 
 /** In-process: the kernel backend's `nft` step (libnftables, one context per host netns). */
 function libnftablesDriver(backend: Backend | undefined): FirewallDriver {
+  const query = async (json: string, ns: NsRef): Promise<string> => {
+    if (backend === undefined) throw new EnvironmentError('firewall "libnftables" needs a native backend to run on', CODE.noLibnft);
+    const [r] = await backend.run({ steps: [{ kind: 'nft', ns, json }] });
+    const err = nftStepError(r);
+    if (err !== undefined) throw err;
+    return r?.ok === true ? r.value ?? '' : '';
+  };
   return {
     name: 'libnftables',
     active: true,
     steps: nftStep,
-    async apply(json, ns) {
-      if (backend === undefined) throw new EnvironmentError('firewall "libnftables" needs a native backend to run on', CODE.noLibnft);
-      const [r] = await backend.run({ steps: [{ kind: 'nft', ns, json }] });
-      const err = nftStepError(r);
-      if (err !== undefined) throw err;
-    },
+    async apply(json, ns) { await query(json, ns); },
+    query,
   };
 }
 
@@ -150,6 +156,7 @@ function nftProcessDriver(backend: Pick<Backend, 'name'> | undefined): FirewallD
     async apply(json, ns) {
       await runNftProcess(json, nsPathOf(ns));
     },
+    query: (json, ns) => runNftProcess(json, nsPathOf(ns)),
   };
 }
 

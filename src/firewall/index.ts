@@ -13,8 +13,8 @@ import { NetlinkError } from '../model/errors.js';
 import type { Labelled } from '../backend/result.js';
 import type { PortMapping } from '../model/types.js';
 import { firewallDriver, pickFirewallBackend, type FirewallBackendName, type FirewallChoice, type FirewallDriver } from './driver.js';
-import { baseRuleset, removeAllRuleset, CHAIN, FAMILIES, TABLE, type RulesetOptions } from './ruleset.js';
-import { publishElements, unpublishElements, type FirewallEndpoint } from './elements.js';
+import { baseRuleset, removeAllRuleset, CHAIN, FAMILIES, GUARD_CHAIN, SET, TABLE, type RulesetOptions, type TableFamily } from './ruleset.js';
+import { publishElements, unpublishElements, type FirewallEndpoint, type GuardEndpoint } from './elements.js';
 
 export * from './ruleset.js';
 export * from './elements.js';
@@ -81,6 +81,7 @@ export class Firewall {
   #driver: FirewallDriver | undefined;
   #base: Promise<void> | undefined;
   #restore: (() => readonly string[]) | undefined;
+  #settle: (() => Promise<void>) | undefined;
   readonly #opts: FirewallOptions;
   readonly ns: NsRef;
   readonly ruleOpts: RulesetOptions;
@@ -135,10 +136,13 @@ export class Firewall {
 
   /**
    * Where every element the state knows comes from (topology: each network's elements and
-   * each published port), for restoring our tables after someone removed them.
+   * each published port), for restoring our tables after someone removed them. `settle`
+   * runs after such a restore: the state may have changed between its read and the apply
+   * (a network removed meanwhile, issue 10 item 5), and it takes back what no longer belongs.
    */
-  setRestore(fn: () => readonly string[]): void {
+  setRestore(fn: () => readonly string[], settle?: () => Promise<void>): void {
     this.#restore = fn;
+    this.#settle = settle;
   }
 
   /** Install/refresh the base ruleset once for this instance (one promise shared by every caller). */
@@ -155,24 +159,56 @@ export class Firewall {
     const base = baseRuleset(this.ruleOpts);
     if (this.#restore === undefined || await this.tablesPresent()) return this.apply(base);
     await this.apply(joinBatches([base, ...this.#restore()]));
+    await this.#settle?.();
   }
 
   /**
-   * Whether our tables are there: one `list chain` per family of ours, each its own call (a
-   * chain lists its few rules, never the sets' elements). False when a table is missing; other failures throw.
+   * Whether our tables are there: one `list chain` per table of ours (`ip`, `ip6` and the
+   * anti-spoofing `bridge ctnet`), each its own call (a chain lists its few rules, never the
+   * sets' elements). False when a table is missing; other failures throw.
    */
   async tablesPresent(): Promise<boolean> {
-    const fams = this.ruleOpts.ipv6 === false ? ['ip'] : FAMILIES;
+    const chains: Array<[TableFamily, string]> = [...(this.ruleOpts.ipv6 === false ? ['ip' as const] : FAMILIES)
+      .map((f): [TableFamily, string] => [f, CHAIN.forward]), ['bridge', GUARD_CHAIN]];
     // one list per call: libnftables 1.0.6 answers ENOENT to a second list in the same batch
-    for (const family of fams) {
+    for (const [family, name] of chains) {
       try {
-        await this.apply(JSON.stringify({ nftables: [{ list: { chain: { family, table: TABLE, name: CHAIN.forward } } }] }));
+        await this.apply(JSON.stringify({ nftables: [{ list: { chain: { family, table: TABLE, name } } }] }));
       } catch (e) {
         if (isMissingTable(e)) return false;
         throw e;
       }
     }
     return true;
+  }
+
+  /**
+   * The anti-spoofing elements in our `bridge ctnet` table (one `list set` per guard set):
+   * for gc, to remove those of endpoints that no longer exist. Empty when the table is gone.
+   */
+  async guardElements(): Promise<GuardEndpoint[]> {
+    const out: GuardEndpoint[] = [];
+    for (const [name, key] of [[SET.guard4, 'ip'], [SET.guard6, 'ip6']] as const) {
+      let text: string;
+      try {
+        text = await this.driver.query(JSON.stringify({ nftables: [{ list: { set: { family: 'bridge', table: TABLE, name } } }] }), this.ns);
+      } catch (e) {
+        if (isMissingTable(e)) return [];
+        throw e;
+      }
+      const objs = text === '' ? [] : (JSON.parse(text) as { nftables?: Array<{ set?: { name?: string; elem?: unknown[] } }> }).nftables ?? [];
+      for (const o of objs) {
+        if (o.set?.name !== name) continue;
+        for (const e of o.set.elem ?? []) {
+          // an element is {concat: [...]}, or {elem: {val: {concat: [...]}}} when it carries options
+          const c = ((e as { concat?: unknown }).concat ?? (e as { elem?: { val?: { concat?: unknown } } }).elem?.val?.concat) as unknown[] | undefined;
+          if (!Array.isArray(c) || c.length !== 3 || !c.every((x) => typeof x === 'string')) continue;
+          const [hostIfname, mac, addr] = c as [string, string, string];
+          out.push({ hostIfname, mac, [key]: addr } as GuardEndpoint);
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -29,6 +29,7 @@ import { Endpoint } from './endpoint.js';
 import { attachSteps, deleteHostVethSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { allocateAfterLingering } from './linger.js';
 import { markReadySoon } from './ready.js';
+import { refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
 import { endpointInfo, nextIfname, parseRoutes } from './records.js';
 
 /** Index of the veth-creating step in an attach plan (plans.ts attachSteps: netns, veth, inside, firewall). */
@@ -75,7 +76,10 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   };
   // the guard and the published ports: steps in the same plan, or applied right after it (firewall driver's choice)
   const fw = withRules ? ctx.fw.contribute(attachElements(guardEndpoint(input), rec.ports, ctx.fw.ruleOpts), `guard ${input.hostIfname} and publish ports of ${ns.path}`) : undefined;
-  const steps = attachSteps(ctx.hostNs, net, bridgeIndex, input, fw?.steps);
+  // a host port published before to another container: its untranslated flows go (conntrack.ts)
+  if (withRules && rec.ports.length > 0) void refreshHostAddrs(ctx, false);
+  const ct = withRules ? untranslatedFlowSteps(ctx, rec.ports) : [];
+  const steps = [...attachSteps(ctx.hostNs, net, bridgeIndex, input, fw?.steps), ...ct];
   // a pre-created netns (Host.prewarm) is adopted instead of creating one
   const adopted = create ? ctx.prewarmed.take() : undefined;
   if (adopted !== undefined && steps[0]?.step.kind === 'netnsCreate') {
@@ -85,8 +89,9 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   let err: Error | undefined;
   try {
     results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
-    err = firstFailure(steps, results);
+    err = firstFailure(...withoutConntrack(steps, results));
     if (err === undefined) await fw?.applyRest();
+    if (err === undefined) reportConntrack(ctx, steps, results);
   } catch (e) {
     err = e as Error;
   }

@@ -1,7 +1,8 @@
 /**
- * topology/detach.ts — undo an attach: unpublish, take the host end down and off the bridge,
- * drop the netns we created, forget the endpoint. Best-effort: every failure is reported
- * together.
+ * topology/detach.ts — undo an attach: remove its anti-spoofing element, unpublish, take the host end down and off the bridge,
+ * drop the netns we created, delete the conntrack entries of its addresses (conntrack.ts:
+ * a failure there is logged, never the detach's), forget the endpoint. All in ONE plan;
+ * best-effort: every failure is reported together.
  *
  * Layer: topology (docs/ARCHITECTURE.md, "Life of an attach" and "Kernel facts": deleting a
  * veth blocks ~30 ms, unmounting a netns returns at once and the kernel reaps its veth —
@@ -21,16 +22,17 @@
  *   rtnl ENODEV          the host veth is gone already (the kernel reaped it with its
  *                        netns, or someone deleted it)
  */
-import type { Link } from '../model/plan.js';
+import type { Link, StepResult } from '../model/plan.js';
 import { AggregateCtnetError } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
-import { allFailures } from '../backend/result.js';
-import { isMissingTable, unpublishElements } from '../firewall/index.js';
+import { allFailures, type Labelled } from '../backend/result.js';
+import { isMissingTable, removeGuardElements, unpublishElements, type FirewallContribution } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, netnsIdentity, recordedNetnsId, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
 import { firewallEndpoint } from './records.js';
 import { scheduleLingerCheck } from './linger.js';
+import { addressFlowSteps, reportConntrack, withoutConntrack } from './conntrack.js';
 
 const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT'], nft: ['ENOENT'], rtnl: ['ENODEV'] };
 const VETH_GONE: GoneRule = { rtnl: ['ENODEV'] };
@@ -61,27 +63,30 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
   const owns = rec.ownsNetns && !stranger;
   let linger = false;
   if (rec.mode === 'bridge') {
-    const fw = rec.ports.length > 0 && ctx.fw.active
-      ? ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`)
-      : undefined;
-    await fw?.applyRest().catch((e: Error) => { if (isMissingTable(e)) notice(e); else errors.push(e); });
+    const fw = ctx.fw.active ? detachFirewall(ctx, rec) : [];
+    for (const f of fw) await f.applyRest().catch((e: Error) => { if (isMissingTable(e)) notice(e); else errors.push(e); });
     // Our netns is unmounted only if our host veth is still there: a netns number (inode) is
     // reused once freed, so a stranger made under the same name may have the same inode — but
     // then our veth died with ours. Host end down first, the unmount only if that worked
-    // (stopOnError), the unpublish after; skipped by a failure, it runs on its own.
+    // (stopOnError), the guard and unpublish after, then the conntrack entries of its
+    // addresses (conntrack.ts); skipped by a failure, the rest runs on its own.
     const guarded = owns && rec.hostIfname !== undefined;
     const main = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) });
-    const steps = [...main, ...fw?.steps ?? []];
+    const steps = [...main, ...fw.flatMap((f) => f.steps), ...addressFlowSteps(ctx, rec)];
+    const judge = (st: readonly Labelled[], r: readonly StepResult[]): Error[] => {
+      reportConntrack(ctx, st, r);
+      return teardownFailures(...withoutConntrack(st, r), DETACH_GONE, notice);
+    };
     if (steps.length > 0) {
       const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: guarded });
       const veth = guarded ? results[0] : undefined;
       if (veth !== undefined && !veth.ok) {
         if ('error' in veth && veth.error.code === 'ENODEV') ctx.warn(`detach ${rec.netns}: its host veth ${rec.hostIfname ?? ''} is gone, so the netns there may not be ours: left alone`);
-        else errors.push(...teardownFailures(steps.slice(0, 1), results.slice(0, 1), DETACH_GONE, notice));
+        else errors.push(...judge(steps.slice(0, 1), results.slice(0, 1)));
         const rest = steps.slice(main.length);
-        if (rest.length > 0) errors.push(...teardownFailures(rest, await ctx.backend.run({ steps: rest.map((s) => s.step), stopOnError: false }), DETACH_GONE, notice));
+        if (rest.length > 0) errors.push(...judge(rest, await ctx.backend.run({ steps: rest.map((s) => s.step), stopOnError: false })));
       } else {
-        errors.push(...teardownFailures(steps, results, DETACH_GONE, notice));
+        errors.push(...judge(steps, results));
       }
     }
     // our netns, unmounted: the kernel frees it (and its veth) unless a process holds it
@@ -94,6 +99,21 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
   ctx.store.finishDetach(rec.id, { linger });
   scheduleLingerCheck(ctx);
   if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
+}
+
+/**
+ * The firewall's part of a detach: its anti-spoofing element (issue 10 item 14) and its
+ * published ports, each its own batch (a table missing in one family must not keep the
+ * other's elements in place).
+ */
+function detachFirewall(ctx: HostContext, rec: EndpointRecord): FirewallContribution[] {
+  const out: FirewallContribution[] = [];
+  if (rec.hostIfname !== undefined && rec.mac !== undefined && rec.ip !== undefined) {
+    const guard = { hostIfname: rec.hostIfname, mac: rec.mac, ...firewallEndpoint(rec) };
+    out.push(ctx.fw.contribute(removeGuardElements(guard, ctx.fw.ruleOpts), `remove the anti-spoofing element of ${rec.hostIfname}`));
+  }
+  if (rec.ports.length > 0) out.push(ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`));
+  return out;
 }
 
 /**

@@ -9,7 +9,10 @@ import { CtnetError, InvalidInputError } from '../model/errors.js';
 import type { EndpointInfo, PortMapping } from '../model/types.js';
 import { normalizeMappings } from '../validate/ports.js';
 import type { EndpointRecord } from '../state/index.js';
+import { firstFailure } from '../backend/result.js';
+import { isMissingTable, publishElements, unpublishElements } from '../firewall/index.js';
 import type { HostContext } from './context.js';
+import { mappingFlowSteps, refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
 import { detachRecord } from './detach.js';
 import { endpointInfo, firewallEndpoint, portKey } from './records.js';
 
@@ -72,14 +75,34 @@ export class Endpoint {
 }
 
 /**
- * Publish or unpublish: one nft batch in the host netns through the firewall. Without
- * mappings the firewall driver is not resolved at all; with firewall 'none' nothing is done.
+ * Publish or unpublish: ONE plan in the host netns — the nft batch (when the firewall driver
+ * rides in plans; otherwise applied just before) and the conntrack cleanup after it
+ * (conntrack.ts: an unpublish deletes the flows DNAT'd by the removed mappings, a publish
+ * the untranslated flows to its host ports, so the next packet reaches the container it now
+ * names). Our tables found gone: restored from the state (Firewall.ensureBase) and tried
+ * once more. Without mappings the firewall driver is not resolved at all; with firewall
+ * 'none' nothing is done. A failed conntrack step is logged, never the operation's failure.
  */
 export async function applyPorts(ctx: HostContext, rec: EndpointRecord, mappings: readonly PortMapping[], what: 'publish' | 'unpublish'): Promise<void> {
   if (mappings.length === 0 || !ctx.fw.active) return;
-  try {
-    await (what === 'publish' ? ctx.fw.publish(firewallEndpoint(rec), mappings) : ctx.fw.unpublish(firewallEndpoint(rec), mappings));
-  } catch (e) {
-    throw e instanceof CtnetError ? e.withContext(`${what} on ${rec.netns}`) : e;
+  const ep = firewallEndpoint(rec);
+  if (what === 'publish') await refreshHostAddrs(ctx, 'first');
+  const json = what === 'publish' ? publishElements(ep, mappings, ctx.fw.ruleOpts) : unpublishElements(ep, mappings, ctx.fw.ruleOpts);
+  const ct = what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.fw.ensureBase();
+      const fw = ctx.fw.contribute(json, `${what} ports of ${rec.netns}`);
+      await fw.applyRest();
+      const steps = [...fw.steps, ...ct];
+      const results = steps.length > 0 ? await ctx.backend.run({ steps: steps.map((s) => s.step) }) : [];
+      const err = firstFailure(...withoutConntrack(steps, results));
+      if (err !== undefined) throw err;
+      reportConntrack(ctx, steps, results);
+      return;
+    } catch (e) {
+      if (attempt === 1 && isMissingTable(e)) { ctx.fw.noticeFailure(e); continue; }
+      throw e instanceof CtnetError ? e.withContext(`${what} on ${rec.netns}`) : e;
+    }
   }
 }

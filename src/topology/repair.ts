@@ -11,8 +11,10 @@
 import type { Link } from '../model/plan.js';
 import { codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
-import { addNetworkElements, asCreate, attachElements } from '../firewall/index.js';
+import { addNetworkElements, asCreate, attachElements, joinBatches, removeGuardElements, removeNetworkElements, unpublishElements } from '../firewall/index.js';
+import type { EndpointRecord, NetworkRecord } from '../state/index.js';
 import type { HostContext } from './context.js';
+import { claimed } from './network-claims.js';
 import { reattachPortSteps } from './plans.js';
 import { firewallEndpoint, networkView } from './records.js';
 
@@ -27,20 +29,54 @@ const contexts = new WeakMap<object, HostContext>();
  */
 export function adoptContext(host: object, ctx: HostContext): void {
   contexts.set(host, ctx);
-  ctx.fw.setRestore(() => stateElements(ctx).map((e) => e.json));
+  let restored: readonly StateElements[] = [];
+  ctx.fw.setRestore(() => {
+    // read under the store's write lock: no network is half-removed in what we read
+    restored = ctx.store.transaction(() => stateElements(ctx));
+    return restored.map((e) => e.json);
+  }, () => settleRestore(ctx, restored));
 }
 
-/** One batch of elements the state says must be in our tables, and what it is for. */
-interface StateElements { readonly what: string; readonly json: string }
+/**
+ * After a restore: a network removed (or being removed) since the restore read the state
+ * may have had its elements put back after its `network rm` took them out (issue 10 item
+ * 5). Take those out again; rm's own removal, which follows its 'removing' mark, makes the
+ * same change, so whichever runs last leaves them out.
+ */
+async function settleRestore(ctx: HostContext, restored: readonly StateElements[]): Promise<void> {
+  const opts = ctx.fw.ruleOpts;
+  for (const { what, network: n, endpoint: ep } of restored) {
+    let undo: string | undefined;
+    if (n !== undefined && (ctx.store.getNetwork(n.name)?.id !== n.id || claimed(ctx, 'removing', n.name))) {
+      undo = removeNetworkElements(networkView(n), opts);
+    } else if (ep?.hostIfname !== undefined && ep.mac !== undefined && [undefined, 'detaching'].includes(ctx.store.getEndpoint(ep.id)?.state)) {
+      undo = joinBatches([removeGuardElements({ hostIfname: ep.hostIfname, mac: ep.mac, ...firewallEndpoint(ep) }, opts),
+        ...ep.ports.length > 0 ? [unpublishElements(firewallEndpoint(ep), ep.ports, opts)] : []]);
+    }
+    if (undo !== undefined) await ctx.fw.apply(undo).catch((e: Error) => ctx.warn(`restore: take ${what} (removed meanwhile) out of the firewall: ${e.message}`));
+  }
+}
 
-/** Every network's elements, and every endpoint's guard and published ports, from the state. */
+/** One batch of elements the state says must be in our tables, what it is for, and whose they are. */
+interface StateElements {
+  readonly what: string;
+  readonly json: string;
+  readonly network?: NetworkRecord;
+  readonly endpoint?: EndpointRecord;
+}
+
+/**
+ * Every network's elements, and every endpoint's guard and published ports, from the state.
+ * A network being removed (network rm holds its 'removing' claim) is left out.
+ */
 export function stateElements(ctx: HostContext): StateElements[] {
   const opts = ctx.fw.ruleOpts;
-  const out: StateElements[] = ctx.store.listNetworks().map((n) => ({ what: `network ${n.name}`, json: addNetworkElements(networkView(n), opts) }));
+  const nets = ctx.store.listNetworks().filter((n) => !claimed(ctx, 'removing', n.name));
+  const out: StateElements[] = nets.map((n) => ({ what: `network ${n.name}`, json: addNetworkElements(networkView(n), opts), network: n }));
   for (const ep of ctx.store.listEndpoints()) {
     if (ep.mode !== 'bridge' || ep.state === 'detaching' || ep.hostIfname === undefined || ep.ip === undefined || ep.mac === undefined) continue;
     const guard = { hostIfname: ep.hostIfname, mac: ep.mac, ...firewallEndpoint(ep) };
-    out.push({ what: `${ep.netns} (its guard${ep.ports.length > 0 ? ' and published ports' : ''})`, json: attachElements(guard, ep.ports, opts) });
+    out.push({ what: `${ep.netns} (its guard${ep.ports.length > 0 ? ' and published ports' : ''})`, json: attachElements(guard, ep.ports, opts), endpoint: ep });
   }
   return out;
 }
@@ -98,6 +134,33 @@ export async function repairFirewall(ctx: HostContext, act: Act, dryRun: boolean
       }
     }
     if (missing) await act(`restore the firewall elements of ${e.what} (some were missing)`, () => Promise.resolve());
+  }
+  await removeStrayGuards(ctx, act);
+}
+
+/**
+ * gc: the anti-spoofing elements of endpoints the state no longer knows (a detach killed
+ * between its teardown and its state change, an older version's detach) are removed. The
+ * table is listed BEFORE the state is read: an attach records its endpoint before adding its
+ * guard and a detach removes the guard before the endpoint, so an element listed and not in
+ * the state read after it is really a stray. Only elements of this store's host veths.
+ */
+async function removeStrayGuards(ctx: HostContext, act: Act): Promise<void> {
+  // only this store's host veths (their names carry its tag): another store's are its own
+  const ours = `ctv${ctx.store.ifnameTag}`;
+  const listed = (await ctx.fw.guardElements()).filter((g) => g.hostIfname.startsWith(ours));
+  if (listed.length === 0) return;
+  const key = (g: { hostIfname?: string; mac?: string }, ip: string | undefined): string => `${g.hostIfname ?? ''}|${(g.mac ?? '').toLowerCase()}|${ip ?? ''}`;
+  const known = new Set<string>();
+  for (const ep of ctx.store.listEndpoints()) {
+    if (ep.state === 'detaching') continue;
+    known.add(key(ep, ep.ip));
+    if (ep.ip6 !== undefined) known.add(key(ep, ep.ip6));
+  }
+  for (const g of listed) {
+    if (known.has(key(g, g.ip ?? g.ip6))) continue;
+    await act(`remove the anti-spoofing element of ${g.hostIfname} (${g.mac}, ${g.ip ?? g.ip6 ?? ''}): no endpoint has it`, () =>
+      ctx.fw.apply(removeGuardElements(g, ctx.fw.ruleOpts)));
   }
 }
 

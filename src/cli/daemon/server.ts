@@ -90,7 +90,18 @@ export class Server {
       const key = JSON.stringify([opts.netns, stateDir, opts.backend, opts.firewall]);
       let p = this.#hosts.get(key);
       if (p === undefined) {
-        p = import('../../topology/host.js').then(({ Host }) => Host.open({ ...opts, stateDir, warn: (m) => log(`warning: ${m}`) }));
+        p = import('../../topology/index.js').then(async ({ Host, watchFirewall }) => {
+          const host = await Host.open({ ...opts, stateDir, warn: (m) => log(`warning: ${m}`) });
+          // a resident process notices `nft flush ruleset` (a firewall reload) by itself and
+          // restores our tables from the state (issue 10 item 6); stops when the host closes
+          let lastError = '';
+          watchFirewall(host, (e) => {
+            if (e === undefined) log(`our firewall tables had vanished (nft flush ruleset?): restored from the state in ${stateDir}`);
+            else if (e.message !== lastError) log(`restoring our firewall tables failed (retried every check): ${e.message}`);
+            lastError = e?.message ?? '';
+          });
+          return host;
+        });
         this.#hosts.set(key, p);
         p.catch(() => this.#hosts.delete(key));
       }
