@@ -70,6 +70,32 @@ void setOptI(Napi::Object& o, const char* k, const std::optional<int32_t>& v) {
   if (v) o.Set(k, static_cast<double>(*v));
 }
 
+// A u64 in canonical decimal ("0", "42"; no sign, blank or leading zero), as JS carries cookies.
+bool parseU64Dec(const std::string& t, uint64_t* out) {
+  if (t.empty() || t.size() > 20 || (t.size() > 1 && t[0] == '0')) return false;
+  uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+// netnsDelete's optional identity: `cookie` (decimal u64 string), `inode` (nsfs inode number).
+void netnsIdentityFromJs(const Napi::Object& so, StepC* s) {
+  std::string c;
+  if (getStr(so, "cookie", &c, &s->bad)) {
+    uint64_t v;
+    if (parseU64Dec(c, &v)) s->cookie = v;
+    else if (s->bad.empty()) s->bad = "netnsDelete: 'cookie' must be a netns cookie as a decimal string (0..18446744073709551615), not '" + c.substr(0, 40) + "'";
+  }
+  int64_t ino;
+  if (getInt(so, "inode", 1, 9007199254740991.0, &ino, &s->bad)) s->inode = static_cast<uint64_t>(ino);
+}
+
 }  // namespace
 
 OpC opFromJs(const Napi::Value& v) {
@@ -226,6 +252,7 @@ PlanC planFromJs(const Napi::Value& v) {
         if (!getStr(so, "from", &s.from, &s.bad) && s.bad.empty()) s.bad = "netnsCreate: 'from' must be a path";
         else if ((s.from.empty() || s.from.find('\0') != std::string::npos) && s.bad.empty()) s.bad = "netnsCreate: bad 'from' path";
       }
+      if (kind == "netnsDelete") netnsIdentityFromJs(so, &s);
     } else if (kind == "rtnl") {
       s.kind = StepKind::Rtnl;
       needNs();
@@ -374,6 +401,8 @@ Napi::Value stepResultsToJs(Napi::Env env, const std::vector<StepResultC>& rs) {
       }
       if (r.value && r.st == StepResultC::St::Ok) o.Set("value", *r.value);
       if (r.deleted && r.st == StepResultC::St::Ok) o.Set("deleted", static_cast<double>(*r.deleted));
+      if (r.cookie && r.st == StepResultC::St::Ok) o.Set("cookie", std::to_string(*r.cookie));
+      if (r.inode && r.st == StepResultC::St::Ok) o.Set("inode", static_cast<double>(*r.inode));
     }
     out.Set(static_cast<uint32_t>(i), o);
   }

@@ -11,11 +11,16 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <mutex>
 #include <set>
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
@@ -171,6 +176,23 @@ KErr netnsOpen(const std::string& path, int* outFd) {
   }
   *outFd = fd;
   return {};
+}
+
+KErr netnsCookieOfSock(int sockfd, uint64_t* out) {
+  uint64_t c = 0;
+  socklen_t len = sizeof c;
+  if (::getsockopt(sockfd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) != 0) return sysErr("getsockopt", "SO_NETNS_COOKIE");
+  if (len != sizeof c) return mkErr(EPROTO, "getsockopt", "SO_NETNS_COOKIE: short answer");
+  *out = c;
+  return {};
+}
+
+KErr netnsCookieHere(uint64_t* out) {
+  int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return sysErr("socket", "AF_UNIX socket to read the netns cookie");
+  KErr e = netnsCookieOfSock(s, out);
+  ::close(s);
+  return e;
 }
 
 KErr netnsDelete(const std::string& path, NsId* id) {

@@ -6,13 +6,17 @@
 #pragma once
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "kerr.h"
 
 namespace ctn {
 
-// A netns is identified by the (st_dev, st_ino) of its nsfs file.
+// A netns is identified within this process's view by the (st_dev, st_ino) of its nsfs file.
+// Not across time: the kernel hands a freed netns's inode number out again at once (ida,
+// lowest free), so a deleted and re-created netns often has the same one. Across time the
+// identity is the netns cookie (netnsCookieOf*).
 struct NsId {
   dev_t dev = 0;
   ino_t ino = 0;
@@ -38,6 +42,13 @@ KErr netnsAdopt(const std::string& from, const std::string& path, int* fd);
 
 // Open an existing netns file: ENOENT naming the path, EINVAL when it is not a netns.
 KErr netnsOpen(const std::string& path, int* fd);
+
+// The netns cookie (getsockopt SO_NETNS_COOKIE, Linux >= 5.14): a 64-bit number unique for the
+// boot and never reused. Of the netns the socket `sockfd` was created in; ENOPROTOOPT on older
+// kernels.
+KErr netnsCookieOfSock(int sockfd, uint64_t* out);
+// The cookie of the calling thread's current netns (through a throwaway AF_UNIX socket).
+KErr netnsCookieHere(uint64_t* out);
 
 // `ip netns del`: umount2(MNT_DETACH) + unlink. Never waits for the kernel's teardown.
 // *id (if given) is the identity it had (for cache invalidation); may be invalid.

@@ -38,6 +38,7 @@ class NlSock {
   NlSock(const NlSock&) = delete;
   NlSock& operator=(const NlSock&) = delete;
 
+  int fd() const { return fd_; }
   uint32_t nextSeq() { return ++seq_ ? seq_ : ++seq_; }
   // A transport failure happened (timeout, overrun, truncation): don't reuse.
   bool broken() const { return broken_; }

@@ -1,5 +1,6 @@
 // native/plan_handles.cc — a plan's namespace handles and sockets: see plan_run.h.
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "plan_run.h"
@@ -95,6 +96,46 @@ NlSock* PlanRun::sockFor(NsH* h, KErr* err) {
   if (KErr e = enter(h)) { *err = e; return nullptr; }
   h->sock = NlSock::open(err);
   return h->sock.get();
+}
+
+KErr PlanRun::cookieOf(NsH* h, uint64_t* out) {
+  NlSock* sock = isHome(h) ? w.homeSock_.get() : h->sock.get();
+  if (sock && !sock->broken()) return netnsCookieOfSock(sock->fd(), out);
+  if (KErr e = isHome(h) ? goHome() : enter(h)) return e;
+  return netnsCookieHere(out);
+}
+
+void PlanRun::noteIdentity(NsH* h, StepResultC* r) {
+  r->inode = static_cast<uint64_t>(h->id.ino);
+  uint64_t c;
+  if (!cookieOf(h, &c)) r->cookie = c;
+}
+
+KErr PlanRun::checkIdentity(const StepC& s) {
+  int fd;
+  if (KErr e = netnsOpen(s.path, &fd)) return e;
+  NsH* h = addHandle(fd, NsH::PlanNs);
+  const std::string keep = ": not deleted (deleted and re-created by someone else?)";
+  if (s.inode && static_cast<uint64_t>(h->id.ino) != *s.inode) {
+    return mkErr(ESTALE, "netnsDelete", "netns " + s.path + " has inode " + std::to_string(h->id.ino) + ", expected " +
+                                            std::to_string(*s.inode) + keep);
+  }
+  if (s.cookie) {
+    uint64_t c;
+    if (KErr e = cookieOf(h, &c)) return e;
+    if (c != *s.cookie) {
+      return mkErr(ESTALE, "netnsDelete", "netns " + s.path + " has cookie " + std::to_string(c) + ", expected " +
+                                              std::to_string(*s.cookie) + keep);
+    }
+  }
+  // The path may have been replaced since it was opened; we hold the checked netns, so an
+  // equal (dev, ino) here is that netns.
+  struct stat st;
+  if (::stat(s.path.c_str(), &st) != 0) return sysErr("stat", "netns " + s.path);
+  if (st.st_dev != h->id.dev || st.st_ino != h->id.ino) {
+    return mkErr(ESTALE, "netnsDelete", "netns " + s.path + " was replaced while its identity was checked" + keep);
+  }
+  return {};
 }
 
 }  // namespace ctn

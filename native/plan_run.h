@@ -54,6 +54,15 @@ struct PlanRun {
   // socket and nft context come from, unless the fd turns out to be the home netns.
   NsH* addHandle(int fd, NsH::Src foreign);
   NlSock* sockFor(NsH* h, KErr* err);
+  // The netns cookie of h: from the socket the plan already has there, else a throwaway one
+  // made inside it (this thread enters it).
+  KErr cookieOf(NsH* h, uint64_t* out);
+  // A netnsCreate/netnsOpen result's identity: h's nsfs inode and cookie (absent if unreadable).
+  void noteIdentity(NsH* h, StepResultC* r);
+  // netnsDelete with a cookie/inode: whether s.path is still that netns. ESTALE (naming the
+  // path and both values) when it is another one; the file's open handle is held to the
+  // plan's end, so its inode cannot be handed out again between the check and the unmount.
+  KErr checkIdentity(const StepC& s);
 
   // ---- steps (plan_steps.cc)
   std::vector<StepResultC> run();

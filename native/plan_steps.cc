@@ -85,6 +85,7 @@ StepResultC PlanRun::stepNetnsCreate(size_t i, const StepC& s) {
   KErr se;
   h->sock = NlSock::open(&se);
   slots[i] = h;
+  noteIdentity(h, &r);
   return r;
 }
 
@@ -92,12 +93,20 @@ StepResultC PlanRun::stepNetnsOpen(size_t i, const StepC& s) {
   StepResultC r;
   int fd;
   if (KErr e = netnsOpen(s.path, &fd)) return failStep(r, e);
-  slots[i] = addHandle(fd, NsH::PlanNs);
+  NsH* h = addHandle(fd, NsH::PlanNs);
+  slots[i] = h;
+  // The socket the plan's later steps in this netns use, made now: its cookie is the result's.
+  KErr se;
+  (void)sockFor(h, &se);
+  noteIdentity(h, &r);
   return r;
 }
 
 StepResultC PlanRun::stepNetnsDelete(const StepC& s) {
   StepResultC r;
+  if (s.cookie || s.inode) {
+    if (KErr e = checkIdentity(s)) return failStep(r, e);
+  }
   NsId id;
   KErr e = netnsDelete(s.path, &id);
   cacheInvalidate(id);

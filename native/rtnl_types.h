@@ -88,6 +88,8 @@ struct StepC {
   std::string bad;
   std::string path;  // netns*
   std::string from;  // netnsCreate: adopt this pre-created netns instead of unshare()
+  std::optional<uint64_t> cookie;  // netnsDelete: delete only the netns with this cookie
+  std::optional<uint64_t> inode;   // netnsDelete: … and this nsfs inode
   NsRefC ns;         // rtnl/sysctl/nft
   std::vector<OpC> ops;
   std::string key;
@@ -159,6 +161,8 @@ struct StepResultC {
   std::vector<OpResultC> ops;
   std::optional<std::string> value;
   std::optional<uint32_t> deleted;  // conntrackDelete: entries removed
+  std::optional<uint64_t> cookie;   // netnsCreate/netnsOpen: the netns cookie (SO_NETNS_COOKIE)
+  std::optional<uint64_t> inode;    // netnsCreate/netnsOpen: the nsfs inode of the netns
 };
 
 }  // namespace ctn

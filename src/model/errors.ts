@@ -107,7 +107,7 @@ export const ERRNOS: Readonly<Record<number, readonly [name: string, text: strin
   100: ['ENETDOWN', 'Network is down'], 101: ['ENETUNREACH', 'Network is unreachable'],
   105: ['ENOBUFS', 'No buffer space available'], 107: ['ENOTCONN', 'Transport endpoint is not connected'],
   110: ['ETIMEDOUT', 'Connection timed out'], 111: ['ECONNREFUSED', 'Connection refused'],
-  113: ['EHOSTUNREACH', 'No route to host'],
+  113: ['EHOSTUNREACH', 'No route to host'], 116: ['ESTALE', 'Stale file handle'],
 };
 
 /** errno numbers → names (from ERRNOS). */

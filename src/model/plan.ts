@@ -149,6 +149,26 @@ export type RtnlOp =
   | LinkAddOp | LinkSetOp | LinkDelOp | LinkGetOp | LinkListOp
   | AddrOp | AddrListOp | RouteOp | RouteListOp;
 
+/**
+ * Which netns a netnsCreate/netnsOpen step made or opened, as its ok result carries it and a
+ * later netnsDelete checks it. Record both, pass back both.
+ */
+export interface NetnsIdentity {
+  /**
+   * The netns cookie (SO_NETNS_COOKIE, Linux >= 5.14) as a decimal string (a u64): unique for
+   * the boot and never reused, the exact identity. Only the native backend reads it; absent
+   * from the iproute2 backend and on kernels older than 5.14.
+   */
+  readonly cookie?: string;
+  /**
+   * The nsfs inode number of the netns (`stat -L PATH`, `ls -i /run/netns`). Weaker: the kernel
+   * hands a freed netns's inode number out again at once, so a netns deleted and re-created
+   * between the record and the delete often has the same one. It catches only a file that now
+   * names a netns which already existed (or a different number), not a fresh one.
+   */
+  readonly inode?: number;
+}
+
 /** One step of a plan. Steps run in order on one dedicated thread. */
 export type Step =
   /**
@@ -159,8 +179,15 @@ export type Step =
   | { readonly kind: 'netnsCreate'; readonly path: string; readonly from?: string }
   /** Open an existing netns file (fails ENOENT/EINVAL if it is not one). Later steps refer to it by slot. */
   | { readonly kind: 'netnsOpen'; readonly path: string }
-  /** `ip netns del NAME`: umount (MNT_DETACH) + unlink; returns at once, the kernel reaps the netns later. */
-  | { readonly kind: 'netnsDelete'; readonly path: string }
+  /**
+   * `ip netns del NAME`: umount (MNT_DETACH) + unlink; returns at once, the kernel reaps the netns later.
+   * With `cookie` and/or `inode` (from the netnsCreate/netnsOpen result that made or opened it)
+   * only that netns is deleted: a file at `path` that is another netns (deleted and re-created
+   * by someone else since) fails the step with ESTALE, naming the path and both values, and is
+   * left alone. A missing file is ENOENT either way. The native backend checks both exactly;
+   * the iproute2 backend cannot read a cookie and checks only `inode` (see NetnsIdentity).
+   */
+  | ({ readonly kind: 'netnsDelete'; readonly path: string } & NetnsIdentity)
   /** rtnetlink requests in one netns, sent in ONE sendmsg; each ack matched by sequence number. */
   | { readonly kind: 'rtnl'; readonly ns: NsRef; readonly ops: readonly RtnlOp[] }
   /** Read (no value) or write /proc/sys/KEY as seen from inside that netns, e.g. "net/ipv4/ip_forward". */
@@ -281,8 +308,11 @@ export type OpResult =
   | { readonly ok: false; readonly error: KernelError };
 
 export type StepResult =
-  /** `deleted`: set by a `conntrackDelete` step only, the number of entries it removed. */
-  | { readonly ok: true; readonly kind: Step['kind']; readonly ops?: readonly OpResult[]; readonly value?: string; readonly deleted?: number }
+  /**
+   * `deleted`: set by a `conntrackDelete` step only, the number of entries it removed.
+   * `cookie`, `inode` (NetnsIdentity): set by netnsCreate/netnsOpen only, the netns it made or opened.
+   */
+  | ({ readonly ok: true; readonly kind: Step['kind']; readonly ops?: readonly OpResult[]; readonly value?: string; readonly deleted?: number } & NetnsIdentity)
   /** `failedOp` is the index of the first failing op of an rtnl step; `ops` still has every op's own result. */
   | { readonly ok: false; readonly kind: Step['kind']; readonly error: KernelError; readonly failedOp?: number; readonly ops?: readonly OpResult[] }
   | { readonly ok: false; readonly kind: Step['kind']; readonly skipped: true };

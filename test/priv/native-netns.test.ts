@@ -48,7 +48,12 @@ describe('native addon (privileged): namespaces, plan semantics, threads', funct
 
   it('netnsCreate makes a netns that ip netns lists and ip netns exec can use', async () => {
     const r = await run([{ kind: 'netnsCreate', path: NS('n1') }]);
-    assert.deepEqual(r, [{ ok: true, kind: 'netnsCreate' }]);
+    // Plus the new netns's identity (cookie, nsfs inode): test/priv/native-netns-identity.test.ts.
+    assert.equal(r.length, 1);
+    const { cookie, inode, ...rest } = r[0] as StepResult & { cookie?: string; inode?: number };
+    assert.deepEqual(rest, { ok: true, kind: 'netnsCreate' });
+    assert.match(cookie ?? '', /^[1-9][0-9]*$/);
+    assert.equal(typeof inode, 'number');
     assert.ok((await netnsList()).includes(`${P}n1`));
     const inside = await ipJson<{ ifname: string }>(['link', 'show'], `${P}n1`);
     assert.deepEqual(inside.map((l) => l.ifname), ['lo']);

@@ -60,9 +60,10 @@ export class Iproute2Backend implements Backend {
   private async step(step: Step, slots: ReadonlyMap<number, string>): Promise<StepResult> {
     try {
       switch (step.kind) {
-        case 'netnsCreate': await netnsCreate(step.path, step.from); return { ok: true, kind: step.kind };
-        case 'netnsOpen': await netnsOpen(step.path); return { ok: true, kind: step.kind };
-        case 'netnsDelete': await netnsDelete(step.path); return { ok: true, kind: step.kind };
+        // No cookie: no process answers SO_NETNS_COOKIE (model/plan.ts, NetnsIdentity).
+        case 'netnsCreate': return { ok: true, kind: step.kind, inode: await netnsCreate(step.path, step.from) };
+        case 'netnsOpen': return { ok: true, kind: step.kind, inode: await netnsOpen(step.path) };
+        case 'netnsDelete': await netnsDelete(step.path, step); return { ok: true, kind: step.kind };
         case 'rtnl': return await this.rtnlStep(step.ns, step.ops, slots);
         case 'sysctl': {
           const nsPath = resolveNs(step.ns, slots, 'sysctl');
