@@ -162,9 +162,9 @@ export interface NetnsIdentity {
   readonly cookie?: string;
   /**
    * The nsfs inode number of the netns (`stat -L PATH`, `ls -i /run/netns`). Weaker: the kernel
-   * hands a freed netns's inode number out again at once, so a netns deleted and re-created
-   * between the record and the delete often has the same one. It catches only a file that now
-   * names a netns which already existed (or a different number), not a fresh one.
+   * hands a freed netns's inode number out again (lowest free), so a netns deleted and
+   * re-created between the record and the delete may have the same one: a mismatch proves
+   * another netns, a match proves nothing alone.
    */
   readonly inode?: number;
 }

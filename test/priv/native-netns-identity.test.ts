@@ -86,6 +86,9 @@ describe('netns identity (privileged): cookies, and delete only the netns we mad
     const [c] = await run([{ kind: 'netnsCreate', path: NS('d1') }]);
     const old = ok(c);
     await execFileP('ip', ['netns', 'del', `${P}d1`]);
+    // Once the kernel has freed the old netns (asynchronously, ~100 ms) its inode number is
+    // free again and the next netns usually gets it: give it that time (no timing asserted).
+    await new Promise((res) => setTimeout(res, 300));
     await execFileP('ip', ['netns', 'add', `${P}d1`]);
     const newIno = ino(NS('d1'));
     // The kernel reuses a freed netns inode number at once: printed, not asserted.
