@@ -128,7 +128,11 @@ export class EndpointTable {
       getState: p('SELECT state FROM endpoints WHERE id = ?'),
       findIn: p('SELECT * FROM endpoints WHERE netns = ? AND network = ?'),
       findAny: p('SELECT * FROM endpoints WHERE netns = ? ORDER BY rowid LIMIT 1'),
-      markReady: p(`UPDATE endpoints SET state = 'ready', data = coalesce(?, data) WHERE id = ? AND state IN ('pending', 'ready')`),
+      // data: merged into the stored object (both objects: json_patch), else replaced
+      markReady: p(`UPDATE endpoints SET state = 'ready', data = CASE WHEN @data IS NULL THEN data
+        WHEN json_valid(data) AND json_type(data) = 'object' AND json_type(@data) = 'object' THEN json_patch(data, @data) ELSE @data END
+        WHERE id = @id AND state IN ('pending', 'ready')`),
+      setHostIfname: p(`UPDATE endpoints SET host_ifname = ? WHERE id = ? AND state = 'ready'`),
       markDetaching: p(`UPDATE endpoints SET state = 'detaching' WHERE id = ? RETURNING *`),
       delete: p('DELETE FROM endpoints WHERE id = ?'),
     };
@@ -203,10 +207,18 @@ export class EndpointTable {
   markReady(id: string, update: { readonly data?: JsonValue } = {}): void {
     const data = update.data !== undefined ? JSON.stringify(update.data) : null;
     this.#tx(() => {
-      if (this.#s.markReady.run(data, id).changes === 1) return;
+      if (this.#s.markReady.run({ data, id }).changes === 1) return;
       const r = this.#s.getState.get(id) as { state: EndpointState } | undefined;
       if (!r) throw notFound(`endpoint ${id}`);
       throw new CtnetError(`endpoint ${id} is ${r.state}, it cannot become ready`, CODE.busy);
+    });
+  }
+
+  /** See Store.renewHostIfname. */
+  renewHostIfname(id: string): string | undefined {
+    return this.#tx(() => {
+      const name = `ctv${this.#ifnameTag}${this.#nextVeth().toString(36)}`;
+      return this.#s.setHostIfname.run(name, id).changes === 1 ? name : undefined;
     });
   }
 

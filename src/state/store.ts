@@ -173,11 +173,21 @@ export class Store {
 
   /**
    * The attach's kernel work is done: 'pending' → 'ready' (idempotent on 'ready').
-   * `data`, if given, replaces the endpoint's stored data. Throws ENOTFOUND, or EBUSY if
-   * the endpoint is already 'detaching'.
+   * `data`, if given, is merged into the endpoint's stored data when both are objects (its
+   * keys win; JSON merge patch), else replaces it. Throws ENOTFOUND, or EBUSY if the
+   * endpoint is already 'detaching'.
    */
   markReady(id: string, update: { readonly data?: JsonValue } = {}): void {
     this.#eps.markReady(id, update);
+  }
+
+  /**
+   * A ready endpoint's host veth gets a new name (never used before, as beginAttach
+   * chooses): gc re-creates a veth deleted behind our back while its old name is still
+   * taken. Returns the new name, or undefined if the endpoint is not (or no longer) ready.
+   */
+  renewHostIfname(id: string): string | undefined {
+    return this.#eps.renewHostIfname(id);
   }
 
   /**

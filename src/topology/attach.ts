@@ -66,7 +66,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     return ctx.store.beginAttach({
       network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
-      ...(mac !== undefined ? { mac } : {}), ports, data: selfOwner(),
+      ...(mac !== undefined ? { mac } : {}), ports, data: { ...selfOwner(), ...intentData(routes, others.length === 0) },
     });
   }));
   const input: EndpointPlanInput = {
@@ -106,6 +106,15 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   }
   markReadySoon(ctx, rec.id, rec.netns);
   return new Endpoint(ctx, { ...rec, state: 'ready' });
+}
+
+/**
+ * What gc needs to rebuild the inside of the netns later (heal.ts): the extra routes, and
+ * whether the default route is this endpoint's (the first network of a netns has it).
+ * Stored with the intent; the ready mark merges its own keys in (state/endpoints.ts).
+ */
+function intentData(routes: EndpointPlanInput['routes'], defaultRoute: boolean): { routes?: EndpointPlanInput['routes']; defaultRoute?: false } {
+  return { ...(routes.length > 0 ? { routes } : {}), ...(defaultRoute ? {} : { defaultRoute: false as const }) };
 }
 
 /** What the guard reads of an attach (its host veth, MAC and addresses). */

@@ -4,8 +4,9 @@
  * of ended processes, links and bridges tagged as ours that no state knows, and re-create
  * missing bridges of known networks.
  *
- * Also repairs what was changed behind our back (repair.ts): our nftables tables and every
- * element the state knows, and the bridge ports of host veths; and releases the addresses
+ * Also repairs what was changed behind our back: each ready endpoint's veth pair, addresses
+ * and routes and each bridge's gateway (heal.ts); our nftables tables and every element the
+ * state knows, and the bridge ports of host veths (repair.ts); and releases the addresses
  * of detached containers whose netns is finally gone (linger.ts).
  *
  * Layer: topology (docs/ARCHITECTURE.md, "State model"). Never touches what is not ours, nor
@@ -24,6 +25,7 @@ import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, type HostContext } from './context.js';
 import { detachRecord, netnsReplaced } from './detach.js';
 import { applyPorts } from './endpoint.js';
+import { healEndpoints } from './heal.js';
 import { checkLingering } from './linger.js';
 import { ensureNetworkKernel } from './network.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
@@ -148,8 +150,15 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
       await act(`delete orphan bridge ${l.name} (network ${br.network} unknown)`, () => ctx.backend.run({ steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkDel', link: l.index }] }] }));
     }
   }
-  // bridge ports and the firewall, as the state says they are
-  await repairBridgePorts(ctx, recreated && !dry ? await linkNames() : links, act);
+  // each endpoint's veth pair, addresses and routes, each bridge's gateway; then bridge
+  // ports and the firewall (a re-created veth's guard and ports), as the state says they are
+  const current = recreated && !dry ? await linkNames() : links;
+  try {
+    await healEndpoints(ctx, current, dry, { actions, errors });
+  } catch (e) {
+    errors.push(`check the endpoints against the kernel: ${(e as Error).message}`);
+  }
+  await repairBridgePorts(ctx, current, act);
   try {
     await repairFirewall(ctx, act, dry);
   } catch (e) {

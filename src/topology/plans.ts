@@ -196,3 +196,29 @@ export function reattachPortSteps(host: NsRef, index: number, bridgeIndex: numbe
     { op: 'linkSet', link: index, hairpin: true },
   ], label)];
 }
+
+/** A namespace reference moved `base` slots on (a slot is a step index of the plan). */
+function shiftNs(ns: NsRef, base: number): NsRef {
+  return 'slot' in ns ? { slot: ns.slot + base } : ns;
+}
+
+/**
+ * `steps`, built as a plan of their own (slot 0 = their first step), placed at step `base`
+ * of a larger plan: every `{ slot: k }` becomes `{ slot: k + base }` (the steps' own ns, a
+ * veth peer's ns, a link's move). Lets gc join the repairs of many endpoints into one plan.
+ */
+export function atSlot(steps: readonly Labelled[], base: number): Labelled[] {
+  if (base === 0) return [...steps];
+  return steps.map((l) => {
+    const s = l.step;
+    if (!('ns' in s)) return l;
+    const ns = shiftNs(s.ns, base);
+    if (s.kind !== 'rtnl') return { ...l, step: { ...s, ns } };
+    const ops = s.ops.map((op): RtnlOp => {
+      if (op.op === 'linkAdd' && op.peer?.ns !== undefined) return { ...op, peer: { ...op.peer, ns: shiftNs(op.peer.ns, base) } };
+      if (op.op === 'linkSet' && op.ns !== undefined) return { ...op, ns: shiftNs(op.ns, base) };
+      return op;
+    });
+    return { ...l, step: { ...s, ns, ops } };
+  });
+}
