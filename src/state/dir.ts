@@ -20,7 +20,7 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The part of node:fs stateDirProblem uses (passed in: the function must stay self-contained). */
-export type DirFs = Pick<typeof fs, 'lstatSync' | 'realpathSync'>;
+export type DirFs = Pick<typeof fs, 'lstatSync' | 'realpathSync' | 'readFileSync'>;
 
 /**
  * Why the absolute directory `dir` must not be trusted by a process of effective uid `euid`
@@ -31,12 +31,20 @@ export type DirFs = Pick<typeof fs, 'lstatSync' | 'realpathSync'>;
  *   - every parent: owned by `euid` or root, and not writable by group or others unless sticky
  *     (/tmp: others cannot rename or remove what is not theirs);
  *   - a symbolic link on the way: owned by `euid` or root, and the directories it leads to
- *     obey the same rules (both the path as written and its resolved form are checked).
+ *     obey the same rules (in a user namespace, the overflow uid counts as root) (both the path as written and its resolved form are checked).
  * Parts that do not exist yet are fine: we create them, mode 0700. The answer names the
  * directory and the fix.
  */
 export function stateDirProblem(dir: string, fsm: DirFs, euid: number): string | undefined {
-  const trusted = (uid: number): boolean => uid === euid || uid === 0;
+  // Inside a user namespace (the demo without root), files of uids outside it (the host's
+  // root among them) show as the overflow uid: nobody inside can act as it, so it counts as
+  // root here. uid_map "0 0 4294967295" is the initial namespace, where it does not.
+  let unmapped = -1;
+  try {
+    const map = String(fsm.readFileSync('/proc/self/uid_map', 'utf8')).trim().split(/\s+/);
+    if (map.join(' ') !== '0 0 4294967295') unmapped = Number(String(fsm.readFileSync('/proc/sys/kernel/overflowuid', 'utf8')).trim()) || 65534;
+  } catch { /* no /proc: no user namespace to account for */ }
+  const trusted = (uid: number): boolean => uid === euid || uid === 0 || uid === unmapped;
   const check = (p: string, self: boolean): string | undefined => {
     let st;
     try {
