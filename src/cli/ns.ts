@@ -8,18 +8,15 @@
 import { statSync } from 'node:fs';
 import { CtnetError, CODE } from '../model/errors.js';
 import { UsageError } from './args.js';
-import { resolveNetns as libResolve, NETNS_RUN_DIR } from '../validate/netns.js';
+import { resolveNetns as libResolve, NETNS_RUN_DIR, type ResolvedNetns } from '../validate/netns.js';
 
 export { NETNS_RUN_DIR };
 
-export interface NetnsRef {
-  /** the name under /run/netns, when it has one */
-  readonly name?: string;
-  readonly path: string;
-}
+/** What a NETNS argument names: the library's one shape of a resolved netns. */
+export type { ResolvedNetns } from '../validate/netns.js';
 
 /** Resolve a NETNS argument; a bad one is a usage error naming it (exit 2). */
-export function resolveNetns(arg: string, verb: string): NetnsRef {
+export function resolveNetns(arg: string, verb: string): ResolvedNetns {
   if (!arg.startsWith('/') && arg.includes('/')) {
     throw new UsageError(`${verb}: NETNS "${arg}": a path must be absolute (e.g. /proc/1234/ns/net); a name has no "/"`, verb);
   }
@@ -38,7 +35,7 @@ export function checkNetnsName(name: string, verb: string): void {
 }
 
 /** Throw ENOTFOUND (exit 3) unless the netns file exists. */
-export function requireNetnsFile(ref: NetnsRef, verb: string): void {
+export function requireNetnsFile(ref: ResolvedNetns, verb: string): void {
   try {
     statSync(ref.path);
   } catch {

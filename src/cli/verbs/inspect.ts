@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { Context } from '../context.js';
-import { requireNetnsFile, resolveNetns, type NetnsRef } from '../ns.js';
+import { requireNetnsFile, resolveNetns, type ResolvedNetns } from '../ns.js';
 import { checkPrivilege } from '../privilege.js';
 import { EnvironmentError, CtnetError, CODE } from '../../model/errors.js';
 import { formatFields } from '../output.js';
@@ -59,7 +59,7 @@ export interface InspectReport {
 
 type Run = (file: string, args: readonly string[]) => { ok: boolean; stdout: string; stderr: string; missing: boolean };
 
-function runner(ref: NetnsRef | undefined): Run {
+function runner(ref: ResolvedNetns | undefined): Run {
   return (file, args) => {
     let cmd = file;
     let argv = [...args];
@@ -191,7 +191,7 @@ export function fromRtnl(links: readonly Link[], addrs: readonly Addr[], routes:
 }
 
 /** One plan through the addon (no process): links, addresses, IPv4 and IPv6 routes of the netns. */
-async function rtnlView(ref: NetnsRef | undefined, ctx: Context): Promise<Pick<InspectReport, 'devices' | 'routes'> | undefined> {
+async function rtnlView(ref: ResolvedNetns | undefined, ctx: Context): Promise<Pick<InspectReport, 'devices' | 'routes'> | undefined> {
   const pref = ctx.global.backend ?? ctx.env.CTNET_BACKEND ?? 'auto';
   if (pref === 'iproute2') return undefined;
   const { NativeBackend } = await import('../../backend/native.js');
