@@ -188,7 +188,7 @@ export async function healEndpoints(ctx: HostContext, links: readonly Link[], dr
     let note = '';
     if (host !== undefined) {
       // the old name is taken (a deleted veth's name lingers a moment, or a stranger took it)
-      note = ` (new name: ${name} is taken)`;
+      note = dry ? ` under a new name (${name} is taken)` : ` (a new name: ${name} is taken)`;
       const renewed = dry ? undefined : ctx.store.renewHostIfname(ep.id);
       if (!dry && renewed === undefined) continue; // detached meanwhile
       name = renewed ?? name;
@@ -229,8 +229,9 @@ async function runRepairs(ctx: HostContext, repairs: readonly Repair[], log: GcL
     if (retry && v !== undefined && f.step === span.from + 1 && f.error.code === 'EEXIST') {
       const name = ctx.store.renewHostIfname(v.ep.id);
       if (name !== undefined) {
-        log.actions.push(`re-create veth ${name} for endpoint ${v.ep.id} in ${v.ep.netns} (new name: ${v.input.hostIfname} was taken)`);
-        again.push(vethRepair(ctx, v.ep, v.net, v.bridge, { ...v.input, hostIfname: name }));
+        const r = vethRepair(ctx, v.ep, v.net, v.bridge, { ...v.input, hostIfname: name }, ` (a new name: ${v.input.hostIfname} was taken)`);
+        log.actions.push(r.what);
+        again.push(r);
         continue;
       }
     }
