@@ -32,7 +32,7 @@ import { networkView } from './records.js';
 /** gc's report, filled in place. */
 export interface GcLog { readonly actions: string[]; readonly errors: string[] }
 
-/** Namespaces listed per plan (two steps each). */
+/** Namespaces listed, or repairs made, per plan (each holds a netns open until its plan ends). */
 const LIST_CHUNK = 256;
 
 interface Inside { readonly links: readonly Link[]; readonly addrs: readonly Addr[]; readonly routes: readonly Route[] }
@@ -201,9 +201,12 @@ export async function healEndpoints(ctx: HostContext, links: readonly Link[], dr
     repairs.push(vethRepair(ctx, ep, v, br.index, input, note));
   }
   for (const r of repairs) log.actions.push(r.what);
-  if (dry || repairs.length === 0) return;
-  const retry = await runRepairs(ctx, repairs, log);
-  if (retry.length > 0) await runRepairs(ctx, retry, log, false);
+  if (dry) return;
+  // one plan per LIST_CHUNK repairs (each may hold a netns open until its plan ends)
+  for (let i = 0; i < repairs.length; i += LIST_CHUNK) {
+    const retry = await runRepairs(ctx, repairs.slice(i, i + LIST_CHUNK), log);
+    if (retry.length > 0) await runRepairs(ctx, retry, log, false);
+  }
 }
 
 /**
