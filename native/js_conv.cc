@@ -70,20 +70,6 @@ void setOptI(Napi::Object& o, const char* k, const std::optional<int32_t>& v) {
   if (v) o.Set(k, static_cast<double>(*v));
 }
 
-// A u64 in canonical decimal ("0", "42"; no sign, blank or leading zero), as JS carries cookies.
-bool parseU64Dec(const std::string& t, uint64_t* out) {
-  if (t.empty() || t.size() > 20 || (t.size() > 1 && t[0] == '0')) return false;
-  uint64_t v = 0;
-  for (char c : t) {
-    if (c < '0' || c > '9') return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
 // netnsDelete's optional identity: `cookie` (decimal u64 string), `inode` (nsfs inode number).
 void netnsIdentityFromJs(const Napi::Object& so, StepC* s) {
   std::string c;

@@ -66,4 +66,19 @@ inline bool getFlag(const Napi::Object& o, const char* k, bool* out, std::string
   return true;
 }
 
+// A u64 in canonical decimal ("0", "42"; no sign, blank or leading zero): how JS carries
+// 64-bit values such as netns cookies.
+inline bool parseU64Dec(const std::string& t, uint64_t* out) {
+  if (t.empty() || t.size() > 20 || (t.size() > 1 && t[0] == '0')) return false;
+  uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
 }  // namespace ctn
