@@ -8,7 +8,14 @@
  * flow keeps reaching the old container). Which entries:
  *   unpublish   the flows DNAT'd by the removed mappings: protocol, host port(s), host IP
  *               when the mapping has one, reply source = the container's address
- *   detach      every flow of the container's addresses, both ways
+ *   detach      every flow of the container's addresses, both ways — NOT in the detach's
+ *               plan: a ctnetlink dump walks the kernel's whole conntrack hash table (~2–3 ms
+ *               here even when it is empty), which would make detach ten times slower. It
+ *               runs right after the detach returns, coalesced with the other detaches of
+ *               that moment into one plan (scheduleAddressFlows), while the address is still
+ *               leased (a detached address lingers until its netns is gone, linger.ts), so
+ *               no new container gets the address before its old flows are deleted. A
+ *               process killed in between leaves those entries to their timeout.
  *   publish     the flows to that host port that were NOT translated (sent while nothing was
  *               published there: reply source = original destination = a host address), so
  *               the next packet is DNAT'd to the new container. A mapping with a host IP
@@ -39,6 +46,45 @@ function step(ctx: HostContext, filter: ConntrackFilter, label: string): Labelle
 export function addressFlowSteps(ctx: HostContext, ep: { readonly ip?: string; readonly ip6?: string }): Labelled[] {
   return [ep.ip, ep.ip6].filter((a): a is string => a !== undefined && a !== '')
     .map((addr) => step(ctx, { match: 'addr', addr }, `delete the conntrack entries of ${addr}`));
+}
+
+const pendingFlows = new WeakMap<HostContext, Labelled[]>();
+
+/**
+ * Delete every flow of a detached container's addresses soon after the detach returned, off
+ * the caller's path (see the module comment); the detaches of one moment share one plan.
+ * The host's `close()` waits for it (ctx.background).
+ */
+export function scheduleAddressFlows(ctx: HostContext, ep: { readonly ip?: string; readonly ip6?: string }): void {
+  const steps = addressFlowSteps(ctx, ep);
+  if (steps.length === 0) return;
+  const queued = pendingFlows.get(ctx);
+  if (queued !== undefined) {
+    queued.push(...steps);
+    return;
+  }
+  pendingFlows.set(ctx, steps);
+  const p = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+    const batch = pendingFlows.get(ctx) ?? [];
+    pendingFlows.delete(ctx);
+    if (batch.length === 0 || !ctx.store.isOpen) return;
+    const results = await ctx.backend.run({ steps: batch.map((b) => b.step), stopOnError: false }).catch(() => undefined);
+    if (results !== undefined) reportConntrack(ctx, batch, results);
+  });
+  ctx.background.add(p);
+  void p.finally(() => ctx.background.delete(p));
+}
+
+/**
+ * The address cleanups still queued by detaches (and forget them): a publish puts them in its
+ * own plan, before its own conntrack steps, so a host port handed to another container right
+ * after a detach never meets the old container's flows.
+ */
+export function takeAddressFlows(ctx: HostContext): Labelled[] {
+  const queued = pendingFlows.get(ctx);
+  if (queued === undefined) return [];
+  pendingFlows.set(ctx, []);
+  return queued;
 }
 
 /** The families a mapping reaches and the host IP filter of each (undefined: every address). */

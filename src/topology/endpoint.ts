@@ -12,7 +12,7 @@ import type { EndpointRecord } from '../state/index.js';
 import { firstFailure } from '../backend/result.js';
 import { isMissingTable, publishElements, unpublishElements } from '../firewall/index.js';
 import type { HostContext } from './context.js';
-import { mappingFlowSteps, refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
+import { mappingFlowSteps, refreshHostAddrs, reportConntrack, takeAddressFlows, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
 import { detachRecord } from './detach.js';
 import { endpointInfo, firewallEndpoint, portKey } from './records.js';
 
@@ -88,7 +88,7 @@ export async function applyPorts(ctx: HostContext, rec: EndpointRecord, mappings
   const ep = firewallEndpoint(rec);
   if (what === 'publish') await refreshHostAddrs(ctx, 'first');
   const json = what === 'publish' ? publishElements(ep, mappings, ctx.fw.ruleOpts) : unpublishElements(ep, mappings, ctx.fw.ruleOpts);
-  const ct = what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings);
+  const ct = [...takeAddressFlows(ctx), ...(what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings))];
   for (let attempt = 1; ; attempt++) {
     try {
       await ctx.fw.ensureBase();
