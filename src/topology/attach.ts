@@ -29,6 +29,7 @@ import { Endpoint } from './endpoint.js';
 import { attachSteps, deleteHostVethSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { allocateAfterLingering } from './linger.js';
 import { markReadySoon } from './ready.js';
+import { identityData, identityOf } from './netns-identity.js';
 import { refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
 import { endpointInfo, nextIfname, parseRoutes } from './records.js';
 
@@ -104,7 +105,8 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     ctx.fw.noticeFailure(err);
     throw err;
   }
-  markReadySoon(ctx, rec.id, rec.netns);
+  // the netns's identity, as the plan's first step answered it (netns-identity.ts)
+  markReadySoon(ctx, rec.id, identityOf(results[0]));
   return new Endpoint(ctx, { ...rec, state: 'ready' });
 }
 
@@ -152,7 +154,7 @@ async function rollbackAttach(ctx: HostContext, rec: EndpointRecord, created: bo
   const nsOk = results[0]?.ok === true;
   const vethOk = results[VETH_STEP]?.ok === true;
   const steps: Labelled[] = [];
-  if (created && nsOk) steps.push({ step: { kind: 'netnsDelete', path: rec.netns }, label: `delete netns ${rec.netns}` });
+  if (created && nsOk) steps.push({ step: { kind: 'netnsDelete', path: rec.netns, ...identityOf(results[0]) }, label: `delete netns ${rec.netns}` });
   else if (vethOk && rec.hostIfname !== undefined) steps.push(...deleteHostVethSteps(ctx.hostNs, rec.hostIfname));
   try {
     if (steps.length > 0) {
@@ -186,10 +188,10 @@ export async function attachNone(ctx: HostContext, netns: string): Promise<Endpo
   const results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
   const err = firstFailure(steps, results);
   if (err !== undefined) {
-    if (create && results[0]?.ok === true) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: r.path }] }).catch(() => undefined);
+    if (create && results[0]?.ok === true) await ctx.backend.run({ steps: [{ kind: 'netnsDelete', path: r.path, ...identityOf(results[0]) }] }).catch(() => undefined);
     ctx.store.finishDetach(rec.id);
     throw err.withContext(`attach ${netns} (mode none)`);
   }
-  ctx.store.markReady(rec.id);
+  ctx.store.markReady(rec.id, { data: identityData(identityOf(results[0])) });
   return endpointInfo(rec, undefined);
 }

@@ -7,8 +7,7 @@
  * lookups in the host netns that attach, network and gc share, and the rules that say which
  * teardown failures mean "already gone" — recognised by code and step, never by text.
  */
-import { statSync } from 'node:fs';
-import type { Backend, Link, NsRef, RtnlOp, StepResult } from '../model/plan.js';
+import type { Backend, Link, NetnsIdentity, NsRef, RtnlOp, StepResult } from '../model/plan.js';
 import { CtnetError, CODE, codeOf } from '../model/errors.js';
 import { allFailures, planFailures, type Labelled } from '../backend/result.js';
 import type { Firewall } from '../firewall/index.js';
@@ -35,28 +34,8 @@ export interface HostContext {
   dataVersion: number;
 }
 
-/** An attached endpoint waiting for its ready mark: its id, and its netns path when known. */
-export type ReadyMark = string | { readonly id: string; readonly netns: string };
-
-/**
- * A netns file's identity: "DEV:INODE" of the nsfs inode behind it (what `stat` sees through
- * the bind mount), or undefined when there is no such file. A netns deleted and made again
- * under the same name has another inode: recorded at attach, it tells ours from a stranger's.
- */
-export function netnsIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The netns identity an endpoint's data recorded at attach (ready.ts), if any. */
-export function recordedNetnsId(data: unknown): string | undefined {
-  const v = (data as { netnsId?: unknown } | null | undefined)?.netnsId;
-  return typeof v === 'string' ? v : undefined;
-}
+/** An attached endpoint waiting for its ready mark: its id, and its netns's identity as its plan answered it. */
+export interface ReadyMark { readonly id: string; readonly netns: NetnsIdentity }
 
 export function notFound(what: string): CtnetError {
   return new CtnetError(`${what} not found`, CODE.notFound);

@@ -1,7 +1,8 @@
 /**
  * topology/detach.ts — undo an attach: remove its anti-spoofing element, unpublish, take the host end down and off the bridge,
- * drop the netns we created, delete the conntrack entries of its addresses (conntrack.ts:
- * a failure there is logged, never the detach's), forget the endpoint. All in ONE plan;
+ * drop the netns we created, forget the endpoint. All in ONE plan; the conntrack entries of
+ * its addresses are deleted right after it returns (conntrack.ts scheduleAddressFlows: a
+ * failure there is logged, never the detach's);
  * best-effort: every failure is reported together.
  *
  * Layer: topology (docs/ARCHITECTURE.md, "Life of an attach" and "Kernel facts": deleting a
@@ -9,8 +10,11 @@
  * but only once nothing holds the netns).
  *
  * Identity, not names (issue 10 item 11): a netns we created is unmounted only if it is
- * still the one we attached (its nsfs inode, recorded by the ready mark, ready.ts); a host
- * veth is deleted only if it carries our alias (ctnet:ep:ID), and then by its ifindex.
+ * still the one we attached — its netnsDelete carries the cookie and inode the attach's plan
+ * answered (netns-identity.ts); ESTALE means a stranger's netns took the name: a warning,
+ * not an error, and our row is released. Rows without a cookie (older versions, the
+ * iproute2 backend) keep a heuristic, see detachRecord. A host veth is deleted only if it
+ * carries our alias (ctnet:ep:ID), and then by its ifindex.
  *
  * A netns may outlive its unmount while some process holds it (issue 10 item 12): its
  * addresses stay leased ("lingering", state/endpoints.ts) until its host veth is seen gone
@@ -18,83 +22,85 @@
  *
  * "Already gone" is not a failure (detach is idempotent), recognised by step and code:
  *   netnsDelete ENOENT   the netns file was removed already (by its owner, or a gc)
+ *   netnsDelete ESTALE   ours was removed and someone made another under the name (warned)
  *   nft ENOENT           our table is gone: nothing left to unpublish (the firewall is told)
  *   rtnl ENODEV          the host veth is gone already (the kernel reaped it with its
  *                        netns, or someone deleted it)
  */
 import type { Link, StepResult } from '../model/plan.js';
-import { AggregateCtnetError } from '../model/errors.js';
+import { AggregateCtnetError, codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
-import { allFailures, type Labelled } from '../backend/result.js';
+import type { Labelled } from '../backend/result.js';
 import { isMissingTable, removeGuardElements, unpublishElements, type FirewallContribution } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
-import { hostLinkOp, netnsIdentity, recordedNetnsId, teardownFailures, type GoneRule, type HostContext } from './context.js';
+import { hostLinkOp, teardownFailures, type GoneRule, type HostContext } from './context.js';
+import { describeIdentity, recordedNetns } from './netns-identity.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
 import { firewallEndpoint } from './records.js';
 import { scheduleLingerCheck } from './linger.js';
-import { addressFlowSteps, reportConntrack, withoutConntrack } from './conntrack.js';
+import { scheduleAddressFlows } from './conntrack.js';
 
-const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT'], nft: ['ENOENT'], rtnl: ['ENODEV'] };
+/** ESTALE from netnsDelete: the file holds another netns than the one attached (a stranger's). */
+const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT', 'ESTALE'], nft: ['ENOENT'], rtnl: ['ENODEV'] };
 const VETH_GONE: GoneRule = { rtnl: ['ENODEV'] };
-
-/**
- * Whether the netns at `rec.netns` is a stranger: we recorded the identity of the one we
- * attached and the file there now has another. (Unknown identity — an endpoint recorded by
- * an older version, or one not yet marked ready elsewhere — is taken to be ours.)
- */
-export function netnsReplaced(rec: EndpointRecord): boolean {
-  const recorded = recordedNetnsId(rec.data);
-  const now = recorded !== undefined ? netnsIdentity(rec.netns) : undefined;
-  return now !== undefined && now !== recorded;
-}
 
 /** Best-effort detach of a stored endpoint; every failure reported together. Idempotent. */
 export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Promise<void> {
-  // Attached by this process and not yet marked ready: its mark (with the netns identity) is
-  // dropped, not written — the netns is the one we just made, nothing to compare.
-  const queued = ctx.ready.findIndex((m) => (typeof m === 'string' ? m : m.id) === rec0.id);
-  if (queued >= 0) ctx.ready.splice(queued, 1);
+  // Attached by this process and not yet marked ready: its mark is dropped, not written, and
+  // the identity it carries (the attach plan's answer) is the one to check.
+  const queued = ctx.ready.findIndex((m) => m.id === rec0.id);
+  const mark = queued >= 0 ? ctx.ready.splice(queued, 1)[0] : undefined;
   const rec = ctx.store.beginDetach(rec0.id);
   if (rec === undefined) return; // already gone: detach is idempotent
+  const id = mark?.netns ?? recordedNetns(rec.data);
   const errors: Error[] = [];
-  const notice = (e: Error): void => ctx.fw.noticeFailure(e);
-  const stranger = rec.ownsNetns && netnsReplaced(rec);
-  if (stranger) ctx.warn(`detach ${rec.netns}: the netns there now is not the one attached (another inode): left alone`);
-  const owns = rec.ownsNetns && !stranger;
+  const onGone = (e: Error): void => {
+    if (codeOf(e) !== 'ESTALE') { ctx.fw.noticeFailure(e); return; }
+    ctx.warn(`detach: the netns at ${rec.netns} is not the one attached (${describeIdentity(id)}; now: ${e.message}): left alone, endpoint ${rec.id} released`);
+  };
+  const owns = rec.ownsNetns;
   let linger = false;
   if (rec.mode === 'bridge') {
     const fw = ctx.fw.active ? detachFirewall(ctx, rec) : [];
-    for (const f of fw) await f.applyRest().catch((e: Error) => { if (isMissingTable(e)) notice(e); else errors.push(e); });
-    // Our netns is unmounted only if our host veth is still there: a netns number (inode) is
-    // reused once freed, so a stranger made under the same name may have the same inode — but
-    // then our veth died with ours. Host end down first, the unmount only if that worked
-    // (stopOnError), the guard and unpublish after, then the conntrack entries of its
-    // addresses (conntrack.ts); skipped by a failure, the rest runs on its own.
-    const guarded = owns && rec.hostIfname !== undefined;
-    const main = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) });
-    const steps = [...main, ...fw.flatMap((f) => f.steps), ...addressFlowSteps(ctx, rec)];
-    const judge = (st: readonly Labelled[], r: readonly StepResult[]): Error[] => {
-      reportConntrack(ctx, st, r);
-      return teardownFailures(...withoutConntrack(st, r), DETACH_GONE, notice);
-    };
+    for (const f of fw) await f.applyRest().catch((e: Error) => { if (isMissingTable(e)) ctx.fw.noticeFailure(e); else errors.push(e); });
+    // ONE plan: host end down and off the bridge, the unmount of our netns (with its
+    // identity), the guard and unpublish (the conntrack entries of its addresses follow,
+    // conntrack.ts scheduleAddressFlows). With a cookie the unmount is exact and runs
+    // whatever the host end did (ENODEV: already gone). Without one (older rows, the
+    // iproute2 backend) only the inode is known, which the kernel reuses at once: then our
+    // netns is unmounted only if our host veth is still there (a stranger made under our
+    // name may have our inode, but then our veth died with ours: the kernel frees a netns's
+    // inode number after unregistering its devices), so the host end goes first and the
+    // unmount only if that worked (stopOnError).
+    const guarded = owns && id.cookie === undefined && rec.hostIfname !== undefined;
+    const main = detachSteps({ netnsPath: rec.netns, ownsNetns: owns, host: ctx.hostNs, netns: id, ...(rec.hostIfname !== undefined ? { hostIfname: rec.hostIfname } : {}) });
+    const steps = [...main, ...fw.flatMap((f) => f.steps)];
+    const judge = (st: readonly Labelled[], r: readonly StepResult[]): Error[] => teardownFailures(st, r, DETACH_GONE, onGone);
     if (steps.length > 0) {
       const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: guarded });
-      const veth = guarded ? results[0] : undefined;
-      if (veth !== undefined && !veth.ok) {
-        if ('error' in veth && veth.error.code === 'ENODEV') ctx.warn(`detach ${rec.netns}: its host veth ${rec.hostIfname ?? ''} is gone, so the netns there may not be ours: left alone`);
-        else errors.push(...judge(steps.slice(0, 1), results.slice(0, 1)));
+      const failed = guarded ? results.findIndex((r) => !r.ok) : -1;
+      if (failed >= 0 && failed < main.length) {
+        // the steps after it were skipped: the rest (guard, unpublish) runs on its own
+        const veth = results[0];
+        if (failed === 0 && veth !== undefined && !veth.ok && 'error' in veth && veth.error.code === 'ENODEV') {
+          ctx.warn(`detach: the netns at ${rec.netns} may be a stranger's, not the one attached (its host veth ${rec.hostIfname ?? ''} is gone, and without a cookie only the inode is known, which the kernel reuses): left alone`);
+        } else {
+          errors.push(...judge(main.slice(0, failed + 1), results.slice(0, failed + 1)));
+        }
         const rest = steps.slice(main.length);
         if (rest.length > 0) errors.push(...judge(rest, await ctx.backend.run({ steps: rest.map((s) => s.step), stopOnError: false })));
       } else {
         errors.push(...judge(steps, results));
       }
     }
-    // our netns, unmounted: the kernel frees it (and its veth) unless a process holds it
+    // our netns, unmounted (by us, or by someone else before: ESTALE): the kernel frees it,
+    // and its veth, unless a process holds it; its addresses stay leased until then
     linger = owns && rec.hostIfname !== undefined;
+    scheduleAddressFlows(ctx, rec);
     if (!owns && rec.hostIfname !== undefined) deleteVethInBackground(ctx, rec.netns, rec.id, rec.hostIfname);
   } else if (rec.mode === 'none' && owns) {
-    const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: true });
-    errors.push(...allFailures(steps, await ctx.backend.run({ steps: steps.map((s) => s.step) })));
+    const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: true, netns: id });
+    errors.push(...teardownFailures(steps, await ctx.backend.run({ steps: steps.map((s) => s.step) }), { netnsDelete: ['ESTALE'] }, onGone));
   }
   ctx.store.finishDetach(rec.id, { linger });
   scheduleLingerCheck(ctx);

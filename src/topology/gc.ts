@@ -12,24 +12,26 @@
  * Layer: topology (docs/ARCHITECTURE.md, "State model"). Never touches what is not ours, nor
  * what another store made (model/names.ts): a host veth only with this store's name tag AND
  * an endpoint alias, a bridge only with this store's tag in its alias; a netns only if it
- * is still the one attached (its inode, recorded at attach). An owner is alive only if its
+ * is still the one attached (netns-identity.ts: the cookie and inode recorded at attach go
+ * with every netnsDelete, and a netnsOpen of each endpoint's netns tells a stranger's). An owner is alive only if its
  * pid runs and is the same process (its start time, or else it started before the row).
  */
 import { existsSync } from 'node:fs';
-import type { Addr, Link } from '../model/plan.js';
+import type { Addr, Link, NetnsIdentity } from '../model/plan.js';
 import { EnvironmentError } from '../model/errors.js';
 import type { GcReport } from '../model/types.js';
 import { endpointAlias, parseBridgeAlias, parseEndpointAlias } from '../model/names.js';
 import { ownerAlive, processStartedAt } from '../util/proc.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, type HostContext } from './context.js';
-import { detachRecord, netnsReplaced } from './detach.js';
+import { detachRecord } from './detach.js';
 import { applyPorts } from './endpoint.js';
 import { healEndpoints } from './heal.js';
 import { checkLingering } from './linger.js';
 import { ensureNetworkKernel } from './network.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
 import { flushReady, readyData } from './ready.js';
+import { identityOf, recordedNetns, strangerNetns } from './netns-identity.js';
 import { networkView } from './records.js';
 import { repairBridgePorts, repairFirewall } from './repair.js';
 
@@ -44,14 +46,15 @@ export interface GcOptions {
  * links up, address, routes — goes to the kernel in one sendmsg, so the address means the
  * batch was applied).
  */
-async function attachComplete(ctx: HostContext, ep: EndpointRecord, hostLinks: ReadonlySet<string>): Promise<boolean> {
-  if (ep.mode !== 'bridge') return existsSync(ep.netns);
-  if (!existsSync(ep.netns) || ep.hostIfname === undefined || !hostLinks.has(ep.hostIfname) || ep.ip === undefined) return false;
+async function attachComplete(ctx: HostContext, ep: EndpointRecord, hostLinks: ReadonlySet<string>): Promise<NetnsIdentity | undefined> {
+  if (ep.mode !== 'bridge') return existsSync(ep.netns) ? {} : undefined;
+  if (!existsSync(ep.netns) || ep.hostIfname === undefined || !hostLinks.has(ep.hostIfname) || ep.ip === undefined) return undefined;
   const r = await ctx.backend.run({ steps: [{ kind: 'netnsOpen', path: ep.netns }, { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkGet', link: ep.ifname }, { op: 'addrList', family: 4 }] }] });
   const ops = r[1]?.ok === true ? r[1].ops : undefined;
   const link = ops?.[0]?.ok === true ? ops[0].value as Link : undefined;
   const addrs = ops?.[1]?.ok === true ? ops[1].value as readonly Addr[] : [];
-  return link?.up === true && addrs.some((a) => a.index === link.index && a.local === ep.ip);
+  // complete: its identity is the one the ready mark records (the netns our veth is in)
+  return link?.up === true && addrs.some((a) => a.index === link.index && a.local === ep.ip) ? identityOf(r[0]) : undefined;
 }
 
 /**
@@ -82,33 +85,38 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
   const before = new Set(firstLinks.map((l) => l.name));
   const hostLink = new Map(firstLinks.map((l) => [l.name, l]));
   const eps = ctx.store.listEndpoints();
+  // ready endpoints whose netns file now holds a stranger's netns (its identity differs)
+  const strangers = await strangerNetns(ctx, eps.filter((e) => e.state === 'ready' && e.mode !== 'host' && existsSync(e.netns)));
   const total = eps.length;
   let done = 0;
   for (const ep of eps) {
+    const complete = ep.state === 'pending' && !ownerRunning(ep) ? await attachComplete(ctx, ep, before) : undefined;
     if (ep.state === 'pending' && ownerRunning(ep)) {
       // its owner is alive: attaching it right now, or done and not yet marked
-    } else if (ep.state === 'pending' && await attachComplete(ctx, ep, before)) {
+    } else if (complete !== undefined) {
       await act(`finish attach of ${ep.netns} (endpoint ${ep.id}): its owner ended after the kernel work`, async () => {
         // the published ports were the plan's last step: make sure they are there
         await applyPorts(ctx, ep, ep.ports, 'publish').catch(() => undefined);
-        ctx.store.markReady(ep.id, { data: readyData(ep.netns) });
+        ctx.store.markReady(ep.id, { data: readyData(complete) });
       });
     } else if (ep.state !== 'ready') {
       await act(`${ep.state === 'pending' ? 'undo half-done attach' : 'finish detach'} of ${ep.netns} (endpoint ${ep.id})`, async () => {
         // netns and host veth in one plan, each tried whatever the other did; each only if
-        // ours: the netns still the one attached, the veth carrying this endpoint's alias (or,
-        // killed between the veth's create and its alias, none yet)
+        // ours: the netns still the one attached (its recorded identity, if the attach got
+        // that far; ESTALE otherwise, left alone), the veth carrying this endpoint's alias
+        // (or, killed between the veth's create and its alias, none yet)
         const veth = ep.hostIfname !== undefined ? hostLink.get(ep.hostIfname) : undefined;
         const steps = [
-          ...detachSteps({ netnsPath: ep.netns, ownsNetns: ep.ownsNetns && !netnsReplaced(ep) }),
+          ...detachSteps({ netnsPath: ep.netns, ownsNetns: ep.ownsNetns, netns: recordedNetns(ep.data) }),
           ...(veth !== undefined && (veth.alias === endpointAlias(ep.id) || (ep.state === 'pending' && (veth.alias ?? '') === '')) ? deleteHostVethSteps(ctx.hostNs, veth.index) : []),
         ];
         if (steps.length > 0) await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
         await applyPorts(ctx, ep, ep.ports, 'unpublish').catch(() => undefined);
         ctx.store.finishDetach(ep.id);
       });
-    } else if (ep.mode !== 'host' && (!existsSync(ep.netns) || netnsReplaced(ep))) {
-      await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone${existsSync(ep.netns) ? ' (another netns took its name)' : ''}`, async () => {
+    } else if (ep.mode !== 'host' && (strangers.has(ep.id) || !existsSync(ep.netns))) {
+      // detachRecord's netnsDelete carries the identity: a stranger's netns is left alone
+      await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone${strangers.has(ep.id) ? ' (another netns took its name)' : ''}`, async () => {
         await detachRecord(ctx, ep).catch(() => undefined);
       });
     }
@@ -154,7 +162,7 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
   // ports and the firewall (a re-created veth's guard and ports), as the state says they are
   const current = recreated && !dry ? await linkNames() : links;
   try {
-    await healEndpoints(ctx, current, dry, { actions, errors });
+    await healEndpoints(ctx, current, dry, { actions, errors }, strangers);
   } catch (e) {
     errors.push(`check the endpoints against the kernel: ${(e as Error).message}`);
   }

@@ -25,7 +25,6 @@ import { endpointAlias } from '../model/names.js';
 import { planFailures, rtnlStep, toNetlinkError, type Labelled } from '../backend/result.js';
 import type { EndpointRecord, NetworkRecord } from '../state/index.js';
 import type { HostContext } from './context.js';
-import { netnsReplaced } from './detach.js';
 import { atSlot, attachSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { networkView } from './records.js';
 
@@ -146,14 +145,15 @@ function vethRepair(ctx: HostContext, ep: EndpointRecord, net: NetworkView, brid
 /**
  * gc: compare every ready bridge endpoint (its netns still the one attached) and every
  * network's bridge with the kernel, and repair what differs (see the module comment).
- * `links`: the host's links as gc listed them after re-creating missing bridges.
+ * `links`: the host's links as gc listed them after re-creating missing bridges;
+ * `strangers`: endpoints whose netns is now someone else's (gc forgot them; a dry run not).
  */
-export async function healEndpoints(ctx: HostContext, links: readonly Link[], dry: boolean, log: GcLog): Promise<void> {
+export async function healEndpoints(ctx: HostContext, links: readonly Link[], dry: boolean, log: GcLog, strangers: ReadonlySet<string> = new Set()): Promise<void> {
   const nets = new Map(ctx.store.listNetworks().map((n) => [n.name, n]));
   if (nets.size === 0) return;
   const all = ctx.store.listEndpoints();
   const eps = all.filter((e) => e.state === 'ready' && e.mode === 'bridge' && e.network !== undefined && nets.has(e.network)
-    && e.hostIfname !== undefined && e.ip !== undefined && e.mac !== undefined && existsSync(e.netns) && !netnsReplaced(e));
+    && e.hostIfname !== undefined && e.ip !== undefined && e.mac !== undefined && existsSync(e.netns) && !strangers.has(e.id));
   const { inside, hostAddrs } = await readKernel(ctx, [...new Set(eps.map((e) => e.netns))]);
   const byName = new Map(links.map((l) => [l.name, l]));
   const repairs: Repair[] = [];

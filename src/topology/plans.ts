@@ -14,7 +14,7 @@
  *                (firewall/driver.ts; otherwise it applies them after)
  * Moving a link between namespaces (~12 ms) and deleting a veth (~30 ms) never happen here.
  */
-import type { NsRef, RtnlOp, Family } from '../model/plan.js';
+import type { NsRef, RtnlOp, Family, NetnsIdentity } from '../model/plan.js';
 import type { Labelled } from '../backend/result.js';
 import type { NetworkInfo } from '../model/types.js';
 import { rtnlStep } from '../backend/result.js';
@@ -171,13 +171,17 @@ export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number |
  * not free it (docs/ARCHITECTURE.md, "Kernel facts"): its veth would stay on the bridge with
  * its address, and old flows would still be delivered to it. Down and masterless, it
  * reaches nothing; the kernel deletes it when the netns is finally freed.
+ *
+ * `netns`: the identity recorded at attach (topology/netns-identity.ts), passed to the
+ * netnsDelete so that only that netns is unmounted.
  */
-export function detachSteps(ep: { netnsPath: string; ownsNetns: boolean; host?: NsRef; hostIfname?: string }, firewall: readonly Labelled[] = []): Labelled[] {
+export function detachSteps(ep: { netnsPath: string; ownsNetns: boolean; host?: NsRef; hostIfname?: string; netns?: NetnsIdentity }, firewall: readonly Labelled[] = []): Labelled[] {
   const steps: Labelled[] = [...firewall];
   if (ep.ownsNetns && ep.host !== undefined && ep.hostIfname !== undefined) {
     steps.push(rtnlStep(ep.host, [{ op: 'linkSet', link: ep.hostIfname, up: false, master: 0 }], `take ${ep.hostIfname} down and off its bridge`));
   }
-  if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath }, label: `delete netns ${ep.netnsPath}` });
+  // with the identity recorded at attach, only that netns (else ESTALE: a stranger's now)
+  if (ep.ownsNetns) steps.push({ step: { kind: 'netnsDelete', path: ep.netnsPath, ...ep.netns }, label: `delete netns ${ep.netnsPath}` });
   return steps;
 }
 
