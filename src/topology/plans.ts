@@ -76,12 +76,19 @@ export function networkSteps(host: NsRef, net: NetworkView, storeTag: string): L
       ...(net.broadcast !== undefined ? { broadcast: net.broadcast } : {}),
     },
   ];
-  const labels = [`create bridge ${net.bridge}`, `add ${net.gateway}/${net.prefixLen} to bridge ${net.bridge}`];
+  const labels = [`add ${net.gateway}/${net.prefixLen} to bridge ${net.bridge}`];
   if (net.gateway6 !== undefined && net.prefixLen6 !== undefined) {
     ops.push({ op: 'addrAdd', link: net.bridge, family: 6, local: net.gateway6, prefixLen: net.prefixLen6, nodad: true });
     labels.push(`add ${net.gateway6}/${net.prefixLen6} to bridge ${net.bridge}`);
   }
-  return [rtnlStep(host, ops, `create bridge ${net.bridge} for network ${net.name}`, labels)];
+  // Two steps, not one: the ops of one step are all sent, so an address op beside a create
+  // that failed (EEXIST: an interface of someone else under that name) would name THEIR
+  // interface. A failed create stops the plan before the addresses.
+  const [create, ...addrs] = ops as [RtnlOp, ...RtnlOp[]];
+  return [
+    rtnlStep(host, [create], `create bridge ${net.bridge} for network ${net.name}`, [`create bridge ${net.bridge}`]),
+    rtnlStep(host, addrs, `add the gateway address(es) to bridge ${net.bridge}`, labels),
+  ];
 }
 
 /** The sysctls the firewall's rules need for a network (firewall/rules.ts requiredSysctls), as steps in the host netns. */
