@@ -137,6 +137,8 @@ export class NetworkTable {
     if (typeof name !== 'string' || !NAME_RE.test(name)) {
       throw new InvalidInputError(`invalid network name "${String(name)}": use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`);
     }
+    // `attach --network host|none` means host and none mode: a network of that name could never be reached
+    if (name === 'host' || name === 'none') throw new InvalidInputError(`invalid network name "${name}": reserved ("--network ${name}" means ${name} mode)`);
     refuseNotYet(input);
     const pool4 = makePool(name, input.subnet as string, input.gateway, 4);
     const pool6 = input.subnet6 !== undefined ? makePool(name, input.subnet6, input.gateway6, 6) : undefined;

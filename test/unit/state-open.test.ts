@@ -171,3 +171,20 @@ describe('state: opening and schema v3', () => {
     }
   });
 });
+
+describe('state: reserved network names', () => {
+  it('"host" and "none" are refused (attach --network host|none means those modes)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ctnet-reserved-'));
+    try {
+      const s = openStore(dir);
+      for (const name of ['host', 'none']) {
+        assert.throws(() => s.putNetwork({ name, subnet: '10.9.0.0/24' }), (e: Error) => e instanceof InvalidInputError && e.message.includes('reserved'));
+      }
+      assert.deepEqual(s.listNetworks(), []);
+      s.putNetwork({ name: 'hosts', subnet: '10.9.0.0/24' });
+      s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
