@@ -70,6 +70,27 @@ function takesValue(defs: Readonly<Record<string, OptDef>>, token: string): bool
   return defs[token.slice(2)]?.type === 'string';
 }
 
+/** `--name`, `--name=value` or `-x` of one of `defs`. */
+function isKnownOption(defs: Readonly<Record<string, OptDef>>, token: string): boolean {
+  if (token.startsWith('--')) return defs[token.slice(2).split('=')[0] ?? ''] !== undefined;
+  return token.length === 2 && token.startsWith('-') && Object.values(defs).some((d) => d.short === token[1]);
+}
+
+/**
+ * exec: where the command starts after NETNS (at `from`). When only options (and their
+ * values) stand between NETNS and a `--`, they are options and the command follows the
+ * `--`; otherwise the command starts right after NETNS, untouched.
+ */
+function optionsBeforeDashDash(rest: readonly string[], from: number, defs: Readonly<Record<string, OptDef>>): number {
+  for (let j = from; j < rest.length; j++) {
+    const t = rest[j] ?? '';
+    if (t === '--') return j === from ? from : j;
+    if (!isKnownOption(defs, t)) return from;
+    if (takesValue(defs, t)) j++;
+  }
+  return from;
+}
+
 /** Quick pre-scan: which verb (and sub-verb) is this, and where are they in argv? */
 function locateVerb(argv: readonly string[]): { words: string[]; at: number[] } {
   const words: string[] = [];
@@ -185,7 +206,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   }
   const verb = findVerb(verbName);
   if (verb === undefined) {
-    throw new UsageError(`unknown command "${first}" (see ctnet-fast --help)`);
+    throw new UsageError(`unknown command "${first}"`);
   }
   // Options may sit anywhere around the verb words: drop just those words.
   const verbEnd = (at[at.length - 1] ?? 0) + 1;
@@ -202,8 +223,11 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       if (!isNs) { if (takesValue(all, t)) i++; continue; }
       const ns = t === '--' ? i + 1 : i;
       opts = rest.slice(0, i);
+      // `exec NETNS --json -- CMD`: options between NETNS and a `--` are options too
+      const after = optionsBeforeDashDash(rest, ns + 1, all);
+      opts.push(...rest.slice(ns + 1, after));
       if (ns < rest.length) opts.push('--', rest[ns] ?? '');
-      command = rest.slice(ns + 1);
+      command = rest.slice(after);
       if (command[0] === '--') command = command.slice(1);
       break;
     }

@@ -69,7 +69,7 @@ export const VERBS: readonly VerbDef[] = [
       'no-masquerade': { type: 'boolean', help: 'do not masquerade traffic leaving the subnet' },
       'ignore-host-routes': { type: 'boolean', help: "create it even if the subnet overlaps one of the host's routes (never its addresses)" },
       'block-host': { type: 'boolean', help: 'containers cannot reach the host (gateway, host addresses, 169.254.169.254) except DNS on the gateway' },
-      'allow-host-port': { type: 'string', multiple: true, arg: 'PORT[/PROTO]', help: 'with --block-host: a gateway port containers may still reach (tcp by default; repeatable)' },
+      'allow-host-port': { type: 'string', multiple: true, arg: 'PORT[/PROTO]', help: 'with --block-host: a gateway port containers may still reach (tcp by default)' },
     },
     minPositionals: 1, maxPositionals: 1, positionalName: HOST_OR_NETWORK,
     examples: [

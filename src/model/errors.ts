@@ -48,6 +48,8 @@ export const CODE = {
   noAddon: 'ENOADDON',
   /** the state was written by a newer schema */
   schema: 'ESCHEMA',
+  /** the state file is not a usable store (empty, corrupt, foreign, a symlink) */
+  badStore: 'EBADSTORE',
   /** several failures at once */
   multiple: 'EMULTIPLE',
   /** anything else that failed */

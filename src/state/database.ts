@@ -14,7 +14,7 @@
  * knew about). Nothing is deleted or rewritten in that case.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, linkSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, lstatSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CtnetError, EnvironmentError, CODE, codeOf } from '../model/errors.js';
@@ -35,7 +35,7 @@ export function isBusy(e: unknown): boolean {
   return codeOf(e)?.startsWith('SQLITE_BUSY') ?? false;
 }
 
-function notOurs(file: string, why: string, code: string = CODE.schema): CtnetError {
+function notOurs(file: string, why: string, code: string = CODE.badStore): CtnetError {
   return new CtnetError(`state ${file} is not a usable ctnet-fast store: ${why}; nothing was changed ` +
     '(move it away to start from an empty state, or point $CTNET_STATE_DIR elsewhere)', code);
 }
@@ -45,6 +45,7 @@ function notOurs(file: string, why: string, code: string = CODE.schema): CtnetEr
  * database). Returns false when there is no such file; throws when it is not a store.
  */
 function existingStore(file: string): boolean {
+  refuseLinks(file);
   let st;
   try {
     st = statSync(file);
@@ -63,6 +64,23 @@ function existingStore(file: string): boolean {
     if (attempt >= 3 && !existsSync(`${file}-wal`)) throw notOurs(file, short);
     sleepSync(20);
     st = statSync(file);
+  }
+}
+
+/**
+ * The state's files are never reached through a symbolic link (README: files in the state
+ * directory are opened without following links): a `state.db`, `-wal` or `-shm` that is one
+ * is refused, naming it, before SQLite opens (and follows) it.
+ */
+function refuseLinks(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let link = false;
+    try {
+      link = lstatSync(f).isSymbolicLink();
+    } catch (e) {
+      if (codeOf(e) !== 'ENOENT') throw notOurs(f, `cannot read it (${codeOf(e) ?? (e as Error).message})`, codeOf(e) ?? CODE.environment);
+    }
+    if (link) throw notOurs(f, 'it is a symbolic link (the state is never opened through a link)');
   }
 }
 
@@ -163,7 +181,8 @@ function openExisting(file: string, busyTimeoutMs: number): Database.Database {
  * database atomically when there is none. Errors: CtnetError ENVIRONMENT naming the
  * directory and the fix for one we must not trust (owned by another user, or writable by
  * others, itself or a parent: dir.ts ensureStateDir, issue 10 item 7); EnvironmentError for
- * one we cannot use; CtnetError ESCHEMA for a file that is not a (current) store.
+ * one we cannot use; CtnetError EBADSTORE for a file that is not a store (empty, corrupt,
+ * foreign, a symbolic link), ESCHEMA for one of a newer schema.
  */
 export function openDatabase(dir: string, busyTimeoutMs: number): { db: Database.Database; file: string } {
   const file = path.join(dir, STATE_FILE);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { parseCommandLine, parseFromFileLine, UsageError, type Parsed } from '../../src/cli/args.js';
 import { VERBS } from '../../src/cli/table.js';
 import { helpFor } from '../../src/cli/help.js';
+import { describeError, errorLine } from '../../src/cli/output.js';
 
 function run(argv: string[]): Extract<Parsed, { kind: 'run' }> {
   const p = parseCommandLine(argv);
@@ -82,6 +83,32 @@ describe('cli args', () => {
     const d = run(['exec', '--', 'ns0', 'true']);
     assert.deepEqual(d.positionals, ['ns0']);
     assert.deepEqual(d.command, ['true']);
+  });
+
+  it('exec: global options after NETNS and before -- are options (new-user review)', () => {
+    const a = run(['exec', 'ns0', '--json', '--', 'ip', '-j', 'addr']);
+    assert.deepEqual(a.positionals, ['ns0']);
+    assert.deepEqual(a.command, ['ip', '-j', 'addr']);
+    assert.equal(a.global.json, true);
+    const b = run(['exec', 'ns0', '-q', '--state-dir', '/tmp/x', '--', 'true']);
+    assert.deepEqual(b.command, ['true']);
+    assert.equal(b.global.quiet, true);
+    assert.equal(b.global.stateDir, '/tmp/x');
+    // not options only: the command starts right after NETNS, untouched
+    const c = run(['exec', 'ns0', 'ls', '--', '-la']);
+    assert.deepEqual(c.command, ['ls', '--', '-la']);
+    assert.equal(c.global.json, false);
+    const d = run(['exec', 'ns0', '--frob', '--', 'x']);
+    assert.deepEqual(d.command, ['--frob', '--', 'x']);
+  });
+
+  it('usage texts say each thing once (new-user review)', () => {
+    const text = helpFor('network create') ?? '';
+    assert.match(text, /allow-host-port/);
+    assert.doesNotMatch(text, /\(repeatable\) \(repeatable\)|repeatable\) \(repeatable/);
+    assert.doesNotMatch(text, /repeatable.*repeatable/);
+    const line = errorLine(describeError(usage(['frobnicate'], /unknown command/)));
+    assert.equal(line.split('--help').length, 2, line);
   });
 
   it('help: --help anywhere, help VERB, group help', () => {
