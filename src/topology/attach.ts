@@ -23,7 +23,7 @@ import { selfOwner } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
 import { attachElements, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
-import { bridgeIndexOf, type HostContext } from './context.js';
+import { bridgeIndexOf, notFound, type HostContext } from './context.js';
 import { claimed } from './network-claims.js';
 import { Endpoint } from './endpoint.js';
 import { attachSteps, deleteHostVethSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
@@ -54,6 +54,8 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   const mac = opts.mac !== undefined ? checkMac(opts.mac, 'container MAC') : undefined;
   const ports = normalizeMappings(opts.publish ?? []);
   const routes = parseRoutes(opts.routes);
+  // a network removed (network rm, or another process) is not found, not a missing bridge
+  if (ctx.store.getNetwork(net.name) === undefined) throw notFound(`network "${net.name}"`);
   const bridgeIndex = await bridgeIndexOf(ctx, net);
   // the endpoint's anti-spoofing element (and its published ports) ride in the plan
   const withRules = ctx.fw.active;
@@ -64,6 +66,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     if (claimed(ctx, 'removing', net.name)) {
       throw new CtnetError(`network "${net.name}" is being removed (network rm); nothing was attached`, CODE.busy);
     }
+    if (ctx.store.getNetwork(net.name) === undefined) throw notFound(`network "${net.name}"`);
     return ctx.store.beginAttach({
       network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
@@ -167,20 +170,42 @@ async function rollbackAttach(ctx: HostContext, rec: EndpointRecord, created: bo
   }
 }
 
-/** Mode "host": the container shares the host's netns; nothing to build, only recorded. */
+/** Mode "host": the container shares the host's netns; nothing to build, only recorded. Twice: the same endpoint. */
 export function attachHost(ctx: HostContext, netns?: string): EndpointInfo {
   const path = netns !== undefined ? resolveNetns(netns).path : (ctx.hostNsPath ?? `/proc/${process.pid}/ns/net`);
-  const rec = ctx.store.beginAttach({ mode: 'host', netns: path, data: selfOwner() });
-  ctx.store.markReady(rec.id);
-  return endpointInfo(rec, undefined);
+  if (netns !== undefined && !existsSync(path)) {
+    throw new CtnetError(`attach ${netns} (mode host): netns ${path} not found (host mode never creates one)`, CODE.notFound);
+  }
+  return ctx.store.transaction(() => {
+    const same = ctx.store.listEndpoints({ netns: path }).find((e) => e.mode === 'host');
+    if (same !== undefined) return endpointInfo(same, undefined);
+    const rec = ctx.store.beginAttach({ mode: 'host', netns: path, data: selfOwner() });
+    ctx.store.markReady(rec.id);
+    return endpointInfo(rec, undefined);
+  });
 }
 
-/** Mode "none": the container's own netns (created if missing) with only lo up. */
+/**
+ * Mode "none": the container's own netns (created if missing) with only lo up. Twice: the
+ * same endpoint; a netns already on a bridge network is refused (it would not have only lo).
+ */
 export async function attachNone(ctx: HostContext, netns: string): Promise<EndpointInfo> {
   const r = resolveNetns(netns);
   const create = r.name !== undefined && !existsSync(r.path);
   if (!create) refuseHostNetns(ctx, r.path);
-  const rec = ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: selfOwner() });
+  const found = ctx.store.transaction(() => {
+    const on = ctx.store.listEndpoints({ netns: r.path });
+    const same = on.find((e) => e.mode === 'none');
+    if (same !== undefined) return { same };
+    const bridged = on.filter((e) => e.mode === 'bridge');
+    if (bridged.length > 0) {
+      throw new CtnetError(`attach ${netns} (mode none): it is attached to network ${bridged.map((e) => e.network ?? '').join(', ')}; ` +
+        'a none-mode netns has only lo (detach it first)', CODE.busy);
+    }
+    return { rec: ctx.store.beginAttach({ mode: 'none', netns: r.path, ...(r.name !== undefined ? { netnsName: r.name } : {}), ownsNetns: create, data: selfOwner() }) };
+  });
+  if (found.same !== undefined) return endpointInfo(found.same, undefined);
+  const rec = found.rec;
   const steps: Labelled[] = [
     create ? { step: { kind: 'netnsCreate', path: r.path }, label: `create netns ${r.path}` } : { step: { kind: 'netnsOpen', path: r.path }, label: `open netns ${r.path}` },
     rtnlStep({ slot: 0 }, [{ op: 'linkSet', link: 'lo', up: true }], `set lo up in ${r.path}`),

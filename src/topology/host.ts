@@ -14,13 +14,13 @@
  */
 import { existsSync } from 'node:fs';
 import type { Backend, NsRef } from '../model/plan.js';
-import { CtnetError } from '../model/errors.js';
+import { CODE, CtnetError, InvalidInputError } from '../model/errors.js';
 import type { EndpointInfo, GcReport, HostOptions, NetworkInfo, NetworkSpec } from '../model/types.js';
 import { loadBackend } from '../backend/select.js';
 import { runSteps } from '../backend/result.js';
 import { resolveNetns } from '../netns/index.js';
 import { Firewall, type FirewallBackendName } from '../firewall/index.js';
-import { openStore } from '../state/index.js';
+import { openStore, type Store } from '../state/index.js';
 import { notFound, type HostContext } from './context.js';
 import { attachHost, attachNone } from './attach.js';
 import { Endpoint } from './endpoint.js';
@@ -47,6 +47,8 @@ export class Host {
 
   /** Open a host: this netns (default) or another one given by name/path (`createNetns` makes a missing named one). */
   static async open(opts: HostOptions & { readonly backendInstance?: Backend } = {}): Promise<Host> {
+    checkChoice('backend', opts.backend, ['auto', 'native', 'iproute2']);
+    checkChoice('firewall', opts.firewall, ['auto', 'libnftables', 'nft', 'none']);
     const warn = opts.warn ?? ((m: string) => { process.stderr.write(`ctnet-fast: ${m}\n`); });
     const backend = opts.backendInstance ?? await loadBackend(opts.backend ?? 'auto', warn);
     let hostNs: NsRef = { self: true };
@@ -116,10 +118,12 @@ export class Host {
       .map((r) => endpointInfo(r, r.network !== undefined ? nets.get(r.network) : undefined));
   }
 
-  /** The endpoint of a netns (name or path), optionally on one network. */
+  /** The endpoint of a netns (name or path), optionally on one network (`host`/`none`: that mode's endpoint). */
   async findEndpoint(netns: string, network?: string): Promise<Endpoint | undefined> {
     const path = resolveNetns(netns).path;
-    const rec = this.#ctx.store.findEndpoint(network !== undefined ? { netns: path, network } : { netns: path });
+    const rec = network === 'host' || network === 'none'
+      ? this.#ctx.store.listEndpoints({ netns: path }).find((e) => e.mode === network)
+      : this.#ctx.store.findEndpoint(network !== undefined ? { netns: path, network } : { netns: path });
     return rec === undefined ? undefined : new Endpoint(this.#ctx, rec);
   }
 
@@ -179,6 +183,21 @@ export class Host {
     await Promise.allSettled([...this.#ctx.background]);
     flushReady(this.#ctx);
     this.#ctx.store.close();
+    // this Host, and the Networks and Endpoints it handed out, now fail with a clear error
+    (this.#ctx as { store: Store }).store = closedStore();
     if (this.#ownsBackend) await this.#ctx.backend.close();
   }
+}
+
+/** An option that must be one of `allowed` (undefined: the default). */
+function checkChoice(name: string, value: unknown, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    throw new InvalidInputError(`Host.open: invalid ${name} ${JSON.stringify(value)}: expected ${allowed.join(', ')}`);
+  }
+}
+
+/** What a closed Host's context holds in place of its store: every use says the host is closed. */
+function closedStore(): Store {
+  const fail = (): never => { throw new CtnetError('host is closed (Host.close() was called): open a new Host to use the state', CODE.failure); };
+  return new Proxy({} as Store, { get: (_t, prop) => (prop === 'then' || typeof prop === 'symbol' ? undefined : fail) });
 }

@@ -183,6 +183,9 @@ export function normalizeMapping(m: PortMapping): PortMapping {
  * firewall, where the state's canonical form says 0.0.0.0).
  */
 export function normalizeMappings(items: ReadonlyArray<string | PortMapping>): PortMapping[] {
+  if (!Array.isArray(items)) {
+    throw new InvalidInputError(`invalid publish ${JSON.stringify(items)}: expected an array of port mappings (e.g. ['8080:80'])`);
+  }
   return items.map((x) => {
     if (typeof x === 'string') return parsePortSpec(x);
     validatePortMapping(x);

@@ -164,7 +164,7 @@ export async function detach(ctx: Context): Promise<number> {
     }
   });
   throwFailures('detach', detached.map(netnsLabel), errors, 'detached');
-  ctx.out.result({ detached }, () => (ctx.out.quiet ? '' : detached.map((e) => `detached ${netnsLabel(e)} from ${e.network}${e.address !== '' ? ` (${e.address})` : ''}`).join('\n')));
+  ctx.out.result({ detached }, () => (ctx.out.quiet ? '' : detached.map((e) => `detached ${netnsLabel(e)} ${e.network !== '' ? `from ${e.network}` : `(mode ${e.mode})`}${e.address !== '' ? ` (${e.address})` : ''}`).join('\n')));
   return 0;
 }
 

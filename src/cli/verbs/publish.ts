@@ -41,13 +41,18 @@ async function endpointOf(ctx: Context, host: Host, netns: string) {
   return ep;
 }
 
+/** The container address a mapping reaches: its IPv6 one for an IPv6 host address, else its IPv4 one. */
+export function mappingTarget(p: PortMapping, ep: { readonly ip: string; readonly ip6?: string }): string {
+  return p.hostIp?.includes(':') === true && ep.ip6 !== undefined ? ep.ip6 : ep.ip;
+}
+
 export async function publish(ctx: Context): Promise<number> {
   const { netns, specs } = await specsOf(ctx);
-  const { ports, ip } = await withHost(ctx, async (host) => {
+  const { ports, info } = await withHost(ctx, async (host) => {
     const ep = await endpointOf(ctx, host, netns);
-    return { ports: await ep.publish(specs), ip: ep.info.ip };
+    return { ports: await ep.publish(specs), info: ep.info };
   });
-  ctx.out.result(ports, () => (ctx.out.quiet ? '' : ports.map((p) => `published ${portText(p)} → ${netns} (${ip})`).join('\n')));
+  ctx.out.result(ports, () => (ctx.out.quiet ? '' : ports.map((p) => `published ${portText(p)} → ${netns} (${mappingTarget(p, info)})`).join('\n')));
   return 0;
 }
 
