@@ -172,14 +172,15 @@ async function rollbackAttach(ctx: HostContext, rec: EndpointRecord, created: bo
 
 /** Mode "host": the container shares the host's netns; nothing to build, only recorded. Twice: the same endpoint. */
 export function attachHost(ctx: HostContext, netns?: string): EndpointInfo {
-  const path = netns !== undefined ? resolveNetns(netns).path : (ctx.hostNsPath ?? `/proc/${process.pid}/ns/net`);
+  const r = netns !== undefined ? resolveNetns(netns) : undefined;
+  const path = r?.path ?? ctx.hostNsPath ?? `/proc/${process.pid}/ns/net`;
   if (netns !== undefined && !existsSync(path)) {
     throw new CtnetError(`attach ${netns} (mode host): netns ${path} not found (host mode never creates one)`, CODE.notFound);
   }
   return ctx.store.transaction(() => {
     const same = ctx.store.listEndpoints({ netns: path }).find((e) => e.mode === 'host');
     if (same !== undefined) return endpointInfo(same, undefined);
-    const rec = ctx.store.beginAttach({ mode: 'host', netns: path, data: selfOwner() });
+    const rec = ctx.store.beginAttach({ mode: 'host', netns: path, ...(r?.name !== undefined ? { netnsName: r.name } : {}), data: selfOwner() });
     ctx.store.markReady(rec.id);
     return endpointInfo(rec, undefined);
   });
