@@ -15,7 +15,8 @@
  *               that moment into one plan (scheduleAddressFlows), while the address is still
  *               leased (a detached address lingers until its netns is gone, linger.ts), so
  *               no new container gets the address before its old flows are deleted. A
- *               process killed in between leaves those entries to their timeout.
+ *               process killed in between leaves those entries to their timeout. When the
+ *               host netns tracks no flow at all (nf_conntrack_count 0) there is no walk.
  *   publish     the flows to that host port that were NOT translated (sent while nothing was
  *               published there: reply source = original destination = a host address), so
  *               the next packet is DNAT'd to the new container. A mapping with a host IP
@@ -49,6 +50,7 @@ export function addressFlowSteps(ctx: HostContext, ep: { readonly ip?: string; r
 }
 
 const pendingFlows = new WeakMap<HostContext, Labelled[]>();
+const runningFlows = new WeakMap<HostContext, Promise<void>>();
 
 /**
  * Delete every flow of a detached container's addresses soon after the detach returned, off
@@ -68,23 +70,32 @@ export function scheduleAddressFlows(ctx: HostContext, ep: { readonly ip?: strin
     const batch = pendingFlows.get(ctx) ?? [];
     pendingFlows.delete(ctx);
     if (batch.length === 0 || !ctx.store.isOpen) return;
+    // No tracked flow at all in the host netns (nf_conntrack_count is per netns): nothing to
+    // delete, and no table walk. Unknown (no conntrack module): try the cleanup anyway.
+    const count = await ctx.backend.run({ steps: [{ kind: 'sysctl', ns: ctx.hostNs, key: 'net/netfilter/nf_conntrack_count' }] }).catch(() => undefined);
+    const c = count?.[0];
+    if (c?.ok === true && c.value?.trim() === '0') return;
     const results = await ctx.backend.run({ steps: batch.map((b) => b.step), stopOnError: false }).catch(() => undefined);
     if (results !== undefined) reportConntrack(ctx, batch, results);
   });
   ctx.background.add(p);
-  void p.finally(() => ctx.background.delete(p));
+  runningFlows.set(ctx, p);
+  void p.finally(() => {
+    ctx.background.delete(p);
+    if (runningFlows.get(ctx) === p) runningFlows.delete(ctx);
+  });
 }
 
 /**
  * The address cleanups still queued by detaches (and forget them): a publish puts them in its
  * own plan, before its own conntrack steps, so a host port handed to another container right
- * after a detach never meets the old container's flows.
+ * after a detach never meets the old container's flows; one already running is waited for.
  */
-export function takeAddressFlows(ctx: HostContext): Labelled[] {
+export async function takeAddressFlows(ctx: HostContext): Promise<Labelled[]> {
   const queued = pendingFlows.get(ctx);
-  if (queued === undefined) return [];
-  pendingFlows.set(ctx, []);
-  return queued;
+  if (queued !== undefined) pendingFlows.set(ctx, []);
+  await runningFlows.get(ctx); // a cleanup already under way finishes first
+  return queued ?? [];
 }
 
 /** The families a mapping reaches and the host IP filter of each (undefined: every address). */

@@ -88,7 +88,7 @@ export async function applyPorts(ctx: HostContext, rec: EndpointRecord, mappings
   const ep = firewallEndpoint(rec);
   if (what === 'publish') await refreshHostAddrs(ctx, 'first');
   const json = what === 'publish' ? publishElements(ep, mappings, ctx.fw.ruleOpts) : unpublishElements(ep, mappings, ctx.fw.ruleOpts);
-  const ct = [...takeAddressFlows(ctx), ...(what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings))];
+  const ct = [...await takeAddressFlows(ctx), ...(what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings))];
   for (let attempt = 1; ; attempt++) {
     try {
       await ctx.fw.ensureBase();

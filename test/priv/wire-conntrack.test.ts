@@ -148,7 +148,14 @@ describe('wire: conntrack cleanup on unpublish, detach and re-publish (conntrack
     assert.deepEqual(await flowReplySources(), [bip]);
     rb?.stop();
     await b.detach();
-    const { stdout } = await run('conntrack', ['-L', '-f', 'ipv4'], { encoding: 'utf8' });
+    // a detach deletes its flows right after it returns, off the caller's path (conntrack.ts
+    // scheduleAddressFlows: a ctnetlink dump walks the whole table): poll briefly
+    let stdout = '';
+    for (let i = 0; i < 40; i++) {
+      stdout = (await run('conntrack', ['-L', '-f', 'ipv4'], { encoding: 'utf8' })).stdout;
+      if (!stdout.split('\n').some((l) => l.includes(`=${bip} `))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.ok(!stdout.split('\n').some((l) => l.includes(`=${bip} `)), `no entry of ${bip} left:\n${stdout}`);
     await a.publish([`${PORT}:9999/udp`]);
     await burst('d2');
