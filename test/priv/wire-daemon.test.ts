@@ -87,7 +87,9 @@ describe('wire: the daemon restores our firewall after nft flush ruleset (nft -j
 
     spawnSync('nft', ['flush', 'ruleset']);
     assert.deepEqual(ourTables(), [], 'flushed');
-    assert.equal(await connect(undefined, '127.0.0.1', 18201), undefined, 'without our tables the port is dead');
+    // the daemon may restore within its 500 ms check before this connect runs: then a live port is fine
+    const during = await connect(undefined, '127.0.0.1', 18201);
+    assert.ok(during === undefined || ourTables().length === 3, 'without our tables the port is dead (unless the daemon already restored them)');
     const back = await within(3000, () => ourTables().length === 3 && publishedPorts().includes(18201));
     assert.ok(back, `the daemon restored our tables and the port (tables: ${ourTables().join(',')}, ports: ${publishedPorts().join(',')})`);
     assert.deepEqual(ourTables(), tables);
