@@ -16,7 +16,8 @@
  * with every netnsDelete, and a netnsOpen of each endpoint's netns tells a stranger's). An owner is alive only if its
  * pid runs and is the same process (its start time, or else it started before the row).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import type { Addr, Link, NetnsIdentity } from '../model/plan.js';
 import { EnvironmentError } from '../model/errors.js';
 import type { GcReport } from '../model/types.js';
@@ -111,6 +112,7 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
           ...(veth !== undefined && (veth.alias === endpointAlias(ep.id) || (ep.state === 'pending' && (veth.alias ?? '') === '')) ? deleteHostVethSteps(ctx.hostNs, veth.index) : []),
         ];
         if (steps.length > 0) await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: false });
+        if (ep.ownsNetns) removeHalfDeletedNetns(ep.netns);
         await applyPorts(ctx, ep, ep.ports, 'unpublish').catch(() => undefined);
         ctx.store.finishDetach(ep.id);
       });
@@ -118,6 +120,7 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
       // detachRecord's netnsDelete carries the identity: a stranger's netns is left alone
       await act(`forget endpoint ${ep.id}: its netns ${ep.netns} is gone${strangers.has(ep.id) ? ' (another netns took its name)' : ''}`, async () => {
         await detachRecord(ctx, ep).catch(() => undefined);
+        if (ep.ownsNetns) removeHalfDeletedNetns(ep.netns);
       });
     }
     opts.onProgress?.(++done, total);
@@ -175,4 +178,17 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
   if (dry) return { actions, errors };
   if (errors.length > 0 && actions.length === 0) throw new EnvironmentError(errors.join('; '));
   return { actions, errors };
+}
+
+/**
+ * A netns delete is an unmount and then an unlink: a process killed between the two leaves
+ * an empty plain file where the netns was (no longer a mount: it sits on the same filesystem
+ * as its directory). That file names no netns at all, so removing it can harm no one;
+ * anything else (a mounted netns: ours or a stranger's) is left to netnsDelete's identity check.
+ */
+function removeHalfDeletedNetns(file: string): void {
+  try {
+    const st = lstatSync(file);
+    if (st.isFile() && st.size === 0 && st.dev === statSync(path.dirname(file)).dev) unlinkSync(file);
+  } catch { /* gone already, or not ours to judge */ }
 }
