@@ -15,19 +15,9 @@ import { watchFirewall } from '../../src/topology/index.js';
 import { openStore } from '../../src/state/index.js';
 import { assertSandbox, backendFor, ip, ipJson, link, removeLeftovers } from '../helpers/index.js';
 import { connect, ping, startServer } from '../helpers/traffic.js';
-import { listOwnTables, readTable } from '../fixtures/firewall/nft.js';
+import { listOwnTables, publishedPorts, readTable } from '../fixtures/firewall/nft.js';
 
 const run = promisify(execFile);
-
-/** Host ports in `ip ctnet`'s pub_any_port map (nft -j). */
-async function publishedPorts(): Promise<number[]> {
-  const out: number[] = [];
-  for (const o of (await readTable('ip')).nftables) {
-    const m = o.map as { name?: string; elem?: Array<[{ concat: [string, number] }, number]> } | undefined;
-    if (m?.name === 'pub_any_port') for (const [k] of m.elem ?? []) out.push(k.concat[1]);
-  }
-  return out.sort((a, b) => a - b);
-}
 
 /** Elements of set `name` of `ip ctnet` (nft -j), as JSON text. */
 async function setElements(name: string): Promise<string[]> {

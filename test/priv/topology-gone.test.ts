@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Host } from '../../src/index.js';
 import { BACKENDS, assertSandbox, backendFor, ip, link, removeLeftovers } from '../helpers/index.js';
-import { listOwnTables, readTable } from '../fixtures/firewall/nft.js';
+import { listOwnTables, publishedPorts } from '../fixtures/firewall/nft.js';
 
 const run = promisify(execFile);
 
@@ -20,16 +20,6 @@ const run = promisify(execFile);
 async function dropOurTables(): Promise<void> {
   for (const t of await listOwnTables()) await run('nft', ['delete', 'table', ...t.split(' ')]);
   assert.deepEqual(await listOwnTables(), []);
-}
-
-/** Host ports published in `ip ctnet`'s pub_any_port map (nft -j). */
-async function publishedPorts(): Promise<number[]> {
-  const out: number[] = [];
-  for (const o of (await readTable('ip')).nftables) {
-    const m = o.map as { name?: string; elem?: Array<[{ concat: [string, number] }, number]> } | undefined;
-    if (m?.name === 'pub_any_port') for (const [k] of m.elem ?? []) out.push(k.concat[1]);
-  }
-  return out.sort((a, b) => a - b);
 }
 
 for (const backend of BACKENDS) {
