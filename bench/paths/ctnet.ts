@@ -9,7 +9,7 @@
  * instead of breaking the whole run; only its types are imported statically.
  */
 import type { Endpoint, Host, Network, Step } from '../../src/index.js';
-import type { NetRecord } from '../../src/topology/plans.js';
+import type { NetworkView } from '../../src/topology/plans.js';
 import type { ContainerPath } from './types.js';
 import { containerIp, SUBNET } from './types.js';
 import { Unavailable } from './unavailable.js';
@@ -94,7 +94,7 @@ export function ctnetPlanPath(): ContainerPath {
   let host: Host | undefined;
   /** The library's internal plan builder, loaded only by this path. */
   let plans: typeof import('../../src/topology/plans.js') | undefined;
-  let netRec: NetRecord | undefined;
+  let netRec: NetworkView | undefined;
   let bridgeIndex: number | undefined;
 
   const run = async (steps: readonly Step[], what: string): Promise<void> => {

@@ -33,9 +33,6 @@ export interface NetworkView extends Pick<NetworkInfo,
   readonly prefixLen6?: number;
 }
 
-/** @deprecated the former name of NetworkView (bench/paths/ctnet.ts still uses it). */
-export type NetRecord = NetworkView;
-
 export interface EndpointPlanInput {
   readonly id: string;
   readonly netnsPath: string;
