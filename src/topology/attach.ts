@@ -70,7 +70,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     return ctx.store.beginAttach({
       network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
-      ...(mac !== undefined ? { mac } : {}), ports, data: { ...selfOwner(), ...intentData(routes, others.length === 0) },
+      ...(mac !== undefined ? { mac } : {}), ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}), ports, data: { ...selfOwner(), ...intentData(routes, others.length === 0) },
     });
   }));
   const input: EndpointPlanInput = {

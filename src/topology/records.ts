@@ -51,6 +51,7 @@ export function endpointInfo(rec: EndpointRecord, net: NetworkRecord | undefined
     ...(rec.ip6 !== undefined ? { address6: `${rec.ip6}/${prefix6}`, ip6: rec.ip6 } : {}),
     ...(net?.gateway6 !== undefined && rec.ip6 !== undefined ? { gateway6: net.gateway6 } : {}),
     mac: rec.mac ?? '', ports: rec.ports, createdAt: rec.createdAt,
+    ...(rec.containerId !== undefined ? { containerId: rec.containerId } : {}),
   };
 }
 
