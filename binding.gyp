@@ -32,6 +32,20 @@
       "defines": ["NAPI_VERSION=9", "_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fvisibility=hidden"],
       "libraries": ["-ldl", "-lpthread"]
+    },
+    {
+      "target_name": "ctnet-cni",
+      "type": "executable",
+      "sources": [
+        "native/cni-shim/main.c",
+        "native/cni-shim/json.c",
+        "native/cni-shim/agent.c",
+        "native/cni-shim/fallback.c"
+      ],
+      "include_dirs": ["native/cni-shim"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing"],
+      "ldflags": ["-Wl,-O1"]
     }
   ]
 }
