@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const LAYERS = ['model', 'util', 'validate', 'backend', 'rtnl', 'netns', 'firewall', 'ipam', 'state', 'topology', 'cli'] as const;
+export const LAYERS = ['model', 'util', 'validate', 'backend', 'rtnl', 'netns', 'firewall', 'ipam', 'state', 'topology', 'cni', 'cli'] as const;
 
 const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
 

@@ -1,0 +1,238 @@
+/**
+ * cni/commands.ts — ADD, DEL, GC and STATUS over the library (Host.network, Network.attach,
+ * Endpoint.detach). CHECK is check.ts's. An attachment is identified as the spec says:
+ * (network name, CNI_CONTAINERID, CNI_IFNAME); the library's endpoint records the container
+ * id (AttachOptions.containerId).
+ *
+ * Layer: cni (docs/ARCHITECTURE.md, "CNI" and "Life of an attach"). Addresses come from the
+ * store's IPAM (host-local, static) or a delegated IPAM plugin (delegate.ts); a restricted
+ * range (rangeStart/rangeEnd, several ranges of one subnet) is served by asking for a
+ * specific free address, the store refusing one taken meanwhile (EADDRINUSE: the next).
+ */
+import { existsSync } from 'node:fs';
+import type { Endpoint, Host, Network } from '../topology/index.js';
+import type { AttachOptions, EndpointInfo, NetworkSpec } from '../model/types.js';
+import type { Link } from '../model/plan.js';
+import { AggregateCtnetError, CODE, codeOf } from '../model/errors.js';
+import { broadcast, familyOf, formatIp, lastAddress, parseCidr, parseIp, type Family } from '../util/ip.js';
+import { networkOf, type CniConfig, type CniRange, type CniRoute } from './config.js';
+import { CniError, ERR } from './errors.js';
+import { execIpam, parseIpamResult, type IpamResult } from './delegate.js';
+import { buildResult, type CniResult } from './result.js';
+
+/** The CNI environment a command reads (already checked for presence by index.ts). */
+export interface CniEnv {
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifname: string;
+  readonly raw: Readonly<Record<string, string>>;
+  readonly stdin: string;
+}
+
+/** How many taken addresses an ADD into a restricted range skips before giving up. */
+const MAX_TRIES = 256;
+
+/** The network a config describes (its first range of each family, or the delegated IPAM's subnets). */
+export function networkSpec(cfg: CniConfig, delegated?: IpamResult): NetworkSpec {
+  let v4: { subnet: string; gateway?: string } | undefined;
+  let v6: { subnet: string; gateway?: string } | undefined;
+  if (cfg.ipam.kind === 'native') {
+    const r4 = cfg.ipam.v4?.[0];
+    const r6 = cfg.ipam.v6?.[0];
+    if (r4) v4 = { subnet: r4.subnet, ...(r4.gateway !== undefined ? { gateway: r4.gateway } : {}) };
+    if (r6) v6 = { subnet: r6.subnet, ...(r6.gateway !== undefined ? { gateway: r6.gateway } : {}) };
+  } else if (delegated !== undefined) {
+    if (delegated.v4) v4 = { subnet: networkOf(delegated.v4.address), ...(delegated.v4.gateway !== undefined ? { gateway: delegated.v4.gateway } : {}) };
+    if (delegated.v6) v6 = { subnet: networkOf(delegated.v6.address), ...(delegated.v6.gateway !== undefined ? { gateway: delegated.v6.gateway } : {}) };
+  }
+  if (v4 === undefined) {
+    throw new CniError(ERR.invalidConfig, `invalid network config: ipam${cfg.ipam.kind === 'native' ? '.ranges' : ''}: an IPv4 range is required (IPv6-only networks are not supported yet)`);
+  }
+  return {
+    name: cfg.name, subnet: v4.subnet, ...(v4.gateway !== undefined ? { gateway: v4.gateway } : {}),
+    ...(v6 !== undefined ? { subnet6: v6.subnet, ...(v6.gateway !== undefined ? { gateway6: v6.gateway } : {}) } : {}),
+    ...(cfg.bridge !== undefined ? { bridge: cfg.bridge } : {}), ...(cfg.mtu !== undefined ? { mtu: cfg.mtu } : {}),
+    masquerade: cfg.ipMasq,
+  };
+}
+
+/** The CNI attachments (endpoints with a container id) of a network, as the state knows them. */
+export async function cniEndpoints(host: Host, network: string): Promise<EndpointInfo[]> {
+  const nets = await host.networks();
+  if (!nets.some((n) => n.name === network)) return [];
+  return (await host.endpoints({ network })).filter((e) => e.containerId !== undefined);
+}
+
+/** The Endpoint object of a stored endpoint (the library finds it by netns and network). */
+async function endpointOf(host: Host, info: EndpointInfo): Promise<Endpoint | undefined> {
+  const ep = await host.findEndpoint(info.netns, info.network);
+  return ep !== undefined && ep.id === info.id ? ep : undefined;
+}
+
+/** Detach one stored endpoint (idempotent: one already gone is done). */
+export async function detachInfo(host: Host, info: EndpointInfo): Promise<void> {
+  const ep = await endpointOf(host, info);
+  if (ep === undefined) {
+    if ((await host.endpoints({ network: info.network })).some((e) => e.id === info.id)) {
+      throw new CniError(ERR.ours, `cannot detach endpoint ${info.id} of ${info.netns}: another endpoint of network ${info.network} shares its netns; detach it with ctnet-fast`);
+    }
+    return;
+  }
+  await ep.detach();
+}
+
+/** The routes the library adds inside the container besides its default route. */
+function extraRoutes(routes: readonly CniRoute[], gw4: string, gw6: string | undefined, has6: boolean): NonNullable<AttachOptions['routes']> {
+  const out: Array<{ dst: string; via?: string }> = [];
+  for (const r of routes) {
+    const c = parseCidr(r.dst, 'route');
+    if (c.prefixLen === 0) continue; // the default route: the library's own
+    if (c.family === 6 && !has6) continue;
+    const via = r.gw ?? (c.family === 4 ? gw4 : gw6);
+    out.push({ dst: networkOf(r.dst), ...(via !== undefined ? { via } : {}) });
+  }
+  return out;
+}
+
+/** Addresses of a restricted range set, in order, skipping the reserved ones and `taken`. */
+function* candidates(ranges: readonly CniRange[], gateway: string, taken: ReadonlySet<string>): Generator<string> {
+  for (const r of ranges) {
+    const c = parseCidr(r.subnet);
+    const b = broadcast(c);
+    const lo = r.rangeStart !== undefined ? parseIp(r.rangeStart).value : c.network + 1n;
+    const hi = r.rangeEnd !== undefined ? parseIp(r.rangeEnd).value : (b !== undefined ? b - 1n : lastAddress(c));
+    for (let a = lo; a <= hi; a++) {
+      const ip = formatIp(a, c.family);
+      if (ip !== gateway && !taken.has(ip) && a !== c.network && a !== b) yield ip;
+    }
+  }
+}
+
+const restricted = (rs: readonly CniRange[] | undefined): boolean => rs !== undefined && (rs.length > 1 || rs.some((r) => r.rangeStart !== undefined || r.rangeEnd !== undefined));
+const plain = (ip: string): string => { const p = parseIp(ip.split('/')[0]); return formatIp(p.value, p.family); };
+const byFamily = (ips: readonly string[], f: Family): string | undefined => ips.map(plain).find((ip) => familyOf(ip) === f);
+
+/** ADD: ensure the network, attach, and the result document. */
+export async function cmdAdd(host: Host, cfg: CniConfig, env: CniEnv): Promise<CniResult> {
+  if (!existsSync(env.netns)) throw new CniError(ERR.unknownContainer, `CNI_NETNS ${env.netns} does not exist (the container's netns is gone)`);
+  let delegated: IpamResult | undefined;
+  if (cfg.ipam.kind === 'delegate') delegated = parseIpamResult(await execIpam(cfg.ipam.type, 'ADD', env.raw, env.stdin), cfg.ipam.type);
+  try {
+    return await addWith(host, cfg, env, delegated);
+  } catch (e) {
+    if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'DEL', env.raw, env.stdin).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamResult | undefined): Promise<CniResult> {
+  const net = await host.network(networkSpec(cfg, delegated));
+  const info = net.info;
+  // ADD again for the same attachment answers what is there; a stale one on this netns (a
+  // /proc/PID path reused by another container) is detached first
+  const same = await host.findEndpoint(env.netns, cfg.name);
+  if (same !== undefined) {
+    const i = same.info;
+    if (i.containerId === env.containerId && i.ifname === env.ifname) return resultOf(host, cfg, env, i, delegated);
+    if (i.containerId !== env.containerId && i.ifname === env.ifname) await same.detach();
+  }
+  const requested = cfg.ipam.kind === 'native' ? [...cfg.ipam.addresses, ...cfg.ips] : [delegated?.v4?.address, delegated?.v6?.address].filter((x): x is string => x !== undefined);
+  const ip = byFamily(requested, 4);
+  const ip6 = info.subnet6 !== undefined ? byFamily(requested, 6) : undefined;
+  const routes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
+  const base: AttachOptions = {
+    netns: env.netns, ifname: env.ifname, containerId: env.containerId,
+    ...(ip6 !== undefined ? { ip6 } : {}), ...(cfg.mac !== undefined ? { mac: cfg.mac } : {}),
+    publish: cfg.portMappings, routes: extraRoutes(routes, info.gateway, info.gateway6, info.subnet6 !== undefined),
+  };
+  let ep: Endpoint;
+  if (ip !== undefined || cfg.ipam.kind !== 'native' || (!restricted(cfg.ipam.v4) && !restricted(cfg.ipam.v6))) {
+    ep = await net.attach({ ...base, ...(ip !== undefined ? { ip } : {}) });
+  } else {
+    ep = await attachInRange(host, net, cfg, base);
+  }
+  return resultOf(host, cfg, env, ep.info, delegated);
+}
+
+/** Attach with an address of the restricted range(s); an address taken meanwhile: the next. */
+async function attachInRange(host: Host, net: Network, cfg: CniConfig, base: AttachOptions): Promise<Endpoint> {
+  const info = net.info;
+  const eps = await host.endpoints({ network: cfg.name });
+  const taken = new Set(eps.flatMap((e) => [e.ip, e.ip6 ?? '']));
+  const ipam = cfg.ipam.kind === 'native' ? cfg.ipam : undefined;
+  const it4 = restricted(ipam?.v4) ? candidates(ipam?.v4 ?? [], info.gateway, taken) : undefined;
+  const it6 = restricted(ipam?.v6) && base.ip6 === undefined ? candidates(ipam?.v6 ?? [], info.gateway6 ?? '', taken) : undefined;
+  let ip = it4?.next();
+  let ip6 = it6?.next();
+  for (let i = 0; i < MAX_TRIES; i++) {
+    if (ip?.done === true || ip6?.done === true) break;
+    try {
+      return await net.attach({ ...base, ...(ip !== undefined ? { ip: ip.value } : {}), ...(ip6 !== undefined ? { ip6: ip6.value } : {}) });
+    } catch (e) {
+      if (codeOf(e) !== CODE.addrInUse) throw e;
+      // taken meanwhile (by another ADD): the next candidate of each restricted family
+      if (ip !== undefined) ip = it4?.next();
+      if (ip6 !== undefined) ip6 = it6?.next();
+    }
+  }
+  throw new CniError(ERR.ours, `network ${cfg.name} has no free address in its range${(ipam?.v4?.length ?? 0) + (ipam?.v6?.length ?? 0) > 1 ? 's' : ''} (ipam rangeStart/rangeEnd)`);
+}
+
+/** The result document of an endpoint (one rtnl query: the host veth's MAC). */
+async function resultOf(host: Host, cfg: CniConfig, env: CniEnv, ep: EndpointInfo, delegated: IpamResult | undefined): Promise<CniResult> {
+  const net = (await host.networks()).find((n) => n.name === cfg.name);
+  if (net === undefined) throw new CniError(ERR.ours, `network ${cfg.name} vanished during ADD`);
+  const hostMac = (await hostLink(host, ep.hostIfname))?.mac ?? '';
+  const ipamRoutes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
+  const ipamDns = cfg.ipam.kind === 'native' ? cfg.ipam.dns : delegated?.dns;
+  return buildResult({ cfg, ep, net, sandbox: env.netns, hostMac, ipamRoutes, ipamDns });
+}
+
+/** A link of the host netns by name (undefined when it is not there). */
+export async function hostLink(host: Host, name: string): Promise<Link | undefined> {
+  if (name === '') return undefined;
+  const ns = host.netnsPath !== undefined ? { path: host.netnsPath } : { self: true as const };
+  const r = await host.backend.run({ steps: [{ kind: 'rtnl', ns, ops: [{ op: 'linkGet', link: name }] }] });
+  const op = r[0]?.ok === true ? r[0].ops?.[0] : undefined;
+  return op?.ok === true ? op.value as Link : undefined;
+}
+
+/**
+ * DEL: detach the attachment (its address, ports, guard, conntrack entries go with it), from
+ * the state alone: the netns may be gone or CNI_NETNS empty. Nothing to do is success.
+ */
+export async function cmdDel(host: Host, cfg: CniConfig, env: CniEnv): Promise<void> {
+  const errors: Error[] = [];
+  for (const e of await cniEndpoints(host, cfg.name)) {
+    if (e.containerId !== env.containerId || e.ifname !== env.ifname) continue;
+    await detachInfo(host, e).catch((x: Error) => errors.push(x));
+  }
+  if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'DEL', env.raw, env.stdin).catch((x: Error) => errors.push(x));
+  if (errors.length > 0) throw errors.length === 1 ? errors[0] : new AggregateCtnetError(`DEL ${env.containerId} ${env.ifname}`, errors);
+}
+
+/** GC: detach every CNI attachment of the network that is not in cni.dev/valid-attachments; nothing else. */
+export async function cmdGc(host: Host, cfg: CniConfig, env: Omit<CniEnv, 'containerId' | 'netns' | 'ifname'>): Promise<void> {
+  if (cfg.validAttachments === undefined) throw new CniError(ERR.invalidConfig, 'invalid network config: cni.dev/valid-attachments: missing (GC needs the list of attachments to keep)');
+  const keep = new Set(cfg.validAttachments.map((a) => `${a.containerID}\n${a.ifname}`));
+  const errors: Error[] = [];
+  for (const e of await cniEndpoints(host, cfg.name)) {
+    if (keep.has(`${e.containerId ?? ''}\n${e.ifname}`)) continue;
+    await detachInfo(host, e).catch((x: Error) => errors.push(x));
+  }
+  if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'GC', env.raw, env.stdin).catch((x: Error) => errors.push(x));
+  if (errors.length > 0) throw errors.length === 1 ? errors[0] : new AggregateCtnetError(`GC of network ${cfg.name}`, errors);
+}
+
+/** STATUS: ADD can work when the state dir opened (the caller did), nftables and the addon are there. */
+export async function cmdStatus(host: Host, cfg: CniConfig, env: Omit<CniEnv, 'containerId' | 'netns' | 'ifname'>): Promise<void> {
+  try {
+    void host.firewallName; // resolves the driver: throws when nftables is missing
+  } catch (e) {
+    throw new CniError(ERR.notAvailable, `ctnet-fast cannot add containers: nftables is not available (${(e as Error).message})`);
+  }
+  if (host.backendName !== 'native' && env.raw.CTNET_BACKEND !== 'iproute2' && process.env.CTNET_BACKEND !== 'iproute2') {
+    throw new CniError(ERR.notAvailable, 'ctnet-fast cannot add containers at speed: its addon (build/Release/ctnet_native.node) did not load; rebuild it with npm install, or set CTNET_BACKEND=iproute2');
+  }
+  if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'STATUS', env.raw, env.stdin);
+}
