@@ -157,7 +157,14 @@ int main(void) {
   read_stdin(c);
 
   scan_ctx x = { c, 0, 0 };
-  json_object_members(c->stdin_buf, c->stdin_len, on_member, &x); /* a malformed config is the handler's to report */
+  if (json_object_members(c->stdin_buf, c->stdin_len, on_member, &x) < 0) {
+    /* A malformed config says nothing (what was read before the fault neither): the
+     * handler reports it, with the defaults' agent and state directory. */
+    c->cni_version_len = 0;
+    c->state_dir[0] = '\0';
+    memcpy(c->agent_mode, "fallback", sizeof "fallback");
+    x.bad_agent = x.bad_state_dir = 0;
+  }
 
   if (c->command != NULL && strcmp(c->command, "VERSION") == 0) answer_version(c);
 

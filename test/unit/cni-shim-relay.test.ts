@@ -1,0 +1,230 @@
+/**
+ * test/unit/cni-shim-relay.test.ts — the compiled CNI plugin shim (native/cni-shim) driven
+ * as a runtime drives it, against a fake agent speaking wire version 1 and a fake package
+ * for the self-contained fallback: VERSION with podman's dummy env and no agent, the request
+ * and the reply relayed byte for byte (odd bytes and invalid UTF-8 included), agent absent /
+ * required / auto-started / vanishing mid-reply / refusing, and oversized stdin.
+ *
+ * Layer: tests (docs/ARCHITECTURE.md, "Layers", "Errors"). No privileges: temp dirs only.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import {
+  cniError, fakeAgent, fakePackage, HELLO_REPLY, replyingAgent, requireShim, ROOT, runShim, tempDir, type FakeAgent,
+} from './cni-shim-support.js';
+
+const CONF = '{"cniVersion":"1.0.0","name":"n1","type":"ctnet-cni","ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}';
+const DUMMY = { CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' };
+
+describe('ctnet-cni shim', function () {
+  this.timeout(120000);
+  let t: { dir: string; remove: () => void };
+  let agent: FakeAgent | undefined;
+  before(requireShim);
+  beforeEach(() => { t = tempDir(); agent = undefined; });
+  afterEach(async () => { await agent?.close(); t.remove(); });
+
+  const env = (extra: Record<string, string> = {}): Record<string, string> =>
+    ({ CTNET_STATE_DIR: t.dir, CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', ...extra });
+
+  describe('VERSION', () => {
+    it('answers alone with dummy env and no agent (cniVersion of the config, else 1.1.0)', async () => {
+      const noAgent = path.join(t.dir, 'none');
+      for (const [stdin, want] of [['{"cniVersion":"0.4.0","name":"x"}', '0.4.0'], ['', '1.1.0'], ['not json', '1.1.0'], ['{"cniVersion":"1.0.0"}', '1.0.0']] as const) {
+        const r = await runShim({ env: { CNI_COMMAND: 'VERSION', ...DUMMY, CTNET_STATE_DIR: noAgent }, stdin });
+        assert.equal(r.status, 0, r.stdout.toString());
+        assert.deepEqual(JSON.parse(r.stdout.toString()), { cniVersion: want, supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+        assert.equal(r.stderr.length, 0);
+      }
+    });
+
+    it('never connects to the agent for VERSION', async () => {
+      agent = await fakeAgent(t.dir, () => assert.fail('VERSION reached the agent'));
+      const r = await runShim({ env: { CNI_COMMAND: 'VERSION', ...DUMMY, CTNET_STATE_DIR: t.dir }, stdin: CONF });
+      assert.equal(r.status, 0);
+      assert.equal(agent.received.length, 0, 'no connection');
+    });
+  });
+
+  describe('with an agent', () => {
+    it('pipelines hello and the cni request; env carries CNI_* and CTNET_STATE_DIR only', async () => {
+      agent = await replyingAgent(t.dir, () => ({ exitCode: 0, stdout: '{}' }));
+      const r = await runShim({ env: env({ CNI_COMMAND: 'ADD', HOME: '/root', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=p' }), stdin: CONF });
+      assert.equal(r.status, 0, r.stdout.toString());
+      const [hello, req] = agent.received[0]!.map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(hello, { v: 1, type: 'hello', min: 1, max: 1, client: `ctnet-cni/${(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}` });
+      assert.deepEqual(req, {
+        v: 1, type: 'cni', id: 1, stdin: CONF,
+        env: { CTNET_STATE_DIR: t.dir, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=p' },
+      });
+    });
+
+    it('relays stdout, stderr and exitCode byte for byte', async () => {
+      const odd = `{"a":"\u0000\u0001\u001f\u007f \\ \\" \u00e9 \u2028 \u2029 \ud83d\ude00 \uffff"}\n\ttail`;
+      for (const exitCode of [0, 1, 7, 255]) {
+        agent = await replyingAgent(t.dir, () => ({ exitCode, stdout: odd, stderr: `warn\u0000${exitCode}\n` }));
+        const r = await runShim({ env: env({ CNI_COMMAND: 'DEL' }), stdin: CONF });
+        assert.equal(r.status, exitCode);
+        assert.deepEqual(r.stdout, Buffer.from(odd, 'utf8'));
+        assert.deepEqual(r.stderr, Buffer.from(`warn\u0000${exitCode}\n`, 'utf8'));
+        await agent.close();
+        agent = undefined;
+      }
+    });
+
+    it('a lone surrogate in the reply becomes U+FFFD, as Node would write it', async () => {
+      agent = await replyingAgent(t.dir, () => ({ exitCode: 0, stdout: 'a\ud800b\udc00c' }));
+      const r = await runShim({ env: env({ CNI_COMMAND: 'CHECK' }), stdin: CONF });
+      assert.deepEqual(r.stdout, Buffer.from('a\ud800b\udc00c', 'utf8'));
+    });
+
+    it('escapes any stdin and env bytes so the agent reads what Node would decode (property)', async () => {
+      const lines: string[] = [];
+      agent = await fakeAgent(t.dir, (sock, line, i) => {
+        if (i === 0) { sock.write(HELLO_REPLY); return; }
+        lines.push(line);
+        sock.end('{"v":1,"type":"reply","id":1,"exitCode":0,"stdout":"ok"}\n');
+      });
+      await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 40 }), async (stdin, envBytes) => {
+        const value = Buffer.from(envBytes.filter((b) => b !== 0)); // an env value cannot hold NUL
+        lines.length = 0;
+        const r = await runShim({ env: { CNI_COMMAND: Buffer.from('ADD'), CTNET_STATE_DIR: Buffer.from(t.dir), CNI_ARGS: value }, stdin: Buffer.from(stdin) });
+        assert.equal(r.status, 0, r.stdout.toString());
+        assert.equal(lines.length, 1);
+        assert.ok(!/[\u0000-\u001f]/.test(lines[0]!), 'no raw control character on the wire');
+        const req = JSON.parse(lines[0]!) as { stdin: string; env: Record<string, string> };
+        assert.equal(req.stdin, Buffer.from(stdin).toString('utf8'));
+        assert.equal(req.env['CNI_ARGS'], value.toString('utf8'));
+      }), { numRuns: 120 });
+    });
+
+    it('an agent that closes mid-reply, or before any answer, is error 11 naming the socket (no hang)', async () => {
+      const cuts: Array<(sock: import('node:net').Socket, i: number) => void> = [
+        (sock, i) => { if (i === 0) { sock.write(HELLO_REPLY); } else { sock.end('{"v":1,"type":"reply","id":1,"exitCode":0,"stdout":"{\\"cniVer'); } },
+        (sock) => { sock.destroy(); },
+        (sock, i) => { if (i === 1) sock.end(HELLO_REPLY); },
+      ];
+      for (const cut of cuts) {
+        agent = await fakeAgent(t.dir, (sock, _line, i) => cut(sock, i));
+        const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+        assert.equal(e.code, 11);
+        assert.ok(e.msg.includes(path.join(t.dir, 'agent.sock')), e.msg);
+        assert.match(e.msg, /closed the connection/);
+        assert.equal(e.cniVersion, '1.0.0', 'the config\'s version');
+        await agent.close();
+        agent = undefined;
+      }
+    });
+
+    it('an agent error line (EPROTO, refused peer) is error 100 with the agent\'s code and message', async () => {
+      agent = await fakeAgent(t.dir, (sock, _line, i) => {
+        if (i === 0) sock.end('{"v":1,"type":"error","code":"EPROTO","message":"client speaks 1..1, agent 2..3"}\n');
+      });
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+      assert.equal(e.code, 100);
+      assert.ok(e.msg.includes(agent.sockPath));
+      assert.equal(e.details, 'agent error EPROTO: client speaks 1..1, agent 2..3');
+    });
+
+    it('a reply that is not a reply (garbage, no exitCode) is error 11, never relayed', async () => {
+      for (const bad of ['garbage\n', '{"v":1,"type":"reply","id":1,"stdout":"x"}\n']) {
+        agent = await fakeAgent(t.dir, (sock, _line, i) => { if (i === 0) sock.write(HELLO_REPLY); else sock.end(bad); });
+        const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+        assert.equal(e.code, 11);
+        await agent.close();
+        agent = undefined;
+      }
+    });
+  });
+
+  describe('without an agent', () => {
+    it('"agent": "required" is error 11 "ctnet-fast agent is not running at PATH"', async () => {
+      const conf = '{"cniVersion":"0.4.0","name":"n","agent":"required"}';
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: conf }));
+      assert.equal(e.code, 11);
+      assert.equal(e.cniVersion, '0.4.0');
+      assert.ok(e.msg.startsWith(`ctnet-fast agent is not running at ${path.join(t.dir, 'agent.sock')}`), e.msg);
+      assert.match(e.details ?? '', /ctnet-fast agent run/);
+    });
+
+    it('ctnetStateDir in the config names the socket; a relative one or a bad "agent" is error 7', async () => {
+      const other = tempDir();
+      try {
+        agent = await replyingAgent(other.dir, () => ({ exitCode: 0, stdout: 'from other' }));
+        const r = await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: JSON.stringify({ cniVersion: '1.0.0', ctnetStateDir: other.dir }) });
+        assert.equal(r.stdout.toString(), 'from other');
+        for (const bad of [{ ctnetStateDir: 'rel/dir' }, { ctnetStateDir: 5 }, { agent: 'sometimes' }]) {
+          const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: JSON.stringify({ cniVersion: '1.0.0', ...bad }) }));
+          assert.equal(e.code, 7);
+          assert.match(e.msg, new RegExp(`"${Object.keys(bad)[0]!}"`));
+        }
+      } finally {
+        other.remove();
+      }
+    });
+
+    it('a socket path too long for sun_path is error 11 with the fix', async () => {
+      const long = `/${'d'.repeat(120)}`;
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD', CTNET_STATE_DIR: long }), stdin: CONF }));
+      assert.equal(e.code, 11);
+      assert.match(e.msg, /ENAMETOOLONG/);
+      assert.match(e.details ?? '', /shorter/);
+    });
+
+    it('falls back to node PKG/dist/bundle/cni.cjs with the same env and the exact stdin bytes', async () => {
+      const exe = fakePackage(t.dir);
+      const stdin = Buffer.concat([Buffer.from(CONF), Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0xc3])]);
+      const r = await runShim({ exe, env: env({ CNI_COMMAND: 'ADD', HOME: '/nowhere', FAKE_EXIT: '3', PATH: '/usr/local/bin:/usr/bin:/bin' }), stdin });
+      assert.equal(r.status, 3, r.stdout.toString());
+      const seen = JSON.parse(r.stdout.toString()) as { argv: string[]; env: Record<string, string>; stdinHex: string };
+      assert.deepEqual(seen.argv, [path.join(t.dir, 'pkg', 'dist', 'bundle', 'cni.cjs')]);
+      assert.equal(seen.stdinHex, stdin.toString('hex'));
+      for (const [k, v] of Object.entries(env({ CNI_COMMAND: 'ADD', HOME: '/nowhere' }))) assert.equal(seen.env[k], v, k);
+    });
+
+    it('falls back with a minimal env (no PATH: node from /usr/bin or /usr/local/bin) and a large stdin', async () => {
+      const exe = fakePackage(t.dir);
+      const stdin = Buffer.alloc(300000, 'x'); // more than a pipe holds: the memfd carries it
+      const r = await runShim({ exe, env: { CNI_COMMAND: 'DEL', CTNET_STATE_DIR: t.dir }, stdin });
+      assert.equal(r.status, 0, r.stdout.toString());
+      assert.equal((JSON.parse(r.stdout.toString()) as { stdinHex: string }).stdinHex, stdin.toString('hex'));
+    });
+
+    it('without a package beside it, the error names the socket and the missing ctnet-cni.json', async () => {
+      const exe = fakePackage(t.dir);
+      const { copyFileSync } = await import('node:fs');
+      const lone = path.join(t.dir, 'ctnet-cni');
+      copyFileSync(exe, lone);
+      const e = cniError(await runShim({ exe: lone, env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+      assert.equal(e.code, 11);
+      assert.ok(e.msg.includes(path.join(t.dir, 'agent.sock')) && e.msg.includes('ctnet-cni.json'), e.msg);
+    });
+
+    it('"agent": "auto" starts PKG/bin/ctnet-fast.cjs --state-dir DIR agent run and relays through it', async () => {
+      const fakeCli = [
+        "const net = require('node:net'); const path = require('node:path');",
+        "const a = process.argv.slice(2); const dir = a[a.indexOf('--state-dir') + 1];",
+        "if (a.slice(-2).join(' ') !== 'agent run') process.exit(9);",
+        'const srv = net.createServer((s) => { let n = 0; let buf = "";',
+        '  s.on("data", (d) => { buf += d; while (buf.includes("\\n")) { const line = buf.slice(0, buf.indexOf("\\n")); buf = buf.slice(buf.indexOf("\\n") + 1);',
+        `    if (n++ === 0) s.write(${JSON.stringify(HELLO_REPLY)}); else { s.end(JSON.stringify({ v: 1, type: "reply", id: 1, exitCode: 0, stdout: "auto:" + JSON.parse(line).env.CNI_COMMAND }) + "\\n"); srv.close(); } } }); });`,
+        "srv.listen(path.join(dir, 'agent.sock'));",
+        'setTimeout(() => process.exit(0), 20000).unref();',
+      ].join('\n');
+      const exe = fakePackage(t.dir, { 'bin/ctnet-fast.cjs': fakeCli });
+      const r = await runShim({ exe, env: env({ CNI_COMMAND: 'ADD', PATH: '/usr/local/bin:/usr/bin:/bin' }), stdin: '{"cniVersion":"1.0.0","agent":"auto"}' });
+      assert.equal(r.stdout.toString(), 'auto:ADD');
+      assert.equal(r.status, 0);
+    });
+
+    it('stdin over 1 MiB is error 6', async () => {
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: Buffer.alloc((1 << 20) + 1, 'a') }));
+      assert.equal(e.code, 6);
+      assert.match(e.msg, /larger than 1 MiB/);
+      const ok = await runShim({ env: { CNI_COMMAND: 'VERSION' }, stdin: Buffer.alloc(1 << 20, ' ') });
+      assert.equal(ok.status, 0, 'exactly 1 MiB is accepted');
+    });
+  });
+});
