@@ -5,18 +5,20 @@
 // more to start), writes with fs.writeSync (creating process.stdout costs ~2 ms) and loads
 // nothing it does not need:
 //   1. a plain `version` is answered here from package.json;
-//   2. when a daemon (`ctnet-fast daemon start`) runs for the state directory, the command
-//      line is sent to it and its output relayed: the library, the addon and the SQLite
-//      state are already loaded there, so an attach costs start-up + ~4 ms. The channel is
-//      a pair of named pipes it keeps ready (synchronous fs calls only), else its socket
-//      STATE_DIR/ctnetd.sock;
+//   2. when the agent (`ctnet-fast agent start`) runs for the state directory, the command
+//      line is sent to it as a `cli` request of the agent protocol (docs/agent-protocol.md:
+//      a hello, then the request, NDJSON) and its output relayed: the library, the addon and
+//      the SQLite state are already loaded there, so an attach costs start-up + ~4 ms. The
+//      transport is a pair of named pipes it keeps ready (synchronous fs calls only), else
+//      its socket STATE_DIR/agent.sock;
 //   3. otherwise the CLI runs in this process (the CommonJS bundle dist/bundle/cli.cjs, else
 //      the ~60 ES modules of dist/src).
-// CTNET_DAEMON=off skips step 2; CTNET_DAEMON=auto starts a daemon when none runs (see
-// autoStart). The daemon answers "run it yourself" when it cannot serve this caller exactly
-// as this process would (another netns, mount or pid namespace, user, CTNET_* settings or
-// build); the command then runs here. Protocol: src/cli/daemon.ts. Which verbs the daemon
-// serves, the state directory rule, the protocol version and the channel's file names come
+// CTNET_DAEMON=off skips step 2; CTNET_DAEMON=auto starts the agent when none runs (see
+// autoStart). The agent answers `declined` ("run it yourself") when it cannot serve this
+// caller exactly as this process would (another netns, mount or pid namespace, user, CTNET_*
+// settings or build), and an agent speaking no version of ours answers an error: the command
+// then runs here. Which verbs the agent serves, the state directory rule, the protocol
+// version and the transport's file names come
 // from dist/bundle/table.cjs, a few hundred bytes `npm run bundle` makes from the verb table
 // (src/cli/bin-table.ts): nothing here repeats them.
 // Exit codes: see `ctnet-fast --help`.
@@ -24,7 +26,7 @@
 const fs = require('node:fs');
 const sleeper = new Int32Array(new SharedArrayBuffer(4)); // see sleep()
 const euid = process.geteuid();
-/** The --from-file list read here for the daemon (table.readListFile), when there is one. */
+/** The --from-file list read here for the agent (table.readListFile), when there is one. */
 let fromFile;
 
 const argv = process.argv.slice(2);
@@ -46,7 +48,7 @@ function loadTable() {
     return require('../dist/bundle/table.cjs');
   } catch (e) {
     if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes('table.cjs')) {
-      if (argv.includes('-v') || argv.includes('--verbose')) writeAll(2, '[verbose] dist/bundle/table.cjs is missing (npm run bundle): no daemon is used\n');
+      if (argv.includes('-v') || argv.includes('--verbose')) writeAll(2, '[verbose] dist/bundle/table.cjs is missing (npm run bundle): no agent is used\n');
       return undefined;
     }
     throw e;
@@ -76,7 +78,8 @@ function daemonStateDir() {
     if (table.VALUE_OPTIONS.includes(t)) { i++; continue; }
     if (verb === undefined && !t.startsWith('-')) verb = t;
   }
-  if (verb === undefined || !(table.DAEMON_WORDS.includes(verb) || verb === 'daemon')) return undefined;
+  const control = verb === 'daemon' || verb === 'agent';
+  if (verb === undefined || !(table.DAEMON_WORDS.includes(verb) || control)) return undefined;
   const dir = stateDir || table.defaultStateDir(process.env);
   const abs = dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
   // (made with table.cjs by `npm run bundle`; kept apart so that table.cjs stays small)
@@ -86,7 +89,7 @@ function daemonStateDir() {
     writeAll(2, `ctnet-fast: refusing state directory ${abs}: ${problem}\n`);
     process.exit(4);
   }
-  if (process.env.CTNET_DAEMON === 'off' || verb === 'daemon') return undefined;
+  if (process.env.CTNET_DAEMON === 'off' || control) return undefined;
   if (from !== undefined) {
     // the caller's own input (-, /dev/stdin, /dev/fd/N from <(…)) is read in its own process
     if (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/')) return undefined;
@@ -98,19 +101,25 @@ function daemonStateDir() {
 }
 
 /**
- * The request: the command line, who asks and the --from-file list. The daemon reads the rest
- * from /proc/PID (user, network and mount namespace, cwd, environment, whether stdout/stderr
- * are terminals), which costs this process nothing, once the kernel has confirmed PID.
+ * The hello and the `cli` request, back to back (one round trip): the command line, who asks
+ * and the --from-file list. The agent reads the rest from /proc/PID (user, network and mount
+ * namespace, cwd, environment, whether stdout/stderr are terminals), which costs this process
+ * nothing, once the kernel has confirmed PID.
  */
 function request(extra) {
-  return JSON.stringify({ v: table.PROTOCOL, pid: process.pid, argv, ...(fromFile !== undefined ? { fromFile } : {}), ...extra }) + '\n';
+  const v = table.PROTOCOL;
+  return JSON.stringify({ v, type: 'hello', min: v, max: v, client: 'ctnet-fast-cli' }) + '\n'
+    + JSON.stringify({ v, type: 'cli', id: 1, pid: process.pid, argv, ...(fromFile !== undefined ? { fromFile } : {}), ...extra }) + '\n';
 }
 
-/** Is `p` (not followed if a link) a `kind` of our own uid, with no access for group or others? */
+/**
+ * Is `p` (not followed if a link) a `kind` of our own uid, with no access for others (and for a
+ * directory none for the group: the agent's socket is shared with its configured group)?
+ */
 function ownedByUs(p, kind) {
   try {
     const st = fs.lstatSync(p);
-    return st[kind]() && st.uid === euid && (st.mode & 0o077) === 0;
+    return st[kind]() && st.uid === euid && (st.mode & (kind === 'isSocket' ? 0o007 : 0o077)) === 0;
   } catch {
     return false;
   }
@@ -151,13 +160,15 @@ function writeAll(fd, text) {
 }
 
 /**
- * The daemon's answer, frame by frame: relays stdout/stderr text as it comes.
+ * The agent's answer, line by line: its hello, then `output` lines (relayed as they come) and
+ * the `reply` with the exit code, or `declined` / `error` (nothing was done: run it here).
  * push() returns the exit code, 'local' (run it here), or undefined (more to come).
  */
 function answerReader() {
   let pending = '';
   const r = {
     started: false, // output relayed: from here on the command cannot be re-run here
+    answered: false,
     push(chunk) {
       pending += chunk;
       let nl;
@@ -166,12 +177,15 @@ function answerReader() {
         pending = pending.slice(nl + 1);
         let m;
         try { m = JSON.parse(line); } catch { m = {}; }
-        if (typeof m.o === 'string') { r.started = true; writeAll(1, m.o); }
-        else if (typeof m.e === 'string') { r.started = true; writeAll(2, m.e); }
-        else if (typeof m.x === 'number') return m.x;
-        else if (typeof m.local === 'string') {
-          if (argv.includes('-v') || argv.includes('--verbose')) writeAll(2, `[verbose] daemon: ${m.local}; running here\n`);
+        if (m.type === 'hello') r.answered = true; // from here on a vanished agent may have started the command
+        else if (m.type === 'output') { r.started = true; writeAll(m.stream === 'stderr' ? 2 : 1, String(m.text)); }
+        else if (m.type === 'reply' && typeof m.exitCode === 'number') return m.exitCode;
+        else if (m.type === 'declined' || (m.type === 'error' && !r.started)) {
+          if (argv.includes('-v') || argv.includes('--verbose')) writeAll(2, `[verbose] agent: ${m.type === 'declined' ? m.reason : `${m.code}: ${m.message}`}; running here\n`);
           return 'local';
+        } else if (m.type === 'error') {
+          writeAll(2, `ctnet-fast: agent: ${m.message}\n`);
+          return 1;
         }
       }
       return undefined;
@@ -180,10 +194,10 @@ function answerReader() {
   return r;
 }
 
-const WENT_AWAY = 'ctnet-fast: the daemon went away before the command finished; check with: ctnet-fast ls, then ctnet-fast gc\n';
+const WENT_AWAY = 'ctnet-fast: the agent went away before the command finished (its next start repairs what it left: gc); check with: ctnet-fast ls\n';
 
 /**
- * The fast channel: a pair of named pipes the daemon keeps ready under STATE_DIR/ctnetd/free.
+ * The fast transport: a pair of named pipes the agent keeps ready under STATE_DIR/agent.pipes/free.
  * Everything here is synchronous fs calls (no net module, no event loop turn: ~3 ms less
  * than a socket). Claim a pair by renaming it into busy/ (atomic: one caller wins), write the
  * request into `req`, read the answer from `res` until the exit code. Returns the exit code,
@@ -191,7 +205,7 @@ const WENT_AWAY = 'ctnet-fast: the daemon went away before the command finished;
  */
 function viaPipes(stateDir) {
   const base = `${stateDir}/${table.PIPES_NAME}`;
-  // the daemon's pipes: a directory of ours that nobody else may enter (not a planted link)
+  // the agent's pipes: a directory of ours that nobody else may enter (not a planted link)
   if (!ownedByUs(base, 'isDirectory')) return null;
   let names;
   try { names = fs.readdirSync(`${base}/free`); } catch { return null; }
@@ -224,7 +238,7 @@ function viaPipes(stateDir) {
       n = fs.readSync(res, buf, 0, buf.length, null);
     } catch (e) {
       if (e.code !== 'EAGAIN') throw e;
-      n = -1; // the daemon has the pipe open and is still working
+      n = -1; // the agent has the pipe open and is still working
     }
     if (n > 0) {
       writerSeen = true;
@@ -240,7 +254,7 @@ function viaPipes(stateDir) {
       return 1;
     }
     if (n === 0 && ++idle % 64 === 0) {
-      // not picked up yet: give up (nothing was done) if the daemon is gone or dropped the pair
+      // not picked up yet: give up (nothing was done) if the agent is gone or dropped the pair
       if (daemonPid === undefined) daemonPid = pidFileOf(stateDir);
       let gone = !fs.existsSync(dir) || !(daemonPid > 0);
       if (!gone) { try { process.kill(daemonPid, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
@@ -252,13 +266,13 @@ function viaPipes(stateDir) {
 }
 
 /**
- * The socket channel (STATE_DIR/ctnetd.sock), for when no pipe pair is free. Resolves to the
- * exit code, or undefined when the command must run here (daemon gone, refused this caller,
- * or broke off before any output).
+ * The socket transport (STATE_DIR/agent.sock), for when no pipe pair is free. Resolves to the
+ * exit code, or undefined when the command must run here (agent gone, refused this caller,
+ * or broke off before it answered).
  */
 function viaSocket(stateDir) {
   const sock = `${stateDir}/${table.SOCKET_NAME}`;
-  // a socket of our own uid (a daemon of someone else's, or a planted one, is not talked to)
+  // a socket of our own uid (an agent of someone else's, or a planted one, is not talked to)
   if (!ownedByUs(sock, 'isSocket')) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const net = require('node:net');
@@ -267,10 +281,11 @@ function viaSocket(stateDir) {
     let done = false;
     const finish = (code) => { if (!done) { done = true; c.destroy(); resolve(code); } };
     c.on('connect', () => c.write(request({})));
-    c.on('error', () => finish(reader.started ? 1 : undefined));
+    const broke = () => reader.started || reader.answered;
+    c.on('error', () => { if (!done && broke()) writeAll(2, WENT_AWAY); finish(broke() ? 1 : undefined); });
     c.on('close', () => {
-      if (!done && reader.started) writeAll(2, WENT_AWAY);
-      finish(reader.started ? 1 : undefined);
+      if (!done && broke()) writeAll(2, WENT_AWAY);
+      finish(broke() ? 1 : undefined);
     });
     c.on('data', (chunk) => {
       const got = reader.push(chunk.toString('utf8'));
@@ -301,14 +316,14 @@ async function local() {
   process.exit(await cli.main(argv));
 }
 
-/** How long a daemon started by CTNET_DAEMON=auto waits for commands before it exits. */
+/** How long an agent started by CTNET_DAEMON=auto waits for requests before it exits. */
 const AUTO_IDLE_SECONDS = 300;
 
 /**
- * CTNET_DAEMON=auto: no daemon serves this state directory, so start one in the background
- * (`daemon run --idle-timeout 300`, log in STATE_DIR/ctnetd.log) for the commands that
+ * CTNET_DAEMON=auto: no agent serves this state directory, so start one in the background
+ * (`agent run --idle-timeout 300`, log in STATE_DIR/agent.log) for the commands that
  * follow; this one runs here. Of callers arriving at once only the one that creates
- * STATE_DIR/ctnetd.starting starts it (a marker older than 10 s is stale).
+ * STATE_DIR/agent.starting starts it (a marker older than 10 s is stale).
  */
 function autoStart(stateDir) {
   // one is running (it declined this command, or is starting): nothing to start
@@ -330,7 +345,7 @@ function autoStart(stateDir) {
     const st = fs.fstatSync(log);
     if (!st.isFile() || st.uid !== euid) { fs.closeSync(log); return; }
     const child = require('node:child_process').spawn(process.execPath,
-      [__filename, 'daemon', 'run', '--state-dir', stateDir, '--idle-timeout', String(AUTO_IDLE_SECONDS)],
+      [__filename, 'agent', 'run', '--state-dir', stateDir, '--idle-timeout', String(AUTO_IDLE_SECONDS)],
       { detached: true, stdio: ['ignore', log, log], cwd: '/' });
     fs.closeSync(log);
     child.unref();
@@ -340,7 +355,7 @@ function autoStart(stateDir) {
 }
 
 /**
- * Does the pid file name a live daemon? (A killed daemon leaves its pid file and socket; a
+ * Does the pid file name a live agent? (A killed agent leaves its pid file and socket; a
  * zombie not yet reaped, or a pid since reused by another program, is not one.)
  */
 function daemonRunning(stateDir) {
@@ -348,7 +363,8 @@ function daemonRunning(stateDir) {
     const pid = pidFileOf(stateDir);
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') return false;
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0daemon\0run\0');
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('\0agent\0run\0') || cmd.includes('\0daemon\0run\0');
   } catch {
     return false;
   }

@@ -1,27 +1,44 @@
 /**
- * cli/protocol.ts — what both halves of the daemon channel agree on: the protocol version,
- * the files under STATE_DIR, the request size limit, and how an `attach --from-file` list is
- * read (by the caller: the daemon never opens a file a caller names). The server half is
- * cli/daemon/, the client half bin/ctnet-fast.cjs, which reads these through
- * dist/bundle/table.cjs (bin-table.ts; readListFile is copied there from its source, so it
- * stays a self-contained function: no import, no module-level name).
+ * cli/protocol.ts — what both ends of the agent's wire agree on (docs/agent-protocol.md):
+ * the protocol versions, the files under STATE_DIR, the line size limit, the message shapes,
+ * and how an `attach --from-file` list is read (by the caller: the agent never opens a file a
+ * caller names). The server half is cli/daemon/, the CLI's client half bin/ctnet-fast.cjs,
+ * which reads these through dist/bundle/table.cjs (bin-table.ts; readListFile is copied there
+ * from its source, so it stays a self-contained function: no import, no module-level name).
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers"). No import.
  */
 
-/** The version every request carries (`{v: PROTOCOL, …}`); a daemon declines any other. */
+/**
+ * The protocol version every line carries (`{"v":1,…}`). A client's hello names the range it
+ * speaks (min..max); the agent answers with the highest version both speak, or an EPROTO
+ * error naming both ranges.
+ */
 export const PROTOCOL = 1;
-export const SOCKET_NAME = 'ctnetd.sock';
-export const PID_NAME = 'ctnetd.pid';
-export const LOG_NAME = 'ctnetd.log';
+export const PROTOCOL_MIN = 1;
+export const PROTOCOL_MAX = 1;
+export const SOCKET_NAME = 'agent.sock';
+export const PID_NAME = 'agent.pid';
+export const LOG_NAME = 'agent.log';
 /** Marker of a start under way by CTNET_DAEMON=auto (see bin/ctnet-fast.cjs autoStart). */
-export const STARTING_NAME = 'ctnetd.starting';
-/** Directory of the named-pipe pairs (free/, busy/, new/). */
-export const PIPES_NAME = 'ctnetd';
-/** A request line longer than this is dropped (the caller then runs the command itself). */
-export const MAX_REQUEST_BYTES = 1 << 20;
-/** The largest `--from-file` list read (in the process or by the client for the daemon). */
+export const STARTING_NAME = 'agent.starting';
+/** Directory of the named-pipe pairs (free/, busy/, new/): the CLI's fast transport. */
+export const PIPES_NAME = 'agent.pipes';
+/** The longest line either end accepts (agent-wire.md: ≤ 4 MiB); a longer one ends the connection. */
+export const MAX_REQUEST_BYTES = 4 << 20;
+/** The largest `--from-file` list read (in the process or by the client for the agent). */
 export const MAX_LIST_BYTES = 16 << 20;
+
+/** The request types of protocol version 1 (docs/agent-protocol.md). */
+export const REQUEST_TYPES = ['cli', 'cni', 'attach', 'detach', 'publish', 'check', 'gc', 'network', 'status', 'events', 'stop'] as const;
+export type RequestType = (typeof REQUEST_TYPES)[number];
+
+/** client → agent, first line. */
+export interface HelloRequest { readonly v: number; readonly type: 'hello'; readonly min: number; readonly max: number; readonly client?: string }
+/** agent → client, answer to the hello. */
+export interface HelloReply { readonly v: number; readonly type: 'hello'; readonly version: number; readonly agent: string }
+/** agent → client: an agent-level failure (refused peer, bad request, a request that failed). */
+export interface ErrorReply { readonly v: number; readonly type: 'error'; readonly id?: number; readonly code: string; readonly message: string }
 
 /**
  * An `attach --from-file` list as read by the caller: its text, or why it could not be read.

@@ -1,7 +1,7 @@
 /**
  * cli/table.ts — the verb table of `ctnet-fast`: every verb's name, summary, synopsis,
- * options, examples, which module runs it and whether the daemon may serve it; the global
- * options; the groups ("network", "netns", "daemon") and their aliases.
+ * options, examples, which module runs it and whether the agent may serve it; the global
+ * options; the groups ("network", "netns", "agent", "daemon") and their aliases.
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers"). Data only: no I/O and no import. One table
  * read by the parser (args.ts), the help (help.ts), the dispatch (main.ts), the daemon
@@ -53,6 +53,67 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptDef>> = {
 };
 
 const HOST_OR_NETWORK = 'NAME';
+
+const IDLE: OptDef = { type: 'string', arg: 'SECONDS', help: 'exit after this long without a request (default 0: never)' };
+const CONFIG: OptDef = { type: 'string', arg: 'FILE', help: 'agent config (JSON: group, cniAgentMode, metricsListen)' };
+const UNIT_DIR: OptDef = { type: 'string', arg: 'DIR', help: 'where the unit goes (default /etc/systemd/system)' };
+
+/** The agent's verbs (cli/daemon.ts, docs/agent-protocol.md); `daemon …` are their old names. */
+function agentVerbs(group: 'agent' | 'daemon'): VerbDef[] {
+  const old = group === 'daemon' ? ' (old name of agent)' : '';
+  const none = { minPositionals: 0, maxPositionals: 0, positionalName: '' } as const;
+  const verbs: VerbDef[] = [
+    {
+      name: `${group} start`, impl: ['daemon', 'start'], summary: `start the resident agent in the background: one server for the CLI, the CNI plugin and runtimes${old}`,
+      synopsis: '[--idle-timeout SECONDS] [--config FILE]', options: { 'idle-timeout': IDLE, config: CONFIG }, ...none,
+      examples: [
+        `sudo ctnet-fast ${group} start`,
+        `sudo ctnet-fast ${group} start --config /etc/ctnet-fast/agent.json   # {"group": "ctnet"}: members may talk to it`,
+        'export CTNET_DAEMON=auto   # instead: the first command starts one (idle exit after 300 s)',
+        'CTNET_DAEMON=off ctnet-fast attach c1 --network demo   # bypass it',
+      ],
+      notes: [
+        'While it runs, attach, detach, publish, unpublish, ls, network and gc are sent to it (named pipes',
+        'under STATE_DIR/agent.pipes/, else STATE_DIR/agent.sock) and its answer is printed as if the command',
+        "ran here: a single attach costs Node's start-up + ~4 ms. The CNI shim and other clients use the",
+        'same socket and protocol (docs/agent-protocol.md). A caller in another netns or mount namespace,',
+        'or with other CTNET_* settings, runs the command itself. Log: STATE_DIR/agent.log.',
+        'At start it runs gc over the intent log: a killed agent leaves nothing half done.',
+      ],
+    },
+    {
+      name: `${group} stop`, impl: ['daemon', 'stop'], summary: `stop the agent (after the requests it is running)${old}`, synopsis: '', options: {}, ...none,
+      examples: [`sudo ctnet-fast ${group} stop`, `sudo ctnet-fast ${group} stop --json`],
+    },
+    {
+      name: `${group} status`, impl: ['daemon', 'status'], summary: `is an agent running? (exit 0 yes, 3 no)${old}`, synopsis: '', options: {}, ...none,
+      examples: [`ctnet-fast ${group} status`, `ctnet-fast ${group} status --json`],
+    },
+    {
+      name: `${group} run`, impl: ['daemon', 'run'], summary: `run the agent in the foreground (systemd: see agent install)${old}`,
+      synopsis: '[--idle-timeout SECONDS] [--config FILE]', options: { 'idle-timeout': IDLE, config: CONFIG }, ...none,
+      examples: [`sudo ctnet-fast ${group} run`, `sudo ctnet-fast ${group} run --config /etc/ctnet-fast/agent.json --json`],
+      notes: ['Stops on SIGTERM or SIGINT, after the requests it is running.'],
+    },
+  ];
+  if (group === 'daemon') return verbs;
+  return [...verbs,
+    {
+      name: 'agent install', impl: ['daemon', 'install'], summary: 'write the systemd unit ctnet-fast-agent.service that runs agent run',
+      synopsis: '[--unit-dir DIR] [--config FILE]', options: { 'unit-dir': UNIT_DIR, config: CONFIG }, ...none,
+      examples: [
+        'sudo ctnet-fast agent install   # then: systemctl daemon-reload && systemctl enable --now ctnet-fast-agent',
+        'ctnet-fast agent install --unit-dir ./units --config /etc/ctnet-fast/agent.json --json',
+      ],
+      notes: ['It does not run systemctl. It overwrites only a unit it wrote itself.'],
+    },
+    {
+      name: 'agent uninstall', impl: ['daemon', 'uninstall'], summary: 'remove the unit agent install wrote (and nothing else)',
+      synopsis: '[--unit-dir DIR]', options: { 'unit-dir': UNIT_DIR }, ...none,
+      examples: ['sudo ctnet-fast agent uninstall   # after: systemctl disable --now ctnet-fast-agent', 'ctnet-fast agent uninstall --unit-dir ./units --json'],
+    },
+  ];
+}
 
 export const VERBS: readonly VerbDef[] = [
   {
@@ -197,43 +258,8 @@ export const VERBS: readonly VerbDef[] = [
     examples: ['sudo ctnet-fast demo', 'sudo ctnet-fast demo --json'],
     notes: ["Runs inside its own network + mount namespace (unshare): the machine's own network is never touched."],
   },
-  {
-    name: 'daemon start', impl: ['daemon', 'start'], summary: 'start the resident daemon: later commands skip loading the library (~30 ms each)',
-    synopsis: '[--idle-timeout SECONDS]',
-    options: { 'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'exit after this long without a command (default 0: never)' } },
-    minPositionals: 0, maxPositionals: 0, positionalName: '',
-    examples: [
-      'sudo ctnet-fast daemon start',
-      'sudo ctnet-fast daemon start --idle-timeout 300',
-      'export CTNET_DAEMON=auto   # instead: the first command starts one (idle exit after 300 s)',
-      'CTNET_DAEMON=off ctnet-fast attach c1 --network demo   # bypass it',
-    ],
-    notes: [
-      'While it runs, attach, detach, publish, unpublish, ls, network and gc are sent to it (named',
-      'pipes under STATE_DIR/ctnetd/, else STATE_DIR/ctnetd.sock; root only) and its answer is',
-      'printed as if the command ran here: a single attach costs Node\'s start-up + ~4 ms.',
-      'A caller in another netns or mount namespace, or with other CTNET_* settings, runs the command itself.',
-      'Log: STATE_DIR/ctnetd.log. A killed daemon leaves nothing that ctnet-fast gc cannot repair.',
-    ],
-  },
-  {
-    name: 'daemon stop', impl: ['daemon', 'stop'], summary: 'stop the daemon (after the commands it is running)', synopsis: '', options: {},
-    minPositionals: 0, maxPositionals: 0, positionalName: '',
-    examples: ['sudo ctnet-fast daemon stop'],
-  },
-  {
-    name: 'daemon status', impl: ['daemon', 'status'], summary: 'is a daemon running? (exit 0 yes, 3 no)', synopsis: '', options: {},
-    minPositionals: 0, maxPositionals: 0, positionalName: '',
-    examples: ['ctnet-fast daemon status', 'ctnet-fast daemon status --json'],
-  },
-  {
-    name: 'daemon run', impl: ['daemon', 'run'], summary: 'run the daemon in the foreground (for systemd and the like)',
-    synopsis: '[--idle-timeout SECONDS]',
-    options: { 'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'exit after this long without a command (default 0: never)' } },
-    minPositionals: 0, maxPositionals: 0, positionalName: '',
-    examples: ['sudo ctnet-fast daemon run'],
-    notes: ['Stops on SIGTERM or SIGINT, after the commands it is running.'],
-  },
+  ...agentVerbs('agent'),
+  ...agentVerbs('daemon'),
   {
     name: 'version', summary: 'print the version', synopsis: '', options: {},
     minPositionals: 0, maxPositionals: 0, positionalName: '',
@@ -245,6 +271,7 @@ export const VERBS: readonly VerbDef[] = [
 export const GROUPS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   network: { create: 'create', add: 'create', rm: 'rm', remove: 'rm', delete: 'rm', del: 'rm', ls: 'ls', list: 'ls', inspect: 'inspect', show: 'inspect' },
   netns: { add: 'add', create: 'add', del: 'del', delete: 'del', rm: 'del', ls: 'ls', list: 'ls' },
+  agent: { start: 'start', stop: 'stop', status: 'status', run: 'run', install: 'install', uninstall: 'uninstall' },
   daemon: { start: 'start', stop: 'stop', status: 'status', run: 'run' },
 };
 export const ALIASES: Readonly<Record<string, string>> = { help: 'help', '--version': 'version', '-V': 'version' };

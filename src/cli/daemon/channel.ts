@@ -1,23 +1,28 @@
 /**
- * cli/daemon/channel.ts — the wire: newline-delimited JSON, one command per pipe pair or
- * connection (see cli/daemon.ts for the protocol), the daemon's log line, and the control
- * client (`daemon status|stop`) that talks to the socket after checking whose it is.
+ * cli/daemon/channel.ts — the agent's wire (docs/agent-protocol.md): newline-delimited JSON,
+ * one hello and one request per connection or pipe pair; the line reader both transports
+ * use, the agent's log line, and the control client (`agent status|stop`) that speaks the
+ * same protocol to the socket after checking whose it is.
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers").
  */
 import { lstatSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { MAX_REQUEST_BYTES, PROTOCOL, SOCKET_NAME, type ListFile } from '../protocol.js';
+import { MAX_REQUEST_BYTES, PROTOCOL, PROTOCOL_MAX, PROTOCOL_MIN, SOCKET_NAME, type ListFile } from '../protocol.js';
 import { CtnetError } from '../../model/errors.js';
 import { ensureStateDir } from '../../state/dir.js';
 
-/** What a caller sends: its command line and pid (believed only when the kernel agrees: peer.ts). */
-export interface Request {
+/** A parsed line: any JSON object (fields are checked by whoever reads it). */
+export type Message = Readonly<Record<string, unknown>>;
+
+/** The `cli` request: a command line relayed for the process `pid` (believed only when the kernel agrees: peer.ts). */
+export interface CliRequest {
   readonly v: number;
+  readonly type: 'cli';
+  readonly id: number;
   readonly pid: number;
-  readonly argv?: string[];
-  readonly op?: 'status' | 'stop';
+  readonly argv: string[];
   /** The pipe pair it claimed (busy/SEQ.PID); absent on the socket. */
   readonly slot?: string;
   /** Its `--from-file` list, read by the caller (protocol.ts readListFile). */
@@ -31,50 +36,64 @@ export interface DaemonStatus {
   readonly stateDir: string;
   readonly startedAt: string;
   readonly uptimeMs: number;
-  /** Commands run since start. */
+  /** Requests served since start (cli command lines and typed requests). */
   readonly served: number;
   /** Command lines answered with "run it yourself". */
   readonly declined: number;
   readonly inFlight: number;
-  /** Seconds without a command after which it exits (0: never). */
+  /** Seconds without a request after which it exits (0: never). */
   readonly idleTimeout: number;
   /** Pipe pairs waiting for a caller. */
   readonly freePairs: number;
+  /** ctnet-fast/VERSION and the protocol versions it speaks. */
+  readonly agent: string;
+  readonly protocol: { readonly min: number; readonly max: number };
+  /** The group whose members may talk to it (besides root), as configured; null: root only. */
+  readonly group: string | null;
+  readonly gid: number;
+  readonly cniAgentMode: string;
+  readonly config: string | null;
+  /** Clients following `events`. */
+  readonly subscribers: number;
+  /** What `gc` at start did (actions and errors). */
+  readonly startGc: { readonly actions: number; readonly errors: readonly string[] };
 }
 
-/** Where one command's answer goes: a socket connection or a claimed pipe pair. */
+/** Where one connection's answers go: a socket connection or a claimed pipe pair. */
 export interface Channel {
-  send(m: unknown): void;
+  send(m: object): void;
   end(): void;
+  /** Called once when the peer goes away (events streams stop then). */
+  onClose?(fn: () => void): void;
 }
 
 /**
- * Call `fn` once with the first line a caller writes. A caller that writes more than
- * MAX_REQUEST_BYTES without a newline, or ends without one, gets `broken` instead (once).
+ * Call `fn` with each line `stream` carries, until `fn` returns false. A line longer than
+ * MAX_REQUEST_BYTES, or an end in the middle of a line before `fn` said stop, calls `broken`
+ * instead (once).
  */
-export function onFirstLine(stream: net.Socket, fn: (line: string) => void, broken: () => void = () => stream.destroy()): void {
+export function onLines(stream: net.Socket, fn: (line: string) => boolean, broken: () => void = () => stream.destroy()): void {
   let buf = '';
   let settled = false;
   const fail = (): void => { if (!settled) { settled = true; stream.off('data', onData); broken(); } };
   const onData = (chunk: Buffer): void => {
     buf += chunk.toString('utf8');
-    const nl = buf.indexOf('\n');
-    if (nl < 0) {
-      if (buf.length > MAX_REQUEST_BYTES) fail();
-      return;
+    for (let nl = buf.indexOf('\n'); nl >= 0 && !settled; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!fn(line)) { settled = true; stream.off('data', onData); }
     }
-    settled = true;
-    stream.off('data', onData);
-    fn(buf.slice(0, nl));
+    if (!settled && buf.length > MAX_REQUEST_BYTES) fail();
   };
   stream.on('data', onData);
   stream.on('end', fail);
 }
 
-export function parseRequest(line: string): Partial<Request> | undefined {
+/** A line as an object; undefined when it is not JSON or not an object. */
+export function parseLine(line: string): Message | undefined {
   try {
     const r: unknown = JSON.parse(line);
-    return typeof r === 'object' && r !== null ? r as Partial<Request> : undefined;
+    return typeof r === 'object' && r !== null && !Array.isArray(r) ? r as Message : undefined;
   } catch {
     return undefined;
   }
@@ -84,17 +103,18 @@ export function socketChannel(c: net.Socket): Channel {
   return {
     send: (m) => { if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n'); },
     end: () => { c.end(); },
+    onClose: (fn) => { c.once('close', fn); },
   };
 }
 
 export function log(message: string): void {
-  process.stderr.write(`${new Date().toISOString()} ctnet-fast daemon[${process.pid}]: ${message}\n`);
+  process.stderr.write(`${new Date().toISOString()} ctnet-fast agent[${process.pid}]: ${message}\n`);
 }
 
 /**
- * The daemon's socket in `stateDir`, when it is one we may talk to: the directory passes
+ * The agent's socket in `stateDir`, when it is one we may talk to: the directory passes
  * ensureStateDir (throws otherwise), and the socket is a socket of our own uid (lstat: a link
- * is not followed). Undefined when there is none (or it is not ours: not a daemon of ours).
+ * is not followed). Undefined when there is none (or it is not ours: not an agent of ours).
  */
 export function ownSocket(stateDir: string): string | undefined {
   ensureStateDir(stateDir);
@@ -107,34 +127,44 @@ export function ownSocket(stateDir: string): string | undefined {
   }
 }
 
-/** One control request to a daemon socket; resolves to its one answer. */
-export function request(socket: string, msg: unknown, timeoutMs = 3000): Promise<unknown> {
+/**
+ * One request to an agent socket: hello and the request sent back to back, then the answer
+ * (the first line after the hello reply). An agent error (hello refused, request failed)
+ * rejects with its code and message; an agent that closes without answering, or stays silent
+ * for `timeoutMs`, rejects naming the socket (never a hang).
+ */
+export function request(socket: string, msg: Message, timeoutMs = 3000): Promise<Message> {
   return new Promise((resolve, reject) => {
     const c = net.createConnection(socket);
     let buf = '';
-    const timer = setTimeout(() => { c.destroy(); reject(new CtnetError(`daemon at ${socket} did not answer within ${timeoutMs} ms`, 'ETIMEDOUT')); }, timeoutMs);
-    c.on('connect', () => c.write(JSON.stringify(msg) + '\n'));
+    let lines = 0;
+    const fail = (e: Error): void => { clearTimeout(timer); c.destroy(); reject(e); };
+    const timer = setTimeout(() => fail(new CtnetError(`agent at ${socket} did not answer within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+    c.on('connect', () => {
+      c.write(JSON.stringify({ v: PROTOCOL, type: 'hello', min: PROTOCOL_MIN, max: PROTOCOL_MAX, client: 'ctnet-fast-cli' }) + '\n'
+        + JSON.stringify({ v: PROTOCOL, id: 1, ...msg }) + '\n');
+    });
     c.on('data', (d) => {
       buf += d.toString('utf8');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        c.destroy();
-        try { resolve(JSON.parse(buf.slice(0, nl))); } catch (e) { reject(e); }
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const m = parseLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (m?.type === 'error') return fail(new CtnetError(`agent at ${socket}: ${String(m.message)}`, typeof m.code === 'string' ? m.code : 'EPROTO'));
+        if (++lines === 2) { clearTimeout(timer); c.destroy(); resolve(m ?? {}); return; }
       }
     });
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('close', () => { clearTimeout(timer); reject(new CtnetError(`daemon at ${socket} closed the connection without answering`, 'ECONNRESET')); });
+    c.on('error', (e) => fail(e));
+    c.on('close', () => fail(new CtnetError(`agent at ${socket} closed the connection without answering`, 'ECONNRESET')));
   });
 }
 
-/** The running daemon's status, or undefined when none of ours answers on the socket. */
+/** The running agent's status, or undefined when none of ours answers on the socket. */
 export async function daemonStatus(stateDir: string): Promise<DaemonStatus | undefined> {
   const socket = ownSocket(stateDir);
   if (socket === undefined) return undefined;
   try {
-    const s = await request(socket, { v: PROTOCOL, op: 'status', pid: process.pid });
-    return typeof (s as { pid?: unknown }).pid === 'number' ? s as DaemonStatus : undefined;
+    const s = (await request(socket, { type: 'status' })).result;
+    return typeof (s as { pid?: unknown } | undefined)?.pid === 'number' ? s as DaemonStatus : undefined;
   } catch {
     return undefined;
   }

@@ -62,6 +62,16 @@ export function callerOf(pid: number): Caller | undefined {
   }
 }
 
+/** The uid and gid of process `pid` (the owner of /proc/PID), or undefined when it is gone. */
+export function callerStat(pid: number): { uid: number; gid: number } | undefined {
+  try {
+    const st = statSync(`/proc/${pid}`);
+    return { uid: st.uid, gid: st.gid };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Is fd N of process PID a terminal? (a character device with a tty major: 4, 5, 136-143) */
 function isTerminal(pid: number, fd: number): boolean {
   try {
@@ -74,16 +84,17 @@ function isTerminal(pid: number, fd: number): boolean {
 }
 
 /**
- * The pid the kernel recorded for the process that connected `c` (SO_PEERCRED), or
- * undefined when it cannot be read (no addon, or 0: a process our pid namespace cannot see).
+ * The pid, uid and gid the kernel recorded for the process that connected `c` (SO_PEERCRED),
+ * or undefined when they cannot be read (no addon). pid 0: a process our pid namespace
+ * cannot see (its uid and gid are still the kernel's word).
  */
-export function socketPeerPid(c: net.Socket, peerCred: PeerCredFn | undefined): number | undefined {
+export function socketPeer(c: net.Socket, peerCred: PeerCredFn | undefined): { pid: number; uid: number; gid: number } | undefined {
   // an accepted unix socket's libuv handle carries its fd (Node has no public name for it)
   const fd = (c as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (peerCred === undefined || typeof fd !== 'number' || fd < 0) return undefined;
   try {
-    const pid = peerCred(fd).pid;
-    return pid > 0 ? pid : undefined;
+    const p = peerCred(fd);
+    return { pid: p.pid > 0 ? p.pid : 0, uid: p.uid, gid: p.gid };
   } catch {
     return undefined;
   }

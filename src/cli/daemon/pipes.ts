@@ -17,14 +17,15 @@ import { closeSync, constants as fsc, lstatSync, mkdirSync, openSync, readdirSyn
 import net from 'node:net';
 import path from 'node:path';
 import { processAlive } from '../../util/proc.js';
-import { log, onFirstLine, parseRequest, type Channel, type Request } from './channel.js';
-import { holdsFile } from './peer.js';
+import { log, onLines, type Channel } from './channel.js';
+import { callerStat, holdsFile } from './peer.js';
+import type { PeerOf } from './session.js';
 
 /** Pairs kept ready; more callers at once than this use the socket. */
 export const FREE_PAIRS = 8;
 
-/** A request from a pair: the channel to answer on, the request, and the pid proven to send it. */
-export type PairHandler = (ch: Channel, req: Partial<Request> | undefined, peer: number | undefined) => void;
+/** Make the session for one pair's lines: it answers on `ch`; `peerOf` proves the sender of a request. */
+export type SessionFactory = (ch: Channel, peerOf: PeerOf) => { feed(line: string): boolean };
 
 interface Pair {
   readonly sock: net.Socket;
@@ -35,17 +36,17 @@ interface Pair {
 export class PipePairs {
   readonly #dir: string;
   readonly #mkfifo: (p: string, mode: number) => void;
-  readonly #handle: PairHandler;
+  readonly #session: SessionFactory;
   /** Pairs waiting for a request, by sequence number (their `req` is open for reading). */
   readonly #pairs = new Map<string, Pair>();
   #seq = 0;
   #closed = false;
   readonly #sweepTimer: NodeJS.Timeout;
 
-  constructor(dir: string, mkfifo: (p: string, mode: number) => void, handle: PairHandler) {
+  constructor(dir: string, mkfifo: (p: string, mode: number) => void, session: SessionFactory) {
     this.#dir = dir;
     this.#mkfifo = mkfifo;
-    this.#handle = handle;
+    this.#session = session;
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o700 });
     for (const d of ['free', 'busy', 'new']) mkdirSync(path.join(dir, d), { mode: 0o700 });
@@ -73,12 +74,20 @@ export class PipePairs {
       const s = new net.Socket({ fd, readable: true, writable: false });
       sock = s;
       s.on('error', () => undefined);
-      onFirstLine(s, (line) => {
-        s.destroy();
-        this.#pairs.delete(seq);
-        // the replacement pair is made once this answer is out (not while its plan runs)
-        this.#request(seq, st, line, () => this.#add());
-      }, () => this.#drop(seq)); // oversized, or ended without a request
+      const answer = this.#answer(seq, { dev: st.dev, ino: st.ino });
+      const session = this.#session(answer.ch, answer.peerOf);
+      let first = true;
+      onLines(s, (line) => {
+        if (first) {
+          // claimed: the replacement pair is made once this answer is out (not while its plan runs)
+          first = false;
+          this.#pairs.delete(seq);
+          answer.after(() => this.#add());
+        }
+        const more = session.feed(line);
+        if (!more) s.destroy();
+        return more;
+      }, () => { if (first) this.#drop(seq); else { s.destroy(); answer.ch.end(); this.#removeBusy(seq); } }); // oversized, or ended without a request
       this.#pairs.set(seq, { sock: s, res: { dev: st.dev, ino: st.ino } });
       renameSync(staging, path.join(this.#dir, 'free', seq));
     } catch (e) {
@@ -96,50 +105,74 @@ export class PipePairs {
     pair.sock.destroy();
     this.#pairs.delete(seq);
     rmSync(path.join(this.#dir, 'free', seq), { recursive: true, force: true });
-    let busy: string[] = [];
-    try { busy = readdirSync(path.join(this.#dir, 'busy')); } catch { /* gone */ }
-    for (const n of busy) if (n.startsWith(`${seq}.`)) rmSync(path.join(this.#dir, 'busy', n), { recursive: true, force: true });
+    this.#removeBusy(seq);
     this.#add();
   }
 
-  /** A request came in on pair `seq`: answer on its res, then remove the pair and call `after`. */
-  #request(seq: string, res: { dev: number; ino: number }, line: string, after: () => void): void {
-    const req = parseRequest(line);
-    const slot = req?.slot;
-    // the caller names the busy/ entry it renamed our pair to: SEQ.PID, nothing else
-    const pid = typeof slot === 'string' && slot.startsWith(`${seq}.`) && /^\d+$/.test(slot.slice(seq.length + 1))
-      ? Number(slot.slice(seq.length + 1)) : undefined;
-    const busy = pid !== undefined ? path.join(this.#dir, 'busy', `${seq}.${pid}`) : undefined;
-    // the kernel's word: the process named holds this pair's res (checked before we open it)
-    const peer = pid !== undefined && pid === Number(req?.pid) && holdsFile(pid, res) ? pid : undefined;
+  /** Remove pair `seq` from busy/ (whichever caller claimed it). */
+  #removeBusy(seq: string): void {
+    let busy: string[] = [];
+    try { busy = readdirSync(path.join(this.#dir, 'busy')); } catch { /* gone */ }
+    for (const n of busy) if (n.startsWith(`${seq}.`)) rmSync(path.join(this.#dir, 'busy', n), { recursive: true, force: true });
+  }
+
+  /**
+   * The answer side of pair `seq`: lines sent before the request names its slot (the hello
+   * reply: the client sends hello and request back to back) wait; the request's slot opens
+   * busy/SEQ.PID/res, whose holder must be the pid named (the kernel's word, peer.ts
+   * holdsFile, checked before we open it). After the end the pair is removed and `after` runs.
+   */
+  #answer(seq: string, res: { dev: number; ino: number }): { ch: Channel; peerOf: PeerOf; after(fn: () => void): void } {
+    let after: () => void = () => undefined;
+    let busy: string | undefined;
     let fd: number | undefined;
-    if (busy !== undefined) {
-      try { fd = openSync(path.join(busy, 'res'), fsc.O_WRONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW); } catch { /* ENXIO: the caller is gone before we answered */ }
-    }
+    let bound = false;
+    let ended = false;
+    let gone = false;
+    const queue: Buffer[] = [];
+    // Answers are written straight into the pipe (a few hundred bytes, no stream to set up);
+    // only one that does not fit (the caller reads slower than we write) gets a stream.
+    let stream: net.Socket | undefined;
+    const write = (data: Buffer): void => {
+      if (gone || fd === undefined) return;
+      if (stream !== undefined) { stream.write(data); return; }
+      let n = 0;
+      try { n = writeSync(fd, data); } catch (e) {
+        if ((e as { code?: string }).code !== 'EAGAIN') { gone = true; return; } // EPIPE: the caller went away
+      }
+      if (n < data.length) {
+        stream = new net.Socket({ fd, readable: false, writable: true });
+        stream.on('error', () => { gone = true; }); // the caller went away: the command still finishes
+        stream.write(data.subarray(n));
+      }
+    };
     const done = (): void => {
       if (busy !== undefined) rmSync(busy, { recursive: true, force: true });
       setImmediate(after);
     };
-    // Answers are written straight into the pipe (a few hundred bytes, no stream to set up);
-    // only one that does not fit (the caller reads slower than we write) gets a stream.
-    let stream: net.Socket | undefined;
-    let gone = fd === undefined;
+    const peerOf: PeerOf = (req) => {
+      bound = true;
+      const slot = req.slot;
+      // the caller names the busy/ entry it renamed our pair to: SEQ.PID, nothing else
+      const pid = typeof slot === 'string' && slot.startsWith(`${seq}.`) && /^\d+$/.test(slot.slice(seq.length + 1))
+        ? Number(slot.slice(seq.length + 1)) : undefined;
+      if (pid === undefined) { log(`pipe pair ${seq}: request without a valid slot name; ignored`); return undefined; }
+      busy = path.join(this.#dir, 'busy', `${seq}.${pid}`);
+      const proven = pid === Number(req.pid) && holdsFile(pid, res);
+      try { fd = openSync(path.join(busy, 'res'), fsc.O_WRONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW); } catch { /* ENXIO: the caller is gone before we answered */ }
+      for (const b of queue.splice(0)) write(b);
+      if (!proven) return undefined;
+      const st = callerStat(pid);
+      return st === undefined ? undefined : { pid, uid: st.uid, gid: st.gid };
+    };
     const ch: Channel = {
       send: (m) => {
-        if (gone || fd === undefined) return;
         const data = Buffer.from(JSON.stringify(m) + '\n');
-        if (stream !== undefined) { stream.write(data); return; }
-        let n = 0;
-        try { n = writeSync(fd, data); } catch (e) {
-          if ((e as { code?: string }).code !== 'EAGAIN') { gone = true; return; } // EPIPE: the caller went away
-        }
-        if (n < data.length) {
-          stream = new net.Socket({ fd, readable: false, writable: true });
-          stream.on('error', () => { gone = true; }); // the caller went away: the command still finishes
-          stream.write(data.subarray(n));
-        }
+        if (bound) write(data); else queue.push(data);
       },
       end: () => {
+        if (ended) return;
+        ended = true;
         if (stream !== undefined) stream.end(done);
         else {
           if (fd !== undefined) closeSync(fd);
@@ -147,12 +180,7 @@ export class PipePairs {
         }
       },
     };
-    if (busy === undefined) {
-      log(`pipe pair ${seq}: request without a valid slot name; ignored`);
-      ch.end();
-      return;
-    }
-    this.#handle(ch, req, peer);
+    return { ch, peerOf, after: (fn) => { after = fn; } };
   }
 
   /** Pairs claimed by callers that died before writing a request: drop them, make new ones. */
