@@ -62,6 +62,7 @@ export function mainHelp(): string {
     ...section('Maintenance:', ['gc', 'demo', 'version']),
     ...section('Agent (optional for the CLI, saves each command the ~40 ms of loading the library; serves CNI and runtimes):', ['agent start', 'agent stop', 'agent status', 'agent run', 'agent install', 'agent uninstall']),
     ...section('Old names of the agent verbs:', ['daemon start', 'daemon stop', 'daemon status', 'daemon run']),
+    ...section('CNI plugin (containerd, CRI-O, podman, Kubernetes):', ['cni install', 'cni uninstall']),
     'Global options:',
     ...optionLines(GLOBAL_OPTIONS),
     '',

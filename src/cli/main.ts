@@ -27,6 +27,7 @@ const MODULES: Readonly<Record<VerbModule, () => Promise<object>>> = {
   gc: () => import('./verbs/gc.js'),
   demo: () => import('./verbs/demo.js'),
   daemon: () => import('./daemon.js'),
+  cni: () => import('./verbs/cni.js'),
 };
 
 /** The function that runs a verb, as the verb table names it (module and export). */

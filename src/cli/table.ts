@@ -39,7 +39,7 @@ export interface VerbDef {
 }
 
 /** The modules that implement verbs (the dispatch in main.ts has one literal import for each). */
-export type VerbModule = 'network' | 'netns' | 'attach' | 'publish' | 'exec' | 'inspect' | 'gc' | 'demo' | 'daemon';
+export type VerbModule = 'network' | 'netns' | 'attach' | 'publish' | 'exec' | 'inspect' | 'gc' | 'demo' | 'daemon' | 'cni';
 
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptDef>> = {
   'host-netns': { type: 'string', arg: 'NAME|PATH', help: 'do all host-side work (bridge, host veth ends, NAT) inside that netns' },
@@ -261,6 +261,34 @@ export const VERBS: readonly VerbDef[] = [
   ...agentVerbs('agent'),
   ...agentVerbs('daemon'),
   {
+    name: 'cni install', impl: ['cni', 'install'], summary: 'place the CNI plugin ctnet-cni and a sample conflist for containerd, CRI-O, podman',
+    synopsis: '[--bin-dir DIR] [--conf-dir DIR] [--name NAME] [--subnet CIDR] [--force]',
+    options: {
+      'bin-dir': { type: 'string', arg: 'DIR', help: 'CNI plugin directory (default /opt/cni/bin); gets ctnet-cni and its manifest ctnet-cni.json' },
+      'conf-dir': { type: 'string', arg: 'DIR', help: 'CNI config directory (default /etc/cni/net.d); gets 50-NAME.conflist' },
+      name: { type: 'string', arg: 'NAME', help: 'network name of the sample conflist (default ctnet)' },
+      subnet: { type: 'string', arg: 'CIDR', help: 'subnet of the sample conflist (default 10.89.0.0/16)' },
+      force: { type: 'boolean', help: 'replace files there that ctnet-fast cni install did not place' },
+    },
+    minPositionals: 0, maxPositionals: 0, positionalName: '',
+    examples: [
+      'sudo ctnet-fast cni install',
+      'sudo ctnet-fast cni install --name pods --subnet 10.244.1.0/24 --json',
+      'sudo ctnet-fast cni install --bin-dir /usr/lib/cni --conf-dir /etc/cni/net.d   # Debian\'s plugin directory',
+    ],
+    notes: [
+      'The manifest records every file with its sha256, and where node and this package are: with no agent',
+      'running the plugin runs self-contained through them (it trusts the manifest only when root owns it).',
+    ],
+  },
+  {
+    name: 'cni uninstall', impl: ['cni', 'uninstall'], summary: 'remove exactly what cni install placed (refuses files changed since)',
+    synopsis: '[--bin-dir DIR]',
+    options: { 'bin-dir': { type: 'string', arg: 'DIR', help: 'the --bin-dir given to cni install (default /opt/cni/bin)' } },
+    minPositionals: 0, maxPositionals: 0, positionalName: '',
+    examples: ['sudo ctnet-fast cni uninstall', 'sudo ctnet-fast cni uninstall --bin-dir /usr/lib/cni --json'],
+  },
+  {
     name: 'version', summary: 'print the version', synopsis: '', options: {},
     minPositionals: 0, maxPositionals: 0, positionalName: '',
     examples: ['ctnet-fast version', 'ctnet-fast version --json'],
@@ -273,6 +301,7 @@ export const GROUPS: Readonly<Record<string, Readonly<Record<string, string>>>> 
   netns: { add: 'add', create: 'add', del: 'del', delete: 'del', rm: 'del', ls: 'ls', list: 'ls' },
   agent: { start: 'start', stop: 'stop', status: 'status', run: 'run', install: 'install', uninstall: 'uninstall' },
   daemon: { start: 'start', stop: 'stop', status: 'status', run: 'run' },
+  cni: { install: 'install', uninstall: 'uninstall', remove: 'uninstall' },
 };
 export const ALIASES: Readonly<Record<string, string>> = { help: 'help', '--version': 'version', '-V': 'version' };
 
