@@ -13,7 +13,8 @@
  *   --n N                containers per path (default 500; --quick 50)
  *   --rounds R           rounds the N are split into (default 5; --quick 2)
  *   --warmup W           untimed attach/detach cycles per worker (default 2)
- *   --paths a,b,…        among floor,ctnet,ctnet-plan,ctnet-prewarm,iproute2,cni,cni-masq,floor-ipv6
+ *   --paths a,b,…        among floor,ctnet,ctnet-plan,ctnet-prewarm,iproute2,cni,cni-masq,floor-ipv6,
+ *                        cni-ctnet,cni-ctnet-self (our CNI plugin through the agent / self-contained)
  *   --only a,b,…         run only these parts: compare,nft,concurrency,scale,publish,churn
  *   --no-scale --no-publish --no-churn --no-concurrency --no-nft
  *   --churn-cycles N     (default 10000)
@@ -49,6 +50,8 @@ const LABELS: Record<PathName, string> = {
   cni: 'CNI bridge + host-local',
   'cni-masq': 'CNI bridge, ipMasq',
   'floor-ipv6': 'floor, IPv6 link-local on',
+  'cni-ctnet': 'ctnet-cni via the agent',
+  'cni-ctnet-self': 'ctnet-cni self-contained',
 };
 const MAIN_PATHS: readonly PathName[] = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq'];
 
@@ -415,6 +418,11 @@ function targets(reports: readonly PathReport[], extra: Record<string, Record<st
     const p = by(n);
     return p?.attach && ctnet?.attach ? round(p.attach.medianMs / ctnet.attach.medianMs, 2) : null;
   };
+  const ratio = (a: string, b: string, ms: (p: PathReport) => number | undefined): number | null => {
+    const x = by(a), y = by(b);
+    const va = x && ms(x), vb = y && ms(y);
+    return va !== undefined && vb !== undefined && vb > 0 ? round(va / vb, 2) : null;
+  };
   const scale = extra.scale;
   const ctnetAt1000 = num(get(scale, 'ctnet', 'at1000', 'medianMs'));
   const floorAt1000 = num(get(scale, 'floor', 'at1000', 'medianMs'));
@@ -426,6 +434,9 @@ function targets(reports: readonly PathReport[], extra: Record<string, Record<st
     t('faster than the iproute2 path', '≥ 30×', slower('iproute2'), (v) => v >= 30),
     t('faster than CNI bridge (no masquerade)', '≥ 12×', slower('cni'), (v) => v >= 12),
     t('faster than CNI bridge with ipMasq', '≥ 25×', slower('cni-masq'), (v) => v >= 25),
+    t('CNI ADD: reference chain vs ctnet-cni (agent)', '≥ 5×', ratio('cni', 'cni-ctnet', (p) => p.attach?.medianMs), (v) => v >= 5),
+    t('CNI ADD+DEL: reference chain vs ctnet-cni (agent)', '≥ 10×', ratio('cni', 'cni-ctnet', (p) => p.attach && p.detach ? p.attach.medianMs + p.detach.medianMs : undefined), (v) => v >= 10),
+    t('CNI ADD (agent) vs the library attach', '≤ 2.5×', ratio('cni-ctnet', 'ctnet', (p) => p.attach?.medianMs), (v) => v <= 2.5, 'both with netns creation'),
     t('detach median', '≤ 0.3 ms', ctnet?.detach?.medianMs ?? null, (v) => v <= 0.3),
     t('attaches per second, one at a time', '≥ 800/s', ctnet?.perSecond ?? null, (v) => v >= 800, '1000 / mean attach of the main comparison'),
     t('attaches per second, best of 1–8 in flight', '≥ 800/s', best ? round(best, 1) : null, (v) => v >= 800, 'n / wall time, fresh bridge'),

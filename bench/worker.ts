@@ -15,6 +15,7 @@ import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
+import { cniCtnetPath } from './paths/cni-ctnet.js';
 import type { Endpoint, Host } from '../src/index.js';
 import { backendsOf, ctnetPath, ctnetPlanPath, openLibrary } from './paths/ctnet.js';
 import { runFloor } from './paths/floor.js';
@@ -42,6 +43,8 @@ function nodePath(name: AttachJob['path'], count: number): ContainerPath {
     case 'iproute2': return iproute2Path();
     case 'cni': return cniPath({ ipMasq: false });
     case 'cni-masq': return cniPath({ ipMasq: true });
+    case 'cni-ctnet': return cniCtnetPath({ agent: true });
+    case 'cni-ctnet-self': return cniCtnetPath({ agent: false });
     case 'ctnet': return ctnetPath({ prewarm: false, count });
     case 'ctnet-prewarm': return ctnetPath({ prewarm: true, count });
     case 'ctnet-plan': return ctnetPlanPath();
