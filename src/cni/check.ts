@@ -16,7 +16,7 @@ import { SET, TABLE } from '../firewall/index.js';
 import type { Host } from '../topology/index.js';
 import type { CniConfig } from './config.js';
 import { CniError, ERR } from './errors.js';
-import { cniEndpoints, hostLink, type CniEnv } from './commands.js';
+import { findAttachment, hostLink, type CniEnv } from './commands.js';
 import { prevAddresses, resultRoutes } from './result.js';
 
 const canon = (ip: string): string => { const p = parseIp(ip); return formatIp(p.value, p.family); };
@@ -24,7 +24,7 @@ const fail = (msg: string): CniError => new CniError(ERR.ours, `CHECK ${msg}`);
 
 export async function cmdCheck(host: Host, cfg: CniConfig, env: CniEnv): Promise<void> {
   if (cfg.prevResult === undefined) throw new CniError(ERR.invalidConfig, 'invalid network config: prevResult: missing (CHECK needs the result of ADD)');
-  const ep = (await cniEndpoints(host, cfg.name)).find((e) => e.containerId === env.containerId && e.ifname === env.ifname);
+  const ep = await findAttachment(host, cfg.name, env);
   const who = `${env.containerId} ${env.ifname} on network ${cfg.name}`;
   if (ep === undefined) throw fail(`${who}: no such attachment (never added, or deleted)`);
   const want = [ep.ip, ...(ep.ip6 !== undefined ? [ep.ip6] : [])].filter((x) => x !== '').map(canon).sort();

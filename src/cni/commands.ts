@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Endpoint, Host, Network } from '../topology/index.js';
-import type { AttachOptions, EndpointInfo, NetworkSpec } from '../model/types.js';
+import type { AttachOptions, EndpointInfo, NetworkInfo, NetworkSpec } from '../model/types.js';
 import type { Link } from '../model/plan.js';
 import { AggregateCtnetError, CODE, codeOf } from '../model/errors.js';
 import { broadcast, familyOf, formatIp, lastAddress, parseCidr, parseIp, type Family } from '../util/ip.js';
@@ -58,9 +58,34 @@ export function networkSpec(cfg: CniConfig, delegated?: IpamResult): NetworkSpec
 
 /** The CNI attachments (endpoints with a container id) of a network, as the state knows them. */
 export async function cniEndpoints(host: Host, network: string): Promise<EndpointInfo[]> {
-  const nets = await host.networks();
-  if (!nets.some((n) => n.name === network)) return [];
   return (await host.endpoints({ network })).filter((e) => e.containerId !== undefined);
+}
+
+/**
+ * The attachment (network, container id, ifname): by its netns first (one indexed query),
+ * else by a scan of the network's endpoints (CNI_NETNS empty, or another path to it).
+ */
+export async function findAttachment(host: Host, network: string, env: Pick<CniEnv, 'containerId' | 'ifname' | 'netns'>): Promise<EndpointInfo | undefined> {
+  const mine = (e: EndpointInfo): boolean => e.containerId === env.containerId && e.ifname === env.ifname;
+  if (env.netns !== '') {
+    const byNs = (await host.findEndpoint(env.netns, network))?.info;
+    if (byNs !== undefined && mine(byNs)) return byNs;
+  }
+  return (await cniEndpoints(host, network)).find(mine);
+}
+
+/** The network of a config: the stored one when it says the same (no kernel work), else Host.network (creates, or names the difference). */
+async function ensureNetwork(host: Host, spec: NetworkSpec): Promise<Network> {
+  const have = (await host.networks()).find((n) => n.name === spec.name);
+  if (have !== undefined && sameNetwork(have, spec)) return host.getNetwork(spec.name);
+  return host.network(spec);
+}
+
+function sameNetwork(n: NetworkInfo, s: NetworkSpec): boolean {
+  const gw = (subnet: string): string => { const c = parseCidr(subnet); return formatIp(c.network + 1n, c.family); };
+  return n.subnet === s.subnet && n.gateway === (s.gateway ?? gw(n.subnet)) && n.subnet6 === s.subnet6 &&
+    (s.subnet6 === undefined || n.gateway6 === (s.gateway6 ?? gw(s.subnet6))) &&
+    (s.bridge === undefined || n.bridge === s.bridge) && n.mtu === (s.mtu ?? 1500) && n.masquerade === s.masquerade && !n.internal;
 }
 
 /** The Endpoint object of a stored endpoint (the library finds it by netns and network). */
@@ -126,14 +151,15 @@ export async function cmdAdd(host: Host, cfg: CniConfig, env: CniEnv): Promise<C
 }
 
 async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamResult | undefined): Promise<CniResult> {
-  const net = await host.network(networkSpec(cfg, delegated));
+  const spec = networkSpec(cfg, delegated);
+  let net = await ensureNetwork(host, spec);
   const info = net.info;
   // ADD again for the same attachment answers what is there; a stale one on this netns (a
   // /proc/PID path reused by another container) is detached first
   const same = await host.findEndpoint(env.netns, cfg.name);
   if (same !== undefined) {
     const i = same.info;
-    if (i.containerId === env.containerId && i.ifname === env.ifname) return resultOf(host, cfg, env, i, delegated);
+    if (i.containerId === env.containerId && i.ifname === env.ifname) return resultOf(host, cfg, env, info, i, delegated);
     if (i.containerId !== env.containerId && i.ifname === env.ifname) await same.detach();
   }
   const requested = cfg.ipam.kind === 'native' ? [...cfg.ipam.addresses, ...cfg.ips] : [delegated?.v4?.address, delegated?.v6?.address].filter((x): x is string => x !== undefined);
@@ -145,13 +171,18 @@ async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamR
     ...(ip6 !== undefined ? { ip6 } : {}), ...(cfg.mac !== undefined ? { mac: cfg.mac } : {}),
     publish: cfg.portMappings, routes: extraRoutes(routes, info.gateway, info.gateway6, info.subnet6 !== undefined),
   };
+  const attach = (n: Network): Promise<Endpoint> => (ip !== undefined || cfg.ipam.kind !== 'native' || (!restricted(cfg.ipam.v4) && !restricted(cfg.ipam.v6))
+    ? n.attach({ ...base, ...(ip !== undefined ? { ip } : {}) }) : attachInRange(host, n, cfg, base));
   let ep: Endpoint;
-  if (ip !== undefined || cfg.ipam.kind !== 'native' || (!restricted(cfg.ipam.v4) && !restricted(cfg.ipam.v6))) {
-    ep = await net.attach({ ...base, ...(ip !== undefined ? { ip } : {}) });
-  } else {
-    ep = await attachInRange(host, net, cfg, base);
+  try {
+    ep = await attach(net);
+  } catch (e) {
+    // the bridge deleted behind our back (the attach rolled back): Host.network re-creates it
+    if (codeOf(e) !== 'ENODEV') throw e;
+    net = await host.network(spec);
+    ep = await attach(net);
   }
-  return resultOf(host, cfg, env, ep.info, delegated);
+  return resultOf(host, cfg, env, info, ep.info, delegated);
 }
 
 /** Attach with an address of the restricted range(s); an address taken meanwhile: the next. */
@@ -179,9 +210,7 @@ async function attachInRange(host: Host, net: Network, cfg: CniConfig, base: Att
 }
 
 /** The result document of an endpoint (one rtnl query: the host veth's MAC). */
-async function resultOf(host: Host, cfg: CniConfig, env: CniEnv, ep: EndpointInfo, delegated: IpamResult | undefined): Promise<CniResult> {
-  const net = (await host.networks()).find((n) => n.name === cfg.name);
-  if (net === undefined) throw new CniError(ERR.ours, `network ${cfg.name} vanished during ADD`);
+async function resultOf(host: Host, cfg: CniConfig, env: CniEnv, net: NetworkInfo, ep: EndpointInfo, delegated: IpamResult | undefined): Promise<CniResult> {
   const hostMac = (await hostLink(host, ep.hostIfname))?.mac ?? '';
   const ipamRoutes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
   const ipamDns = cfg.ipam.kind === 'native' ? cfg.ipam.dns : delegated?.dns;
@@ -203,10 +232,8 @@ export async function hostLink(host: Host, name: string): Promise<Link | undefin
  */
 export async function cmdDel(host: Host, cfg: CniConfig, env: CniEnv): Promise<void> {
   const errors: Error[] = [];
-  for (const e of await cniEndpoints(host, cfg.name)) {
-    if (e.containerId !== env.containerId || e.ifname !== env.ifname) continue;
-    await detachInfo(host, e).catch((x: Error) => errors.push(x));
-  }
+  const e = await findAttachment(host, cfg.name, env);
+  if (e !== undefined) await detachInfo(host, e).catch((x: Error) => errors.push(x));
   if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'DEL', env.raw, env.stdin).catch((x: Error) => errors.push(x));
   if (errors.length > 0) throw errors.length === 1 ? errors[0] : new AggregateCtnetError(`DEL ${env.containerId} ${env.ifname}`, errors);
 }
