@@ -13,6 +13,8 @@
         "native/kill_hook.cc",
         "native/netns.cc",
         "native/nft.cc",
+        "native/nft_elems.cc",
+        "native/nft_elems_js.cc",
         "native/nl_msg.cc",
         "native/nl_sock.cc",
         "native/ns_cache.cc",

@@ -46,6 +46,7 @@ struct Tuple {
 
 // An entry to delete: its family, CTA_TUPLE_ORIG's payload, and CTA_ID / CTA_ZONE as dumped.
 struct Victim {
+  size_t filter = 0;  // the index of the filter that chose it
   int family = 0;
   std::vector<uint8_t> orig;
   bool hasId = false;
@@ -114,8 +115,8 @@ void header(MsgBuilder& b, uint16_t type, uint16_t flags, uint32_t seq, int fami
   b.begin(type, flags, seq, 0, &g, sizeof g);
 }
 
-// One IPCTNL_MSG_CT_NEW of the dump → a victim when the filter matches it.
-void consider(const nlmsghdr* h, const CtFilterC& f, std::vector<Victim>* out) {
+// One IPCTNL_MSG_CT_NEW of the dump → a victim of the first filter that matches it.
+void consider(const nlmsghdr* h, const std::vector<const CtFilterC*>& fs, std::vector<Victim>* out) {
   if (h->nlmsg_type != kCtNew) return;
   size_t alen;
   const uint8_t* p = msgPayload(h, sizeof(nfgenmsg), &alen);
@@ -123,8 +124,12 @@ void consider(const nlmsghdr* h, const CtFilterC& f, std::vector<Victim>* out) {
   Attr tb[CTA_MAX + 1];
   if (!parseAttrs(p, alen, tb, CTA_MAX, nullptr)) return;
   Tuple o, r;
-  if (!parseTuple(tb[CTA_TUPLE_ORIG], &o) || !parseTuple(tb[CTA_TUPLE_REPLY], &r) || !matches(f, o, r)) return;
+  if (!parseTuple(tb[CTA_TUPLE_ORIG], &o) || !parseTuple(tb[CTA_TUPLE_REPLY], &r)) return;
+  size_t which = 0;
+  while (which < fs.size() && !matches(*fs[which], o, r)) which++;
+  if (which == fs.size()) return;
   Victim v;
+  v.filter = which;
   v.family = o.family;
   v.orig.assign(tb[CTA_TUPLE_ORIG].data, tb[CTA_TUPLE_ORIG].data + tb[CTA_TUPLE_ORIG].len);
   if (tb[CTA_ID].len == 4) {
@@ -138,15 +143,20 @@ void consider(const nlmsghdr* h, const CtFilterC& f, std::vector<Victim>* out) {
   out->push_back(std::move(v));
 }
 
-// The table's entries that `f` matches (dump of f's family; checked again per entry).
-KErr collect(NlSock* sock, const CtFilterC& f, std::vector<Victim>* out) {
+// The table's entries that `fs` match: ONE dump (the kernel walks its whole conntrack hash
+// table for each, ~2–3 ms here however few entries it holds), of both families when the
+// filters are of both (nfgen_family AF_UNSPEC dumps every family).
+KErr collect(NlSock* sock, const std::vector<const CtFilterC*>& fs, std::vector<Victim>* out) {
+  int family = fs.empty() ? 0 : fs[0]->family;
+  for (const CtFilterC* f : fs)
+    if (f->family != family) family = AF_UNSPEC;
   MsgBuilder b;
   Waiter w;
   w.seq = sock->nextSeq();
   w.dump = true;
   w.op = "IPCTNL_MSG_CT_GET";
-  w.onData = [&f, out](const nlmsghdr* h) { consider(h, f, out); };
-  header(b, kCtGet, NLM_F_REQUEST | NLM_F_DUMP, w.seq, f.family);
+  w.onData = [&fs, out](const nlmsghdr* h) { consider(h, fs, out); };
+  header(b, kCtGet, NLM_F_REQUEST | NLM_F_DUMP, w.seq, family);
   b.end();
   std::vector<Waiter*> ws{&w};
   KErr fatal;
@@ -154,8 +164,10 @@ KErr collect(NlSock* sock, const CtFilterC& f, std::vector<Victim>* out) {
   return w.err;
 }
 
-// Deletes victims [from, to) in one sendmsg; counts what went, keeps the first real error.
-KErr deleteSome(NlSock* sock, const std::vector<Victim>& vs, size_t from, size_t to, uint32_t* deleted, KErr* first) {
+// Deletes victims [from, to) in one sendmsg; counts what went per filter, keeps the first
+// real error per filter.
+KErr deleteSome(NlSock* sock, const std::vector<Victim>& vs, size_t from, size_t to, std::vector<uint32_t>* deleted,
+                std::vector<KErr>* first) {
   MsgBuilder b;
   std::vector<Waiter> ws(to - from);
   std::vector<Waiter*> wp;
@@ -175,25 +187,41 @@ KErr deleteSome(NlSock* sock, const std::vector<Victim>& vs, size_t from, size_t
   }
   KErr fatal;
   if (!sock->exchange(b.bytes().data(), b.size(), wp, &fatal)) return fatal;
-  for (const Waiter& w : ws) {
-    if (!w.err) (*deleted)++;
-    else if (w.err.err != ENOENT && !*first) *first = w.err;  // ENOENT: it ended meanwhile
+  for (size_t k = from; k < to; k++) {
+    const Waiter& w = ws[k - from];
+    size_t fi = vs[k].filter;
+    if (!w.err) (*deleted)[fi]++;
+    else if (w.err.err != ENOENT && !(*first)[fi]) (*first)[fi] = w.err;  // ENOENT: it ended meanwhile
   }
   return {};
 }
 
 }  // namespace
 
-KErr ctDelete(NlSock* sock, const CtFilterC& f, uint32_t* deleted) {
-  *deleted = 0;
+std::vector<KErr> ctDeleteMany(NlSock* sock, const std::vector<const CtFilterC*>& fs, std::vector<uint32_t>* deleted) {
+  deleted->assign(fs.size(), 0);
+  std::vector<KErr> errs(fs.size());
   std::vector<Victim> vs;
-  if (KErr e = collect(sock, f, &vs)) return e;
-  KErr first;
+  if (KErr e = collect(sock, fs, &vs)) {
+    errs.assign(fs.size(), e);
+    return errs;
+  }
   for (size_t k = 0; k < vs.size(); k += kDeletesPerSend) {
     size_t to = k + kDeletesPerSend < vs.size() ? k + kDeletesPerSend : vs.size();
-    if (KErr e = deleteSome(sock, vs, k, to, deleted, &first)) return e;
+    if (KErr e = deleteSome(sock, vs, k, to, deleted, &errs)) {
+      for (KErr& x : errs)
+        if (!x) x = e;
+      return errs;
+    }
   }
-  return first;
+  return errs;
+}
+
+KErr ctDelete(NlSock* sock, const CtFilterC& f, uint32_t* deleted) {
+  std::vector<uint32_t> n;
+  std::vector<KErr> e = ctDeleteMany(sock, {&f}, &n);
+  *deleted = n[0];
+  return e[0];
 }
 
 }  // namespace ctn

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kerr.h"
 #include "nl_sock.h"
@@ -20,5 +21,9 @@ namespace ctn {
 // many per sendmsg. An entry already gone (ENOENT) is not an error. *deleted counts the
 // entries this call removed, also when it then fails.
 KErr ctDelete(NlSock* sock, const CtFilterC& f, uint32_t* deleted);
+// The same for several filters with ONE dump (the kernel walks its whole hash table per
+// dump: consecutive conntrackDelete steps of a plan share one). An entry goes to the first
+// filter that matches it; per filter: its count in (*deleted)[i], its error in the result.
+std::vector<KErr> ctDeleteMany(NlSock* sock, const std::vector<const CtFilterC*>& fs, std::vector<uint32_t>* deleted);
 
 }  // namespace ctn

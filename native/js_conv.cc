@@ -259,6 +259,10 @@ PlanC planFromJs(const Napi::Value& v) {
       s.kind = StepKind::Nft;
       needNs();
       if (!getStr(so, "json", &s.json, &s.bad) && s.bad.empty()) s.bad = "nft step needs a json string";
+      if (has(so, "elems")) {
+        std::string b;
+        if (!nftElemsFromJs(so.Get("elems"), &s.elems, &b) && s.bad.empty()) s.bad = b;
+      }
     } else if (kind == "conntrackDelete") {
       s.kind = StepKind::ConntrackDelete;
       needNs();

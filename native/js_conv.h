@@ -17,6 +17,10 @@ OpC opFromJs(const Napi::Value& v);
 // with *bad set (naming the field) when it is not a valid ConntrackFilter.
 bool ctFilterFromJs(const Napi::Value& v, CtFilterC* out, std::string* bad);
 
+// An nft step's native element ops (nft_elems_js.cc): false with *bad set (naming the
+// field) when `v` is not an array of {family, table, set, keys[, data][, del]}.
+bool nftElemsFromJs(const Napi::Value& v, std::vector<NftElemOpC>* out, std::string* bad);
+
 Napi::Value kerrToJs(Napi::Env env, const KErr& e);
 Napi::Value stepResultsToJs(Napi::Env env, const std::vector<StepResultC>& rs);
 Napi::Value linkToJs(Napi::Env env, const LinkC& l);

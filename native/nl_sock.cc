@@ -130,7 +130,7 @@ bool NlSock::exchange(const uint8_t* buf, size_t len, std::vector<Waiter*>& wait
       order.emplace_back(h->nlmsg_seq, pos);
       for (Waiter* w : waiters) {
         if (w->seq != h->nlmsg_seq || w->done) continue;
-        if (!last && !w->dump && !w->onData && (h->nlmsg_flags & NLM_F_ACK)) {
+        if (!last && !w->dump && !w->onData && !w->keepAck && (h->nlmsg_flags & NLM_F_ACK)) {
           h->nlmsg_flags &= ~NLM_F_ACK;
           silent.emplace_back(pos, w);
         }

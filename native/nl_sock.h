@@ -23,6 +23,8 @@ struct Waiter {
   bool dump = false;                                 // answered by multipart … NLMSG_DONE
   std::string op;                                    // "RTM_NEWLINK" (for errors)
   std::function<void(const nlmsghdr*)> onData;       // reply messages (may be empty)
+  bool keepAck = false;                              // never elide its NLM_F_ACK (nfnetlink batches: the
+                                                     // last message, BATCH_END, is never answered)
   // filled by exchange():
   bool done = false;
   bool intr = false;                                 // NLM_F_DUMP_INTR seen

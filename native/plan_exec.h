@@ -25,6 +25,7 @@ class Worker {
   friend struct PlanRun;
   NsId cur_;
   std::unique_ptr<NlSock> homeSock_;
+  std::unique_ptr<NlSock> homeNfSock_;  // NETLINK_NETFILTER, for nft element steps (nft_elems.h)
   bool lost_ = false;
 };
 

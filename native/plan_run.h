@@ -39,6 +39,7 @@ struct PlanRun {
   std::vector<std::unique_ptr<NsH>> handles;
   std::vector<NsH*> slots;  // the handle a netnsCreate/netnsOpen step made, by step index
   std::map<std::string, NsH*> byPath;
+  std::map<size_t, StepResultC> ctResults;  // later steps of a conntrackDelete group (plan_steps.cc)
   NsH homeH;
 
   PlanRun(Worker& wk, const PlanC& p);
@@ -71,6 +72,7 @@ struct PlanRun {
   StepResultC stepNetnsDelete(const StepC& s);
   StepResultC stepSysctl(size_t i, const StepC& s);
   StepResultC stepNft(size_t i, const StepC& s);
+  StepResultC stepNftElems(NsH* h, const StepC& s);
   StepResultC stepRtnl(size_t i, const StepC& s);
   StepResultC stepConntrack(size_t i, const StepC& s);
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "conntrack.h"
+#include "nft_elems.h"
 #include "plan_batch.h"
 #include "plan_run.h"
 
@@ -139,6 +140,7 @@ StepResultC PlanRun::stepNft(size_t i, const StepC& s) {
   KErr e;
   NsH* h = resolve(s.ns, i, &e);
   if (!h) return failStep(r, e);
+  if (!s.elems.empty()) return stepNftElems(h, s);
   std::shared_ptr<NftHolder> ctx = h->nft;
   bool cacheable = isHome(h) || h->src == NsH::PathNs;
   if (!ctx && cacheable) ctx = nftCached(h->id);
@@ -158,18 +160,69 @@ StepResultC PlanRun::stepNft(size_t i, const StepC& s) {
   return r;
 }
 
+// The native form of an nft step: its elements over nfnetlink (nft_elems.h). The home
+// netns's socket lives with the thread; another netns gets one for this step only.
+StepResultC PlanRun::stepNftElems(NsH* h, const StepC& s) {
+  StepResultC r;
+  KErr e;
+  std::unique_ptr<NlSock> own;
+  NlSock* sock = nullptr;
+  if (isHome(h)) {
+    if (w.homeNfSock_ && w.homeNfSock_->broken()) w.homeNfSock_.reset();
+    if (!w.homeNfSock_) {
+      if (KErr ee = goHome()) return failStep(r, ee);
+      w.homeNfSock_ = NlSock::open(&e, NETLINK_NETFILTER);
+      if (!w.homeNfSock_) return failStep(r, e);
+    }
+    sock = w.homeNfSock_.get();
+  } else {
+    if (KErr ee = enter(h)) return failStep(r, ee);
+    own = NlSock::open(&e, NETLINK_NETFILTER);
+    if (!own) return failStep(r, e);
+    sock = own.get();
+  }
+  if (KErr ne = nftElems(sock, s.elems)) return failStep(r, ne);
+  return r;
+}
+
+namespace {
+
+bool sameNs(const NsRefC& a, const NsRefC& b) { return a.kind == b.kind && a.n == b.n && a.path == b.path; }
+
+}  // namespace
+
+// Consecutive conntrackDelete steps in one netns share ONE dump (conntrack.h ctDeleteMany):
+// the first of them computes every result of the group, the others take theirs.
 StepResultC PlanRun::stepConntrack(size_t i, const StepC& s) {
+  auto done = ctResults.find(i);
+  if (done != ctResults.end()) {
+    StepResultC r = std::move(done->second);
+    ctResults.erase(done);
+    return r;
+  }
+  size_t end = i + 1;
+  while (end < plan.steps.size() && plan.steps[end].kind == StepKind::ConntrackDelete && plan.steps[end].bad.empty() &&
+         sameNs(plan.steps[end].ns, s.ns))
+    end++;
   StepResultC r;
   KErr e;
   NsH* h = resolve(s.ns, i, &e);
   if (!h) return failStep(r, e);
-  // A ctnetlink socket acts on the netns it is opened in; it lives for this step only.
+  // A ctnetlink socket acts on the netns it is opened in; it lives for this group only.
   if (KErr ee = isHome(h) ? goHome() : enter(h)) return failStep(r, ee);
   std::unique_ptr<NlSock> sock = NlSock::open(&e, NETLINK_NETFILTER);
   if (!sock) return failStep(r, e);
-  uint32_t n = 0;
-  if (KErr ce = ctDelete(sock.get(), s.ct, &n)) return failStep(r, ce);
-  r.deleted = n;
+  std::vector<const CtFilterC*> fs;
+  for (size_t k = i; k < end; k++) fs.push_back(&plan.steps[k].ct);
+  std::vector<uint32_t> n;
+  std::vector<KErr> errs = ctDeleteMany(sock.get(), fs, &n);
+  for (size_t k = i; k < end; k++) {
+    StepResultC rk;
+    rk.deleted = n[k - i];
+    if (errs[k - i]) failStep(rk, errs[k - i]);
+    if (k == i) r = std::move(rk);
+    else ctResults[k] = std::move(rk);
+  }
   return r;
 }
 

@@ -83,6 +83,16 @@ struct CtFilterC {
   uint8_t dst[16] = {};   // Mapping: original destination (the host IP), when hasDst
 };
 
+// One element op of an nft step's native form (nft_elems.h): keys (and a map's data) as
+// the kernel stores them.
+struct NftElemOpC {
+  bool del = false;
+  uint8_t family = 0;  // NFPROTO_IPV4 / IPV6 / BRIDGE / INET
+  std::string table, set;
+  std::vector<std::vector<uint8_t>> keys;
+  std::vector<std::vector<uint8_t>> data;  // one per key for a map; empty for a set
+};
+
 struct StepC {
   StepKind kind = StepKind::Rtnl;
   std::string bad;
@@ -95,6 +105,7 @@ struct StepC {
   std::string key;
   std::optional<std::string> value;
   std::string json;
+  std::vector<NftElemOpC> elems;  // nft: when present, applied over nfnetlink instead of `json`
   CtFilterC ct;  // conntrackDelete
 };
 

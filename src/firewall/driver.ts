@@ -20,7 +20,7 @@
 import { accessSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError, InvalidInputError, NetlinkError, CODE } from '../model/errors.js';
-import type { Backend, NsRef, StepResult } from '../model/plan.js';
+import type { Backend, NftElemOp, NsRef, StepResult } from '../model/plan.js';
 import { SKIPPED, toNetlinkError, type Labelled } from '../backend/result.js';
 import { nftErrno, runNftProcess } from '../backend/nft-process.js';
 
@@ -34,9 +34,11 @@ export interface FirewallDriver {
   readonly active: boolean;
   /**
    * The plan steps that apply `json` in `ns` as part of a caller's plan, or undefined when
-   * this driver cannot ride in the caller's plan (then `apply` it on its own).
+   * this driver cannot ride in the caller's plan (then `apply` it on its own). `native` is
+   * the same batch's elements in the kernel's encoding (native-elements.ts), which the
+   * libnftables driver hands the addon to send itself; the others ignore it.
    */
-  steps(json: string, ns: NsRef, label: string): Labelled[] | undefined;
+  steps(json: string, ns: NsRef, label: string, native?: readonly NftElemOp[]): Labelled[] | undefined;
   /** Apply one JSON batch in `ns` on its own (one transaction). */
   apply(json: string, ns: NsRef): Promise<void>;
   /** Run one JSON batch of `list` commands in `ns`; its JSON output ('' for 'none'). */
@@ -116,8 +118,8 @@ function nftStepError(r: StepResult | undefined): Error | undefined {
   return toNetlinkError({ ...err, errno, code: errno === err.errno ? err.code : '', op: err.op || 'nft' });
 }
 
-function nftStep(json: string, ns: NsRef, label: string): Labelled[] {
-  return [{ step: { kind: 'nft', ns, json }, label }];
+function nftStep(json: string, ns: NsRef, label: string, native?: readonly NftElemOp[]): Labelled[] {
+  return [{ step: { kind: 'nft', ns, json, ...(native !== undefined && native.length > 0 ? { elems: native } : {}) }, label }];
 }
 
 const NONE: FirewallDriver = {

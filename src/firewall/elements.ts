@@ -131,14 +131,22 @@ export function removeNetworkElements(net: FirewallNetwork, opts: RulesetOptions
 /** What the anti-spoofing guard reads of an endpoint: its host veth, MAC and addresses (EndpointInfo fits). */
 export type GuardEndpoint = Pick<EndpointInfo, 'hostIfname' | 'mac' | 'ip' | 'ip6'>;
 
-function guardBatch(ep: GuardEndpoint, opts: RulesetOptions): Batch {
+/** An endpoint's guard facts, validated: what guard4/guard6 hold for it (native-elements.ts encodes the same). */
+export interface GuardParts { readonly hostIfname: string; readonly mac: string; readonly ip4?: string; readonly ip6?: string }
+
+export function guardParts(ep: GuardEndpoint, opts: RulesetOptions): GuardParts {
   if (ep === null || typeof ep !== 'object') throw new InvalidInputError('invalid endpoint: not an object');
   checkIfname(ep.hostIfname, 'host veth of the endpoint');
-  const mac = checkMac(ep.mac, 'MAC of the endpoint');
+  const mac = checkMac(ep.mac, 'MAC of the endpoint').toLowerCase();
   const ip4 = checkEndpointIp(ep.ip, 4, 'address');
   const ip6 = opts.ipv6 === false ? undefined : checkEndpointIp(ep.ip6, 6, 'IPv6 address');
+  return { hostIfname: ep.hostIfname, mac, ...(ip4 !== undefined ? { ip4 } : {}), ...(ip6 !== undefined ? { ip6 } : {}) };
+}
+
+function guardBatch(ep: GuardEndpoint, opts: RulesetOptions): Batch {
+  const { mac, ip4, ip6 } = guardParts(ep, opts);
   const b = new Batch();
-  const head = `{"concat":[${JSON.stringify(ep.hostIfname)},"${mac.toLowerCase()}",`;
+  const head = `{"concat":[${JSON.stringify(ep.hostIfname)},"${mac}",`;
   if (ip4 !== undefined) b.add('bridge', SET.guard4, `${head}"${ip4}"]}`);
   if (ip6 !== undefined) b.add('bridge', SET.guard6, `${head}"${ip6}"]}`);
   return b;

@@ -15,9 +15,11 @@ import type { PortMapping } from '../model/types.js';
 import { firewallDriver, pickFirewallBackend, type FirewallBackendName, type FirewallChoice, type FirewallDriver } from './driver.js';
 import { baseRuleset, removeAllRuleset, CHAIN, FAMILIES, GUARD_CHAIN, SET, TABLE, type RulesetOptions, type TableFamily } from './ruleset.js';
 import { publishElements, unpublishElements, type FirewallEndpoint, type GuardEndpoint } from './elements.js';
+import type { ElementBatch } from './native-elements.js';
 
 export * from './ruleset.js';
 export * from './elements.js';
+export * from './native-elements.js';
 export * from './driver.js';
 
 export interface FirewallOptions extends RulesetOptions {
@@ -125,11 +127,13 @@ export class Firewall {
   /**
    * What applying `json` adds to a caller's plan: the driver's steps when its batches ride
    * in plans (an attach with published ports stays one crossing), otherwise no steps and an
-   * `applyRest` that applies the batch on its own. `undefined` contributes nothing.
+   * `applyRest` that applies the batch on its own. `undefined` contributes nothing. An
+   * ElementBatch carries the native form of its elements too (native-elements.ts).
    */
-  contribute(json: string | undefined, label: string): FirewallContribution {
-    if (json === undefined) return NOTHING;
-    const steps = this.driver.steps(json, this.ns, label);
+  contribute(batch: string | ElementBatch | undefined, label: string): FirewallContribution {
+    if (batch === undefined) return NOTHING;
+    const { json, native } = typeof batch === 'string' ? { json: batch, native: undefined } : batch;
+    const steps = this.driver.steps(json, this.ns, label, native);
     if (steps !== undefined) return { steps, applyRest: () => Promise.resolve() };
     return { steps: [], applyRest: () => this.apply(json) };
   }

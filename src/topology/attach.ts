@@ -21,7 +21,7 @@ import { normalizeMappings } from '../validate/ports.js';
 import { allFailures, firstFailure, planFailures, rtnlStep, type Labelled } from '../backend/result.js';
 import { selfOwner } from '../util/proc.js';
 import { resolveNetns } from '../netns/index.js';
-import { attachElements, type GuardEndpoint } from '../firewall/index.js';
+import { attachBatch, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { bridgeIndexOf, notFound, type HostContext } from './context.js';
 import { claimed } from './network-claims.js';
@@ -79,7 +79,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     defaultRoute: others.length === 0,
   };
   // the guard and the published ports: steps in the same plan, or applied right after it (firewall driver's choice)
-  const fw = withRules ? ctx.fw.contribute(attachElements(guardEndpoint(input), rec.ports, ctx.fw.ruleOpts), `guard ${input.hostIfname} and publish ports of ${ns.path}`) : undefined;
+  const fw = withRules ? ctx.fw.contribute(attachBatch(guardEndpoint(input), rec.ports, ctx.fw.ruleOpts), `guard ${input.hostIfname} and publish ports of ${ns.path}`) : undefined;
   // a host port published before to another container: its untranslated flows go (conntrack.ts)
   if (withRules && rec.ports.length > 0) void refreshHostAddrs(ctx, false);
   const ct = withRules ? untranslatedFlowSteps(ctx, rec.ports) : [];

@@ -31,7 +31,7 @@ import type { Link, StepResult } from '../model/plan.js';
 import { AggregateCtnetError, codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
 import type { Labelled } from '../backend/result.js';
-import { isMissingTable, removeGuardElements, unpublishElements, type FirewallContribution } from '../firewall/index.js';
+import { isMissingTable, removeGuardBatch, unpublishElements, type FirewallContribution } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { describeIdentity, recordedNetns } from './netns-identity.js';
@@ -116,7 +116,7 @@ function detachFirewall(ctx: HostContext, rec: EndpointRecord): FirewallContribu
   const out: FirewallContribution[] = [];
   if (rec.hostIfname !== undefined && rec.mac !== undefined && rec.ip !== undefined) {
     const guard = { hostIfname: rec.hostIfname, mac: rec.mac, ...firewallEndpoint(rec) };
-    out.push(ctx.fw.contribute(removeGuardElements(guard, ctx.fw.ruleOpts), `remove the anti-spoofing element of ${rec.hostIfname}`));
+    out.push(ctx.fw.contribute(removeGuardBatch(guard, ctx.fw.ruleOpts), `remove the anti-spoofing element of ${rec.hostIfname}`));
   }
   if (rec.ports.length > 0) out.push(ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`));
   return out;
