@@ -18,6 +18,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ip, run, sleep } from '../lib/proc.js';
+import { cniEnv } from './cni.js';
 import type { ContainerPath } from './types.js';
 import { Unavailable } from './unavailable.js';
 
@@ -45,17 +46,7 @@ export function cniCtnetPath(opts: { readonly agent: boolean }): ContainerPath {
   let agent: ChildProcess | undefined;
 
   function plugin(command: 'ADD' | 'DEL', i: number, stdin: string): string {
-    return run(SHIM, [], {
-      input: stdin,
-      env: {
-        ...process.env,
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: `bench-${i}`,
-        CNI_NETNS: `/run/netns/k${i}`,
-        CNI_IFNAME: 'eth0',
-        CNI_PATH: '/usr/lib/cni',
-      },
-    });
+    return run(SHIM, [], { input: stdin, env: cniEnv(command, i) });
   }
 
   return {

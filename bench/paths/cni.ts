@@ -25,6 +25,11 @@ export function cniVersion(): string {
   }
 }
 
+/** The environment a runtime gives a plugin for container i (on top of the caller's own). */
+export function cniEnv(command: 'ADD' | 'DEL', i: number): NodeJS.ProcessEnv {
+  return { ...process.env, CNI_COMMAND: command, CNI_CONTAINERID: `bench-${i}`, CNI_NETNS: `/run/netns/k${i}`, CNI_IFNAME: 'eth0', CNI_PATH: CNI_DIR };
+}
+
 export function cniPath(opts: { readonly ipMasq: boolean }): ContainerPath {
   const conf = {
     cniVersion: '1.0.0',
@@ -39,17 +44,7 @@ export function cniPath(opts: { readonly ipMasq: boolean }): ContainerPath {
   const results = new Map<number, unknown>();
 
   function plugin(command: 'ADD' | 'DEL', i: number, stdin: string): string {
-    return run(`${CNI_DIR}/bridge`, [], {
-      input: stdin,
-      env: {
-        ...process.env,
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: `bench-${i}`,
-        CNI_NETNS: `/run/netns/k${i}`,
-        CNI_IFNAME: 'eth0',
-        CNI_PATH: CNI_DIR,
-      },
-    });
+    return run(`${CNI_DIR}/bridge`, [], { input: stdin, env: cniEnv(command, i) });
   }
 
   return {
