@@ -210,4 +210,23 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     rmSync(dir, { recursive: true, force: true });
     await ip(['netns', 'del', ns]);
   });
+
+  it('ADD twice answers the same attachment; a bridge deleted behind our back is re-created by the next ADD; another subnet for the network is code 7', async () => {
+    const ns = `${P}idem`;
+    await ip(['netns', 'add', ns]);
+    const nsPath = `/run/netns/${ns}`;
+    const a = ok(await ours(call('ADD', 'idem', nsPath), conf()), 'ADD');
+    const b = ok(await ours(call('ADD', 'idem', nsPath), conf()), 'ADD again');
+    assert.deepEqual(b, a);
+    assert.deepEqual(await cniIds(), ['idem']);
+    ok(await ours(call('DEL', 'idem', nsPath), conf()), 'DEL');
+    await ip(['link', 'del', `${P}br`]);
+    const c = ok(await ours(call('ADD', 'idem', nsPath), conf()), 'ADD with the bridge gone') as unknown as Res;
+    assert.equal((await ipJson<{ master?: string }>(['link', 'show', c.interfaces[1]?.name ?? '']))[0]?.master, `${P}br`);
+    ok(await ours(call('DEL', 'idem', nsPath), conf()), 'DEL');
+    const other = await ours(call('ADD', 'idem', nsPath), conf({}, { type: 'host-local', subnet: '10.216.0.0/24' }));
+    assert.equal((other.doc as { code: number }).code, 7, other.stdout);
+    assert.ok(String((other.doc as { msg: string }).msg).includes('10.216.0.0/24'), other.stdout);
+    await ip(['netns', 'del', ns]);
+  });
 });

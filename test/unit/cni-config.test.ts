@@ -158,4 +158,12 @@ describe('handleCni without a Host', () => {
       assert.ok(doc.msg.includes(drop), doc.msg);
     }
   });
+
+  it('a caller that is not root may only name a netns of its own (code 4)', async () => {
+    const opened: CniHosts = { open: () => Promise.resolve({} as never) };
+    const r = await handleCni(opened, { env: { ...env, CNI_COMMAND: 'ADD', CNI_NETNS: '/proc/self/ns/net' }, stdin: JSON.stringify(BASE) }, { uid: process.getuid?.() === 4242 ? 4243 : 4242, pid: 1 });
+    const doc = JSON.parse(r.stdout) as { code: number; msg: string };
+    assert.equal(doc.code, 4, doc.msg);
+    assert.ok(doc.msg.includes('/proc/self/ns/net'), doc.msg);
+  });
 });
