@@ -156,8 +156,12 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
       assert.ok((await connect(`${P}t2`, '192.0.2.1', 8080)) !== undefined, 'other container → host:8080 (hairpin-free path)');
     });
 
-    it('DEL releases the published port (element gone, port closed)', async () => {
-      assert.equal(ok(await ours(call('DEL', 't1', ''), cfg()), 'DEL t1') !== undefined, true);
+    it('DEL releases the published port (element gone, port closed) and deletes the flows of its address (conntrack -L)', async () => {
+      const a1 = res.t1?.ips[0]?.address.split('/')[0] ?? '';
+      const flows = async (): Promise<string[]> => (await run('conntrack', ['-L'], { encoding: 'utf8' }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter((l) => l.includes(`=${a1} `));
+      assert.ok((await flows()).length > 0, 'the connections above left flows of the container');
+      ok(await ours(call('DEL', 't1', ''), cfg()), 'DEL t1');
+      assert.deepEqual(await flows(), []);
       const { stdout } = await run('nft', ['-j', 'list', 'map', 'ip', 'ctnet', 'pub_any_addr']);
       assert.ok(!stdout.includes('8080'), stdout);
       assert.equal(await connect(OUT, '192.0.2.1', 8080), undefined);
@@ -167,47 +171,54 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
   describe('against the reference bridge + host-local (Debian containernetworking-plugins)', function () {
     before(function () { if (!haveReference('bridge') || !haveReference('host-local')) this.skip(); });
 
+    /** An ipam section over subnet number `n` (10.22n.0.0/24, and fd00:22n::/64 when dual stack). */
+    const ipamOf = (n: number, dual: boolean): Record<string, unknown> => ({
+      type: 'host-local', dataDir: `/run/${P}ipam`, routes: [{ dst: '10.250.0.0/16' }],
+      ranges: [[{ subnet: `10.22${n}.0.0/24` }], ...(dual ? [[{ subnet: `fd00:22${n}::/64` }]] : [])],
+    });
+    /** The document with subnet number `n`'s prefixes replaced, so two subnets compare equal. */
+    const norm = (doc: Record<string, unknown>, n: number): Record<string, unknown> =>
+      JSON.parse(JSON.stringify(doc).replaceAll(`10.22${n}.0.`, 'V4.').replaceAll(`fd00:22${n}::`, 'V6::')) as Record<string, unknown>;
+    let n = 0;
     for (const v of ['0.4.0', '1.0.0'] as const) {
-      it(`the same config gives the same result document, field by field, but names and MACs [${v}]`, async () => {
-        const tail = v.replaceAll('.', '');
-        const mine = `${P}m${tail}`;
-        const ref = `${P}r${tail}`;
-        await ip(['netns', 'add', mine]);
-        await ip(['netns', 'add', ref]);
-        const common = { cniVersion: v, isGateway: true, isDefaultGateway: true, ipMasq: true };
-        const ipam = (subnet: string) => ({ type: 'host-local', subnet, routes: [{ dst: '10.250.0.0/16' }], dataDir: `/run/${P}ipam` });
-        const a = ok(await ours(call('ADD', 'cmp', mine), { ...common, name: `${P}c${tail}`, type: 'ctnet-cni', bridge: `${P}mb${tail}`, ctnetStateDir: stateDir, ipam: ipam(`10.22${tail.length}.${Number(tail)}.0/24`) }), 'ours');
-        const subnetOurs = `10.22${tail.length}.${Number(tail)}`;
-        const b = ok(await reference('bridge', call('ADD', 'cmp', ref), { ...common, name: `${P}r${tail}`, type: 'bridge', bridge: `${P}rb${tail}`, ipam: ipam(`10.230.${Number(tail)}.0/24`) }), 'reference');
-        const subnetRef = `10.230.${Number(tail)}`;
-        // addresses compared relative to their subnets; names and MACs may differ
-        const norm = (doc: Record<string, unknown>, prefix: string): unknown => JSON.parse(JSON.stringify(doc).replaceAll(`${prefix}.`, 'SUBNET.'));
-        type Doc = { cniVersion: string; interfaces: Array<Record<string, unknown>>; ips: unknown; routes: unknown; dns: unknown };
-        const A = norm(a, subnetOurs) as Doc;
-        const B = norm(b, subnetRef) as Doc;
-        assert.equal(A.cniVersion, B.cniVersion);
-        assert.deepEqual(Object.keys(A).sort(), Object.keys(B).sort(), 'top-level keys');
-        assert.deepEqual(A.ips, B.ips, 'ips (address, gateway, interface index, version)');
-        assert.deepEqual(A.routes, B.routes, 'routes');
-        assert.deepEqual(A.dns, B.dns, 'dns');
-        assert.equal(A.interfaces.length, B.interfaces.length, 'interfaces');
-        for (const [i, x] of A.interfaces.entries()) {
-          const y = B.interfaces[i] ?? {};
-          assert.deepEqual(Object.keys(x).sort(), Object.keys(y).sort(), `interfaces[${i}] keys`);
-          for (const k of Object.keys(x)) {
-            if (k === 'mac') assert.match(String(x[k]), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
-            else if (k === 'sandbox') assert.equal(x[k], `/run/netns/${mine}`);
-            else if (i === 2) assert.equal(x[k], y[k], `interfaces[2].${k}`);
+      for (const dual of [false, true]) {
+        it(`the same config gives the same result document, field by field, but names and MACs [${v}${dual ? ', dual stack' : ''}]`, async () => {
+          const [a, b] = [++n, ++n];
+          const mine = `${P}m${a}`;
+          const ref = `${P}r${b}`;
+          await ip(['netns', 'add', mine]);
+          await ip(['netns', 'add', ref]);
+          const common = { cniVersion: v, isGateway: true, isDefaultGateway: true, ipMasq: true };
+          const ourConf = { ...common, name: `${P}c${a}`, type: 'ctnet-cni', bridge: `${P}mb${a}`, ctnetStateDir: stateDir, ipam: ipamOf(a, dual) };
+          const refConf = { ...common, name: `${P}c${b}`, type: 'bridge', bridge: `${P}rb${b}`, ipam: ipamOf(b, dual) };
+          type Doc = { cniVersion: string; interfaces: Array<Record<string, unknown>>; ips: unknown; routes: unknown; dns: unknown };
+          const A = norm(ok(await ours(call('ADD', 'cmp', mine), ourConf), 'ours'), a) as unknown as Doc;
+          const B = norm(ok(await reference('bridge', call('ADD', 'cmp', ref), refConf), 'reference'), b) as unknown as Doc;
+          // must match: version, keys, ips (address, gateway, interface index, version), routes, dns,
+          // the container interface (name, sandbox); may differ: interface names and MAC values
+          assert.equal(A.cniVersion, B.cniVersion);
+          assert.deepEqual(Object.keys(A).sort(), Object.keys(B).sort(), 'top-level keys');
+          assert.deepEqual(A.ips, B.ips, 'ips');
+          assert.deepEqual(A.routes, B.routes, 'routes');
+          assert.deepEqual(A.dns, B.dns, 'dns');
+          assert.equal(A.interfaces.length, B.interfaces.length, 'interfaces');
+          for (const [i, x] of A.interfaces.entries()) {
+            const y = B.interfaces[i] ?? {};
+            assert.deepEqual(Object.keys(x).sort(), Object.keys(y).sort(), `interfaces[${i}] keys`);
+            assert.match(String(x.mac), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
           }
-        }
-        assert.deepEqual(await v4Of(mine), [`${subnetOurs}.2/24`]);
-        assert.deepEqual(await v4Of(ref), [`${subnetRef}.2/24`]);
-        ok(await ours(call('DEL', 'cmp', mine), { ...common, name: `${P}c${tail}`, type: 'ctnet-cni', bridge: `${P}mb${tail}`, ctnetStateDir: stateDir, ipam: ipam(`${subnetOurs}.0/24`) }), 'DEL ours');
-        ok(await reference('bridge', call('DEL', 'cmp', ref), { ...common, name: `${P}r${tail}`, type: 'bridge', bridge: `${P}rb${tail}`, ipam: ipam(`${subnetRef}.0/24`) }), 'DEL reference');
-        await ip(['netns', 'del', mine]);
-        await ip(['netns', 'del', ref]);
-        await ip(['link', 'del', `${P}rb${tail}`]).catch(() => undefined);
-      });
+          assert.equal(A.interfaces[2]?.name, B.interfaces[2]?.name);
+          assert.equal(A.interfaces[2]?.sandbox, `/run/netns/${mine}`);
+          assert.equal(A.interfaces[0]?.name, `${P}mb${a}`);
+          assert.deepEqual(await v4Of(mine), [`10.22${a}.0.2/24`]);
+          assert.deepEqual(await v4Of(ref), [`10.22${b}.0.2/24`]);
+          ok(await ours(call('DEL', 'cmp', mine), ourConf), 'DEL ours');
+          ok(await reference('bridge', call('DEL', 'cmp', ref), refConf), 'DEL reference');
+          await ip(['netns', 'del', mine]);
+          await ip(['netns', 'del', ref]);
+          await ip(['link', 'del', `${P}rb${b}`]).catch(() => undefined);
+        });
+      }
     }
 
     it('the reference tuning plugin chained after ours takes our result as prevResult', async () => {
