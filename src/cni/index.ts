@@ -74,7 +74,16 @@ export async function handleCni(hosts: CniHosts, req: CniRequest, caller?: CniCa
     configVersion(raw);
     const cfg = parseConfig(raw, parseCniArgs(env.CNI_ARGS));
     const base = { raw: env, stdin: req.stdin };
-    const host = await hosts.open(stateDirOf(cfg.stateDir, env));
+    const dir = stateDirOf(cfg.stateDir, env);
+    let host: Host;
+    try {
+      host = await hosts.open(dir);
+    } catch (e) {
+      // STATUS: no usable state directory means ADD cannot work (code 50), said as such
+      if (cmd === 'STATUS') throw new CniError(ERR.notAvailable, `ctnet-fast cannot add containers: state directory ${dir}: ${(e as Error).message}`);
+      throw e;
+    }
+    host.refresh(); // a Host kept open (the agent's) forgets what other processes changed
     if (cmd === 'GC') { await cmdGc(host, cfg, base); return { exitCode: 0, stdout: '' }; }
     if (cmd === 'STATUS') { await cmdStatus(host, cfg, base); return { exitCode: 0, stdout: '' }; }
     const cenv: CniEnv = {

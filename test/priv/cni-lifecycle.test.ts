@@ -9,7 +9,7 @@
  * Run: node test/run.mjs test/priv/cni-lifecycle.test.ts
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -228,5 +228,22 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     assert.equal((other.doc as { code: number }).code, 7, other.stdout);
     assert.ok(String((other.doc as { msg: string }).msg).includes('10.216.0.0/24'), other.stdout);
     await ip(['netns', 'del', ns]);
+  });
+
+  it('five racing DELs of one attachment all succeed; STATUS is code 50 when the state directory is unusable', async () => {
+    const ns = `${P}race`;
+    await ip(['netns', 'add', ns]);
+    ok(await ours(call('ADD', 'race', `/run/netns/${ns}`), conf()), 'ADD');
+    const dels = await Promise.all([0, 1, 2, 3, 4].map((i) => ours(call('DEL', 'race', i % 2 === 0 ? '' : `/run/netns/${ns}`), conf())));
+    for (const [i, r] of dels.entries()) ok(r, `DEL #${i}`);
+    assert.deepEqual(await cniIds(), []);
+    await ip(['netns', 'del', ns]);
+    // a state directory others may write is refused (trust rule): ADD could not work
+    const open = mkdtempSync(path.join(tmpdir(), `${P}open-`));
+    chmodSync(open, 0o777);
+    const st = await ours({ command: 'STATUS' }, conf({ ctnetStateDir: open }));
+    assert.equal(st.code, 1);
+    assert.equal((st.doc as { code: number }).code, 50, st.stdout);
+    rmSync(open, { recursive: true, force: true });
   });
 });
