@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -145,8 +146,18 @@ int agent_start(const shim_call *c) {
     /* Child: a new session, then a grandchild that the child's exit hands to init. */
     setsid();
     if (fork() != 0) _exit(0);
+    /* The agent outlives this call: it must hold nothing of the runtime's (a leaked pipe
+     * the runtime waits on, a cwd in a container bundle it will unmount). */
     int nul = open("/dev/null", O_RDWR);
     if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); if (nul > 2) close(nul); }
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+#endif
+    {
+      long max = sysconf(_SC_OPEN_MAX);
+      for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) close((int)fd);
+    }
+    if (chdir("/") < 0) _exit(127);
     char *argv[] = { w.node, cli, "--state-dir", (char *)c->state_dir, "agent", "run", NULL };
     execve(w.node, argv, environ);
     _exit(127);

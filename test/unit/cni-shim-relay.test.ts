@@ -8,7 +8,7 @@
  * Layer: tests (docs/ARCHITECTURE.md, "Layers", "Errors"). No privileges: temp dirs only.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import {
@@ -184,6 +184,14 @@ describe('ctnet-cni shim', function () {
       for (const [k, v] of Object.entries(env({ CNI_COMMAND: 'ADD', HOME: '/nowhere' }))) assert.equal(seen.env[k], v, k);
     });
 
+    it('from build/Release, falls back to this package\'s dist/bundle/cni.cjs (the real handler answers)', async () => {
+      assert.ok(existsSync(path.join(ROOT, 'dist', 'bundle', 'cni.cjs')), 'dist/bundle/cni.cjs is built (npm run build)');
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD', PATH: process.env['PATH'] ?? '/usr/bin:/bin' }), stdin: '{"cniVersion":"0.4.0","name":"n","type":"ctnet-cni","mtu":"x"}' }));
+      assert.equal(e.code, 7, 'invalid config: code 7 from the handler (the shim does not read mtu)');
+      assert.equal(e.cniVersion, '0.4.0');
+      assert.match(e.msg, /mtu/);
+    });
+
     it('falls back with a minimal env (no PATH: node from /usr/bin or /usr/local/bin) and a large stdin', async () => {
       const exe = fakePackage(t.dir);
       const stdin = Buffer.alloc(300000, 'x'); // more than a pipe holds: the memfd carries it
@@ -209,14 +217,27 @@ describe('ctnet-cni shim', function () {
         "if (a.slice(-2).join(' ') !== 'agent run') process.exit(9);",
         'const srv = net.createServer((s) => { let n = 0; let buf = "";',
         '  s.on("data", (d) => { buf += d; while (buf.includes("\\n")) { const line = buf.slice(0, buf.indexOf("\\n")); buf = buf.slice(buf.indexOf("\\n") + 1);',
-        `    if (n++ === 0) s.write(${JSON.stringify(HELLO_REPLY)}); else { s.end(JSON.stringify({ v: 1, type: "reply", id: 1, exitCode: 0, stdout: "auto:" + JSON.parse(line).env.CNI_COMMAND }) + "\\n"); srv.close(); } } }); });`,
+        `    if (n++ === 0) s.write(${JSON.stringify(HELLO_REPLY)}); else { s.end(JSON.stringify({ v: 1, type: "reply", id: 1, exitCode: 0, stdout: "auto:" + JSON.parse(line).env.CNI_COMMAND + " cwd=" + process.cwd() + " fds=" + fds() }) + "\\n"); srv.close(); } } }); });`,
+        "const fds = () => require('node:fs').readdirSync('/proc/self/fd').map((f) => { try { return f + '=' + require('node:fs').readlinkSync('/proc/self/fd/' + f); } catch { return f + '='; } }).join('|');",
         "srv.listen(path.join(dir, 'agent.sock'));",
         'setTimeout(() => process.exit(0), 20000).unref();',
       ].join('\n');
       const exe = fakePackage(t.dir, { 'bin/ctnet-fast.cjs': fakeCli });
-      const r = await runShim({ exe, env: env({ CNI_COMMAND: 'ADD', PATH: '/usr/local/bin:/usr/bin:/bin' }), stdin: '{"cniVersion":"1.0.0","agent":"auto"}' });
-      assert.equal(r.stdout.toString(), 'auto:ADD');
-      assert.equal(r.status, 0);
+      const leaked = path.join(t.dir, 'leaked-by-the-runtime');
+      const fd3 = openSync(leaked, 'w');
+      let r;
+      try {
+        r = await runShim({ exe, fd3, env: env({ CNI_COMMAND: 'ADD', PATH: '/usr/local/bin:/usr/bin:/bin' }), stdin: '{"cniVersion":"1.0.0","agent":"auto"}' });
+      } finally {
+        closeSync(fd3);
+      }
+      assert.equal(r.status, 0, r.stdout.toString());
+      const m = /^auto:ADD cwd=(\S+) fds=(.*)$/.exec(r.stdout.toString());
+      assert.ok(m, r.stdout.toString());
+      assert.equal(m[1], '/', 'the agent does not keep the runtime\'s cwd');
+      const fds = m[2]!.split('|');
+      for (const fd of ['0', '1', '2']) assert.ok(fds.includes(`${fd}=/dev/null`), `fd ${fd} is /dev/null: ${fds.join(' ')}`);
+      assert.ok(!fds.some((f) => f.endsWith(`=${leaked}`)), `the agent holds no descriptor of the runtime's: ${fds.join(' ')}`);
     });
 
     it('stdin over 1 MiB is error 6', async () => {

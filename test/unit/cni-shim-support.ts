@@ -29,6 +29,8 @@ export interface ShimCall {
   readonly env: Readonly<Record<string, string | Buffer>>;
   readonly stdin?: string | Buffer;
   readonly exe?: string;
+  /** An open fd the shim gets as its fd 3 (a runtime's leaked descriptor). */
+  readonly fd3?: number;
 }
 
 /** Run the shim once; resolves when it exits (never sync: a fake agent in this process must answer). */
@@ -48,15 +50,15 @@ export function runShim(call: ShimCall): Promise<ShimRun> {
     env = call.env as Record<string, string>;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe', ...(call.fd3 !== undefined ? [call.fd3] : [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => { /* the shim may stop reading (huge stdin): EPIPE is expected */ });
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.stdin!.on('error', () => { /* the shim may stop reading (huge stdin): EPIPE is expected */ });
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-    child.stdin.end(call.stdin ?? '');
+    child.stdin!.end(call.stdin ?? '');
   });
 }
 
