@@ -13,15 +13,15 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Pids of `daemon run` processes serving this state dir (read from /proc, not from the daemon). */
+/** Pids of `agent run` (or `daemon run`) processes serving this state dir (read from /proc, not from the daemon). */
 export function daemonProcesses(stateDir: string): number[] {
   const found: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     let argv: string[];
     try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
-    const i = argv.indexOf('daemon');
-    if (i > 0 && argv[i + 1] === 'run' && argv.includes(stateDir) && alive(Number(d))) found.push(Number(d));
+    const i = argv.findIndex((a, k) => (a === 'agent' || a === 'daemon') && argv[k + 1] === 'run');
+    if (i > 0 && argv.includes(stateDir) && alive(Number(d))) found.push(Number(d));
   }
   return found;
 }

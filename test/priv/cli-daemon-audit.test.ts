@@ -45,10 +45,11 @@ function nodeIn(ns: string, script: string, args: readonly string[]): Promise<st
   });
 }
 
-/** A request over the socket with a pid of our choosing; prints the daemon's answer. */
+const HELLO = `JSON.stringify({ v: 1, type: 'hello', min: 1, max: 1, client: 'attacker' }) + '\\n'`;
+/** A `cli` request over the socket with a pid of our choosing; prints the agent's answer. */
 const SOCKET_ATTACK = `const [sock, pid, ...argv] = process.argv.slice(1);
 const c = require('net').createConnection(sock); let b = '';
-c.on('connect', () => c.write(JSON.stringify({ v: 1, pid: Number(pid), argv }) + '\\n'));
+c.on('connect', () => c.write(${HELLO} + JSON.stringify({ v: 1, type: 'cli', id: 1, pid: Number(pid), argv }) + '\\n'));
 c.on('data', (d) => { b += d; }); c.on('close', () => process.stdout.write(b)); c.on('error', () => {});`;
 
 /** The same through a pipe pair, claimed in the decoy's name (busy/SEQ.PID). */
@@ -57,10 +58,10 @@ const n = fs.readdirSync(base + '/free')[0]; const slot = n + '.' + pid; const d
 fs.renameSync(base + '/free/' + n, dir);
 const res = fs.openSync(dir + '/res', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
 const req = fs.openSync(dir + '/req', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-fs.writeSync(req, JSON.stringify({ v: 1, pid: Number(pid), argv, slot }) + '\\n'); fs.closeSync(req);
+fs.writeSync(req, ${HELLO} + JSON.stringify({ v: 1, type: 'cli', id: 1, pid: Number(pid), argv, slot }) + '\\n'); fs.closeSync(req);
 let b = ''; const buf = Buffer.alloc(65536); const t0 = Date.now();
 for (;;) { let k; try { k = fs.readSync(res, buf, 0, buf.length, null); } catch (e) { if (e.code !== 'EAGAIN') throw e; k = -1; }
-  if (k > 0) { b += buf.toString('utf8', 0, k); if (b.includes('"local"') || b.includes('"x"')) break; }
+  if (k > 0) { b += buf.toString('utf8', 0, k); if (b.includes('"declined"') || b.includes('"reply"')) break; }
   if (Date.now() - t0 > 10000) break; Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); }
 process.stdout.write(b);`;
 
@@ -153,8 +154,8 @@ describe('ctnet-fast daemon: the audit\'s attacks (privileged)', function () {
     extraDirs.push(path.dirname(secret));
     writeFileSync(secret, 'root only\n', { mode: 0o600 });
     chmodSync(state, 0o777);
-    symlinkSync(secret, path.join(state, 'ctnetd.log'));
-    symlinkSync(secret, path.join(state, 'ctnetd.starting'));
+    symlinkSync(secret, path.join(state, 'agent.log'));
+    symlinkSync(secret, path.join(state, 'agent.starting'));
     for (const args of [['daemon', 'start'], ['network', 'ls'], ['network', 'rm', 'prod']]) {
       const r = ctnet(state, args, { env: { CTNET_DAEMON: 'auto' } });
       assert.equal(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
@@ -170,11 +171,11 @@ describe('ctnet-fast daemon: the audit\'s attacks (privileged)', function () {
     assert.equal(readFileSync(secret, 'utf8'), 'root only\n');
   });
 
-  it('a replaced ctnetd.sock is not believed: in a writable directory nothing is sent; one owned by someone else is not talked to; planted links are not followed', async () => {
+  it('a replaced agent.sock is not believed: in a writable directory nothing is sent; one owned by someone else is not talked to; planted links are not followed', async () => {
     let heard = 0;
     const fake = net.createServer((c) => { heard++; c.end(JSON.stringify({ o: 'network prod removed\n' }) + '\n' + JSON.stringify({ x: 0 }) + '\n'); });
     servers.push(fake);
-    const sock = path.join(state, 'ctnetd.sock');
+    const sock = path.join(state, 'agent.sock');
     await new Promise<void>((resolve) => fake.listen(sock, resolve));
     chmodSync(state, 0o777);
     const rm = ctnet(state, ['network', 'rm', 'prod']);
@@ -192,11 +193,11 @@ describe('ctnet-fast daemon: the audit\'s attacks (privileged)', function () {
     rmSync(sock, { force: true });
     const target = path.join(state, 'target');
     writeFileSync(target, 'keep\n', { mode: 0o600 });
-    symlinkSync(target, path.join(state, 'ctnetd.log'));
+    symlinkSync(target, path.join(state, 'agent.log'));
     const st = ctnet(state, ['daemon', 'start']);
     assert.notEqual(st.code, 0, 'daemon start wrote its log through a link');
     assert.equal(readFileSync(target, 'utf8'), 'keep\n');
-    assert.ok(lstatSync(path.join(state, 'ctnetd.log')).isSymbolicLink());
+    assert.ok(lstatSync(path.join(state, 'agent.log')).isSymbolicLink());
   });
 
   // item 8
@@ -211,25 +212,27 @@ describe('ctnet-fast daemon: the audit\'s attacks (privileged)', function () {
     children.push(decoy);
     await sleep(100);
     const s0 = status(state);
-    const viaSocket = await nodeIn('cdma-x', SOCKET_ATTACK, [path.join(state, 'ctnetd.sock'), String(decoy.pid), ...argv]);
-    assert.deepEqual(JSON.parse(viaSocket.trim()), { local: 'your pid does not name you here (another pid namespace?)' });
-    const viaPipe = await nodeIn('cdma-x', PIPE_ATTACK, [path.join(state, 'ctnetd'), String(decoy.pid), ...argv]);
-    assert.deepEqual(JSON.parse(viaPipe.trim()), { local: 'your pid does not name you here (another pid namespace?)' });
+    const viaSocket = await nodeIn('cdma-x', SOCKET_ATTACK, [path.join(state, 'agent.sock'), String(decoy.pid), ...argv]);
+    const NOT_YOU = { v: 1, type: 'declined', id: 1, reason: 'your pid does not name you here (another pid namespace?)' };
+    const answer = (text: string): unknown[] => text.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    assert.deepEqual(answer(viaSocket), [{ v: 1, type: 'hello', version: 1, agent: 'ctnet-fast/0.1.0' }, NOT_YOU]);
+    const viaPipe = await nodeIn('cdma-x', PIPE_ATTACK, [path.join(state, 'agent.pipes'), String(decoy.pid), ...argv]);
+    assert.deepEqual(answer(viaPipe)[1], NOT_YOU);
     assert.ok(bridgeExists('cdma-br2'), 'the bridge was removed by a request that lied about its pid');
     const s1 = status(state);
     assert.deepEqual([s1.served, s1.declined], [s0.served, s0.declined + 2]);
     // the netns is what counts: the same command from there, honestly, is handed back too
-    const honest = await nodeIn('cdma-x', SOCKET_ATTACK.replace('Number(pid)', 'process.pid'), [path.join(state, 'ctnetd.sock'), '0', ...argv]);
-    assert.match(JSON.parse(honest.trim()).local, /pid does not name you|another network namespace/);
+    const honest = await nodeIn('cdma-x', SOCKET_ATTACK.replace('Number(pid)', 'process.pid'), [path.join(state, 'agent.sock'), '0', ...argv]);
+    assert.match(String((answer(honest)[1] as { reason?: string }).reason), /pid does not name you|another network namespace/);
     assert.ok(bridgeExists('cdma-br2'));
   });
 
   // item 9
-  it('three requests over 1 MiB on pipe pairs: each pair is replaced, 8 stay free; the next attach is served', async () => {
+  it('three requests over the 4 MiB line limit on pipe pairs: each pair is replaced, 8 stay free; the next attach is served', async () => {
     const NET = 'cdma-n3';
     network(NET, '10.234.3.0/24', 'cdma-br3');
     const s0 = start();
-    const base = path.join(state, 'ctnetd');
+    const base = path.join(state, 'agent.pipes');
     const pairs = (): number => readdirSync(path.join(base, 'free')).length;
     assert.equal(pairs(), 8);
     for (let i = 0; i < 3; i++) {
@@ -240,7 +243,7 @@ describe('ctnet-fast daemon: the audit\'s attacks (privileged)', function () {
       const req = openSync(path.join(dir, 'req'), fsc.O_WRONLY);
       const chunk = Buffer.alloc(64 * 1024, 'a');
       try {
-        for (let k = 0; k < 20; k++) writeSync(req, chunk); // 1.25 MiB, no newline
+        for (let k = 0; k < 68; k++) writeSync(req, chunk); // 4.25 MiB, no newline
       } catch { /* EPIPE: the daemon dropped the pair */ }
       closeSync(req);
       closeSync(res);

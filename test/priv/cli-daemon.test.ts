@@ -25,10 +25,12 @@ interface Status {
 }
 
 const OFF = { CTNET_DAEMON: 'off' } as const;
-const SOCKET = 'ctnetd.sock';
-const PID_FILE = 'ctnetd.pid';
-/** The daemon's directory of named-pipe pairs (its fast channel). */
-const PIPES_DIR = 'ctnetd';
+const SOCKET = 'agent.sock';
+const PID_FILE = 'agent.pid';
+/** The agent's directory of named-pipe pairs (the CLI's fast transport). */
+const PIPES_DIR = 'agent.pipes';
+/** The agent protocol's hello (docs/agent-protocol.md). */
+const HELLO = JSON.stringify({ v: 1, type: 'hello', min: 1, max: 1, client: 'cdmn-test' }) + '\n';
 
 function ok(r: Run, what = ''): Run {
   assert.equal(r.code, 0, `${what} exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -58,14 +60,14 @@ function sockStatus(stateDir: string, timeoutMs = 2000): Promise<Status | undefi
     let buf = '';
     const done = (s: Status | undefined): void => { clearTimeout(t); c.destroy(); resolve(s); };
     const t = setTimeout(() => done(undefined), timeoutMs);
-    c.on('connect', () => c.write(JSON.stringify({ v: 1, op: 'status', pid: process.pid }) + '\n'));
+    c.on('connect', () => c.write(HELLO + JSON.stringify({ v: 1, type: 'status', id: 1 }) + '\n'));
     c.on('data', (d: Buffer) => {
       buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+      const lines = buf.split('\n');
+      if (lines.length < 3) return; // the hello reply, then the status
       try {
-        const s = JSON.parse(buf.slice(0, nl)) as Status;
-        done(typeof s.pid === 'number' ? s : undefined);
+        const s = (JSON.parse(lines[1] ?? '') as { result?: Status }).result;
+        done(typeof s?.pid === 'number' ? s : undefined);
       } catch {
         done(undefined);
       }
@@ -169,11 +171,13 @@ describe('ctnet-fast daemon (privileged)', function () {
     const s0 = mustStatus(state);
     assert.equal(s0.pid, started.pid);
     assert.ok(alive(s0.pid), `pid ${s0.pid} is not running`);
-    assert.deepEqual(readFileSync(`/proc/${s0.pid}/cmdline`, 'utf8').split('\0').slice(1, 4), [BIN, 'daemon', 'run']);
+    assert.deepEqual(readFileSync(`/proc/${s0.pid}/cmdline`, 'utf8').split('\0').slice(1, 4), [BIN, 'agent', 'run']);
     assert.deepEqual([s0.served, s0.declined, s0.inFlight, s0.idleTimeout], [0, 0, 0, 0]);
     assert.equal(s0.socket, sock);
     assert.ok(statSync(sock).isSocket());
-    assert.equal(statSync(sock).mode & 0o777, 0o600, 'socket mode');
+    // root and the configured group (none here: root's group) may connect; others are refused by the mode
+    assert.equal(statSync(sock).mode & 0o777, 0o660, 'socket mode');
+    assert.equal(statSync(sock).gid, 0, 'socket group');
     assert.equal(readFileSync(path.join(state, PID_FILE), 'utf8').trim(), String(s0.pid));
 
     const ep = ok(ctnet(state, ['--json', 'attach', 'cdmn-a1', '--network', NET])).json<EndpointInfo>();
@@ -257,7 +261,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     const s2 = mustStatus(state);
     assert.equal(s2.declined, s1.declined + 1, 'a caller with another CTNET_BACKEND was not declined');
     assert.equal(s2.served, s1.served);
-    assert.match(other.stderr, /^\[verbose\] daemon: CTNET_BACKEND differs from the daemon's; running here$/m);
+    assert.match(other.stderr, /^\[verbose\] agent: CTNET_BACKEND differs from the agent's; running here$/m);
     assert.match(other.stderr, /backend iproute2/);
     const o2 = other.json<EndpointInfo>();
     assert.deepEqual(addrsOf('eth0', 'cdmn-o2'), [o2.address]);
@@ -266,7 +270,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     // a caller in another network namespace (and mount namespace: ip netns exec makes one)
     const r = spawnSync('ip', ['netns', 'exec', 'cdmn-o1', process.execPath, BIN, '--json', '-v', 'network', 'ls'], { encoding: 'utf8', env: testEnv(state) });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /^\[verbose\] daemon: you are in another (network|mount) namespace than the daemon; running here$/m);
+    assert.match(r.stderr, /^\[verbose\] agent: you are in another (network|mount) namespace than the agent; running here$/m);
     assert.deepEqual((JSON.parse(r.stdout) as NetworkInfo[]).map((n) => n.name), [NET]);
     const s3 = mustStatus(state);
     assert.equal(s3.declined, s2.declined + 1, 'a caller in another netns was not declined');
@@ -287,14 +291,14 @@ describe('ctnet-fast daemon (privileged)', function () {
     // the daemon comes up in the background
     let st: Status | undefined;
     for (const t0 = Date.now(); st === undefined && Date.now() - t0 < 10_000;) { st = status(state); if (st === undefined) await sleep(50); }
-    assert.ok(st !== undefined, `no daemon came up within 10 s; log: ${existsSync(path.join(state, 'ctnetd.log')) ? readFileSync(path.join(state, 'ctnetd.log'), 'utf8') : '(none)'}; files: ${readdirSync(state).join(' ')}`);
+    assert.ok(st !== undefined, `no daemon came up within 10 s; log: ${existsSync(path.join(state, 'agent.log')) ? readFileSync(path.join(state, 'agent.log'), 'utf8') : '(none)'}; files: ${readdirSync(state).join(' ')}`);
     pids.add(st.pid);
     // the caller that started it ran in its own process; callers that came after it was up were served
     assert.ok(st.served <= 9, `served ${st.served} of the 10 first callers: the starter must have run in its process`);
     assert.equal(st.idleTimeout, 300);
     await sleep(300); // any loser of the start race has exited by now
     assert.deepEqual(daemonProcesses(state), [st.pid], 'exactly one daemon process for the state dir');
-    assert.equal(existsSync(path.join(state, 'ctnetd.starting')), false, 'the start marker is removed');
+    assert.equal(existsSync(path.join(state, 'agent.starting')), false, 'the start marker is removed');
     const addrs = first.map((r) => r.json<EndpointInfo>().address);
     assert.equal(new Set(addrs).size, 10, 'distinct addresses');
     const next = ok(ctnet(state, ['--json', 'attach', 'cdmn-u10', '--network', NET], { env: AUTO }));
@@ -310,7 +314,7 @@ describe('ctnet-fast daemon (privileged)', function () {
     const now = new Date();
     utimesSync(bundle, now, now); // what npm run build does to it, as far as the daemon can tell
     const r = ok(ctnet(state, ['--json', '-v', 'network', 'ls']));
-    assert.match(r.stderr, /^\[verbose\] daemon: the daemon runs an older build of ctnet-fast \(it exits now\); running here$/m);
+    assert.match(r.stderr, /^\[verbose\] agent: the agent runs an older build of ctnet-fast \(it exits now\); running here$/m);
     assert.deepEqual(r.json(), []);
     assert.ok(await waitGone(s.pid, 5000), `the stale daemon (pid ${s.pid}) did not exit`);
     assert.equal(status(state), undefined, 'a daemon still answers');
@@ -323,12 +327,14 @@ describe('ctnet-fast daemon (privileged)', function () {
       const c = net.createConnection(sock);
       let buf = '';
       // this test process is not running `ctnet-fast ls`: its cwd and environment are not the sender's
-      c.on('connect', () => c.write(JSON.stringify({ v: 1, pid: process.pid, argv: ['--json', 'ls'] }) + '\n'));
+      c.on('connect', () => c.write(HELLO + JSON.stringify({ v: 1, type: 'cli', id: 1, pid: process.pid, argv: ['--json', 'ls'] }) + '\n'));
       c.on('data', (d: Buffer) => { buf += d.toString(); });
       c.on('close', () => resolve(buf));
       c.on('error', reject);
     });
-    assert.deepEqual(JSON.parse(answer.trim()), { local: 'your pid does not name you here (another pid namespace?)' });
+    const lines = answer.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines[0]?.type, 'hello');
+    assert.deepEqual(lines.slice(1), [{ v: 1, type: 'declined', id: 1, reason: 'your pid does not name you here (another pid namespace?)' }]);
     const st = mustStatus(state);
     assert.deepEqual([st.served, st.declined], [0, 1]);
   });
@@ -448,7 +454,7 @@ describe('ctnet-fast daemon (privileged)', function () {
 
     const st = ctnet(state, ['daemon', 'status']);
     assert.equal(st.code, 3);
-    assert.equal(st.stderr, `ctnet-fast: no ctnet-fast daemon is running for ${state}: start one with ctnet-fast daemon start\n`);
+    assert.equal(st.stderr, `ctnet-fast: no ctnet-fast agent is running for ${state}: start one with ctnet-fast agent start\n`);
 
     const a = ok(ctnet(state, ['--json', '-v', 'attach', 'cdmn-t1', '--network', NET]));
     assert.match(a.stderr, /library loaded in/, 'the attach did not run here');
@@ -535,7 +541,7 @@ describe('ctnet-fast daemon (privileged)', function () {
   it('daemon start twice: the second says already running, exit 0, same pid, one process', () => {
     const a = start();
     const b = ok(ctnet(state, ['daemon', 'start']));
-    assert.equal(b.stdout, `ctnet-fast daemon already running (pid ${a.pid}, socket ${sock})\n`);
+    assert.equal(b.stdout, `ctnet-fast agent already running (pid ${a.pid}, socket ${sock})\n`);
     const c = ok(ctnet(state, ['--json', 'daemon', 'start'])).json<Status>();
     assert.equal(c.started, false);
     assert.equal(c.pid, a.pid);

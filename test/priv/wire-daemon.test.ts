@@ -94,7 +94,7 @@ describe('wire: the daemon restores our firewall after nft flush ruleset (nft -j
     assert.ok(back, `the daemon restored our tables and the port (tables: ${ourTables().join(',')}, ports: ${publishedPorts().join(',')})`);
     assert.deepEqual(ourTables(), tables);
     assert.ok(await connect(undefined, '127.0.0.1', 18201) !== undefined, 'the published port works again');
-    assert.match(readFileSync(path.join(state, 'ctnetd.log'), 'utf8'), /firewall tables had vanished.*restored/, 'the restore is in the daemon\'s log');
+    assert.match(readFileSync(path.join(state, 'agent.log'), 'utf8'), /firewall tables had vanished.*restored/, 'the restore is in the daemon\'s log');
 
     // a publish right after a flush: through the daemon, it restores the rest too
     spawnSync('nft', ['flush', 'ruleset']);

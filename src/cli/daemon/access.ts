@@ -6,13 +6,8 @@
  *
  * The rules: root (uid 0) and the agent's own uid may do everything; members of the
  * configured group may send typed requests; anyone else is refused before a byte is parsed.
- * A non-root peer may only name a netns it could open itself: the path is looked up in the
- * peer's own filesystem view (/proc/PID/root/…), every directory on the way must be
- * searchable and the file readable by the peer's uid and groups (mode bits; owner, group,
- * other), a /proc/N/ns/net path must name a process of the peer's own uid (the kernel's
- * ptrace rule for ns files, without CAP_SYS_PTRACE), and the file must be the same inode the
- * agent sees at that path (so a peer in another mount or pid namespace cannot make the agent
- * act on a different netns). A non-root peer never creates a named netns.
+ * A non-root peer may only name a netns it could enter itself (checkNetnsAccess): its own
+ * process's /proc/N/ns/net in a user namespace other than the host's; never a named netns.
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers").
  */
@@ -96,46 +91,40 @@ export function isRoot(peer: Peer, ownUid: number): boolean {
   return peer.uid === 0 || peer.uid === ownUid;
 }
 
-/** May uid/groups do `want` (4 read, 1 search) on a file of this stat? */
-function permits(st: { uid: number; gid: number; mode: number }, uid: number, groups: readonly number[], want: number): boolean {
-  const bits = st.uid === uid ? (st.mode >> 6) & 7 : groups.includes(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
-  return (bits & want) === want;
-}
-
 /**
- * Check that a non-root `peer` could open the netns `netns` (a name under /run/netns or an
- * absolute path) itself; throws EACCES/ENOENT naming it otherwise. Returns the path.
+ * Check that a non-root `peer` may name the netns `netns`; throws EACCES (or ENOENT,
+ * EINVALID_INPUT) naming it otherwise; returns the path. Every netns file is readable by
+ * everyone (nsfs inodes are 0444), so "could open it" means "could enter it": the peer must
+ * hold CAP_SYS_ADMIN over the netns's user namespace. What we accept: /proc/N/ns/net (or
+ * /proc/N/task/T/ns/net) as the peer sees it (/proc/PID/root/…), where N is a process of the
+ * peer's own uid living in a user namespace other than the agent's (one the peer made:
+ * `unshare -Urn`, rootless runtimes), and that names the same netns the agent sees at the
+ * path (no other mount or pid namespace). Named netns (/run/netns/…) and bind mounts are
+ * root's.
  */
 export function checkNetnsAccess(peer: Peer, netns: string): string {
   if (typeof netns !== 'string' || netns === '') throw new InvalidInputError('netns: expected a name or an absolute path');
   const p = netns.startsWith('/') ? path.normalize(netns) : `/run/netns/${netns}`;
   if (/^\/proc\/(self|thread-self)\//.test(p)) throw new InvalidInputError(`netns ${netns}: /proc/self names the agent, not you: give /proc/PID/ns/net`);
-  if (!netns.startsWith('/') && (netns.includes('/') || netns === '.' || netns === '..')) throw new InvalidInputError(`netns "${netns}": not a name`);
-  const denied = (why: string): CtnetError => new CtnetError(`netns ${netns}: uid ${peer.uid} ${why}: a non-root caller may only name a netns it could open itself`, 'EACCES');
-  const root = `/proc/${peer.pid}/root`;
-  const groups = peerGroups(peer);
-  const parts = p.split('/').filter((x) => x !== '');
-  let at = '';
-  for (let i = 0; i < parts.length; i++) {
-    let st;
-    try { st = statSync(root + at); } catch { throw new CtnetError(`netns ${netns}: ${at || '/'} is not there for the caller`, CODE.notFound); }
-    if (!permits(st, peer.uid, groups, 1)) throw denied(`cannot search ${at || '/'}`);
-    at += `/${parts[i] as string}`;
-  }
-  let st;
-  try { st = statSync(root + at); } catch { throw new CtnetError(`netns ${netns}: ${p} does not exist (a non-root caller cannot create one)`, CODE.notFound); }
+  const denied = (why: string): CtnetError => new CtnetError(`netns ${netns}: uid ${peer.uid} ${why}: a non-root caller may only name a netns it could enter itself (/proc/PID/ns/net of its own process in a user namespace of its own)`, 'EACCES');
   const proc = /^\/proc\/(\d+)\/(?:task\/\d+\/)?ns\/net$/.exec(p);
-  if (proc !== null) {
-    // /proc/N/ns/*: the kernel lets a process open them when it may ptrace N (same uid, dumpable)
-    let owner = -1;
-    try { owner = statSync(`${root}/proc/${proc[1] as string}`).uid; } catch { /* gone */ }
-    if (owner !== peer.uid) throw denied(`does not own the process of ${p} (uid ${owner})`);
-  } else if (!permits(st, peer.uid, groups, 4)) {
-    throw denied(`may not read ${p} (mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}:${st.gid})`);
+  if (proc === null) throw denied('may not name a named or bind-mounted netns');
+  const theirs = `/proc/${peer.pid}/root`;
+  const st = (f: string): { uid: number; dev: number; ino: number } | undefined => {
+    try { return statSync(f); } catch { return undefined; }
+  };
+  const owner = st(`${theirs}/proc/${proc[1] as string}`);
+  if (owner === undefined) throw new CtnetError(`netns ${netns}: no process ${proc[1] as string} for the caller`, CODE.notFound);
+  if (owner.uid !== peer.uid) throw denied(`does not own process ${proc[1] as string} (uid ${owner.uid})`);
+  const userns = st(`${theirs}/proc/${proc[1] as string}/ns/user`);
+  const ours = st('/proc/self/ns/user');
+  if (userns === undefined || ours === undefined || (userns.dev === ours.dev && userns.ino === ours.ino)) {
+    throw denied(`names a netns of the agent's own user namespace (the host's)`);
   }
-  let mine;
-  try { mine = statSync(p); } catch { mine = undefined; }
-  if (mine === undefined || mine.dev !== st.dev || mine.ino !== st.ino) {
+  const target = st(theirs + p);
+  const mine = st(p);
+  if (target === undefined) throw new CtnetError(`netns ${netns}: ${p} does not exist`, CODE.notFound);
+  if (mine === undefined || mine.dev !== target.dev || mine.ino !== target.ino) {
     throw denied(`names at ${p} another netns than the agent sees there (another mount or pid namespace)`);
   }
   return p;

@@ -1,15 +1,16 @@
 /**
- * cli/daemon/pipes.ts — the daemon's fast channel (see bin/ctnet-fast.cjs viaPipes):
- * FREE_PAIRS directories under STATE_DIR/ctnetd/free, each with two FIFOs, `req` (we keep it
+ * cli/daemon/pipes.ts — the agent's fast transport for the CLI (see bin/ctnet-fast.cjs viaPipes):
+ * FREE_PAIRS directories under STATE_DIR/agent.pipes/free, each with two FIFOs, `req` (we keep it
  * open for reading) and `res`. A caller renames one into busy/SEQ.PID, opens res, writes its
- * request into req and reads our answer from res. A pair is made in new/ and renamed into
+ * hello and its request (agent protocol lines, docs/agent-protocol.md) into req and reads
+ * our answer from res. A pair is made in new/ and renamed into
  * free/ only once we read its req, so a caller never finds one nobody listens on. Every pair
  * that goes (answered, broken off, oversized, claimed by a caller that died) is replaced, so
  * FREE_PAIRS stay ready.
  *
  * Who asks: the pid in the request is believed only if that process holds this pair's `res`
- * open (peer.ts holdsFile); otherwise the request reaches the server without a proven pid
- * and is handed back.
+ * open (peer.ts holdsFile); otherwise the request reaches the session without a proven peer
+ * and is declined.
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers").
  */

@@ -8,13 +8,14 @@
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers", "Life of an attach").
  */
-import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { HostCache } from '../context.js';
 import type { Message } from './channel.js';
 import { checkNetnsAccess, isRoot, type Peer } from './access.js';
 import { CtnetError, CODE, InvalidInputError } from '../../model/errors.js';
 import type { AttachOptions, NetworkSpec, PortMapping } from '../../model/types.js';
 import type { Host } from '../../topology/host.js';
+import { Rtnl } from '../../rtnl/index.js';
 
 /** What the requests need from the server. */
 export interface AgentServices {
@@ -109,8 +110,9 @@ async function publish(m: Message, peer: Peer, svc: AgentServices): Promise<obje
 }
 
 /**
- * Is the endpoint whole, as far as the host netns shows it? State row, netns file, host veth
- * present and enslaved to the network's bridge. (Inside the container: `ctnet-fast gc --dry-run`.)
+ * Is the endpoint whole? Its state row, its netns, the host veth on the network's bridge,
+ * and inside the netns its interface with its address (one rtnetlink dump each, from the
+ * agent's loaded backend): what CNI CHECK asks, for any endpoint.
  */
 async function check(m: Message, peer: Peer, svc: AgentServices): Promise<object> {
   const netns = netnsOf(m, peer, svc);
@@ -119,16 +121,24 @@ async function check(m: Message, peer: Peer, svc: AgentServices): Promise<object
   if (ep === undefined) throw new CtnetError(`check: ${netns} is not attached`, CODE.notFound);
   const info = ep.info;
   const problems: string[] = [];
+  const rtnl = new Rtnl(host.backend, host.netnsPath ?? { self: true });
   if (!existsSync(info.netns)) problems.push(`netns ${info.netns} is gone`);
-  if (info.mode === 'bridge') {
-    const net = (await host.networks()).find((n) => n.name === info.network);
-    const dev = `/sys/class/net/${info.hostIfname}`;
-    if (!existsSync(dev)) problems.push(`host veth ${info.hostIfname} is gone`);
+  else if (info.mode === 'bridge') {
+    const inside = rtnl.at(info.netns);
+    const link = await inside.link.find(info.ifname).catch(() => undefined);
+    if (link === undefined) problems.push(`${info.ifname} is gone from ${info.netns}`);
     else {
-      let master = '';
-      try { master = readlinkSync(`${dev}/master`).split('/').pop() ?? ''; } catch { /* none */ }
-      if (net !== undefined && master !== net.bridge) problems.push(`host veth ${info.hostIfname} is on ${master || 'no bridge'}, not ${net.bridge}`);
+      const addrs = (await inside.addr.list({ link: info.ifname })).map((a) => `${a.local}/${a.prefixLen}`);
+      for (const want of [info.address, info.address6]) if (want !== undefined && want !== '' && !addrs.includes(want)) problems.push(`${info.ifname} in ${info.netns} lacks ${want}`);
     }
+  }
+  if (info.mode === 'bridge') {
+    const bridgeName = (await host.networks()).find((n) => n.name === info.network)?.bridge;
+    const veth = await rtnl.link.find(info.hostIfname);
+    const bridge = bridgeName !== undefined ? await rtnl.link.find(bridgeName) : undefined;
+    if (veth === undefined) problems.push(`host veth ${info.hostIfname} is gone`);
+    else if (bridge === undefined) problems.push(`bridge ${bridgeName ?? '?'} is gone`);
+    else if (veth.master !== bridge.index) problems.push(`host veth ${info.hostIfname} is ${veth.master === undefined ? 'on no bridge' : `on ifindex ${veth.master}`}, not on ${bridge.name}`);
   }
   return { ok: problems.length === 0, problems, endpoint: info };
 }

@@ -66,8 +66,9 @@ export class Session {
       return false;
     }
     const p = this.#request(m);
-    // (a cli request counts itself in flight, once it knows the caller's cwd: relay.ts)
-    void (m.type === 'cli' ? p : this.#s.track(p)).catch((e: Error) => {
+    // (a cli request counts itself in flight once it knows the caller's cwd, relay.ts; status and
+    // stop are not work: they neither keep the agent from its idle exit nor make stop wait)
+    void (m.type === 'cli' || m.type === 'status' || m.type === 'stop' ? p : this.#s.track(p)).catch((e: Error) => {
       this.#s.log(`internal error: ${e.stack ?? e.message}`);
       error(this.#ch, 'EFAILURE', `ctnet-fast agent: internal error: ${e.message}`, m.id);
     });

@@ -1,0 +1,104 @@
+// Privileged test of the agent's repair at start (docs/agent-protocol.md, "Restarts, kills and
+// vanished agents"): 20 typed `attach` requests in flight through the agent, SIGKILL the moment all
+// 20 are in it, then: every client ends (a reply, or a closed connection: never a hang), `agent
+// start` runs gc over the intent log before it listens, and every netns is either fully attached
+// (state, `ip -j` in the netns and on the bridge agree, the address is the one a client was told)
+// or fully gone (no state, no /run/netns entry), with no address given twice. Then the CLI through
+// the restarted agent works. Names start with "agk-", subnet 10.237.0.0/22.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { EndpointInfo } from '../../src/model/types.js';
+import { assertSandbox } from '../helpers/index.js';
+import { alive } from '../helpers/daemon-procs.js';
+import { addrsOf, ctnet, ensureBuilt, ipj } from './cli-network.test.js';
+import { HELLO, ask, cleanState, killAgents, ok, result, talk, type Line } from './agent-wire.test.js';
+
+const OFF = { CTNET_DAEMON: 'off' } as const;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('the agent killed with 20 attaches in flight (privileged)', function () {
+  this.timeout(120_000);
+  let state: string;
+
+  before(() => {
+    assertSandbox();
+    ensureBuilt();
+    state = mkdtempSync(path.join(tmpdir(), 'agk-state-'));
+  });
+  after(async () => {
+    await killAgents(state);
+    await cleanState(state, 'agk-');
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  it('kill -9 mid-flight, restart: each netns fully attached or fully gone, no duplicate address, clients never hang', async () => {
+    const NET = 'agk-n';
+    const BR = 'agk-br';
+    ok(ctnet(state, ['network', 'create', NET, '--subnet', '10.237.0.0/22', '--bridge', BR], { env: OFF }));
+    const first = ok(ctnet(state, ['--json', 'agent', 'start']), 'agent start').json<{ pid: number }>();
+    const sock = path.join(state, 'agent.sock');
+    const names = Array.from({ length: 20 }, (_, i) => `agk-c${i}`);
+    let hellos = 0;
+    let killed = false;
+    const onLine = (l: Line): void => {
+      // all 20 requests are in the agent once all 20 hellos are answered (hello and request arrive together)
+      if (l.type === 'hello' && ++hellos === names.length && !killed) { killed = true; process.kill(first.pid, 'SIGKILL'); }
+    };
+    const clients = names.map((n) => talk(sock, [HELLO, { v: 1, type: 'attach', id: 1, network: NET, netns: n }], { onLine }));
+    // a client whose agent vanished sees its connection close: every one of them ends
+    const answers = await Promise.all(clients.map((c) => Promise.race([c, sleep(60_000).then(() => 'hung' as const)])));
+    assert.ok(killed, `the agent was not killed (hellos ${hellos})`);
+    assert.deepEqual(answers.filter((a) => a === 'hung'), [], 'a client hung after its agent was killed');
+    const got = answers as Line[][];
+    const told = new Map<string, EndpointInfo>();
+    got.forEach((lines, i) => {
+      const reply = lines.find((l) => l.type === 'reply');
+      if (reply !== undefined) told.set(names[i] as string, reply.result as EndpointInfo);
+    });
+    assert.ok(told.size < names.length, 'every attach had answered before the kill: nothing was in flight');
+
+    // the killed agent must be reaped before gc stops counting it as alive (src/topology/host.ts pidAlive)
+    for (let i = 0; i < 750 && existsSync(`/proc/${first.pid}`); i++) await sleep(20);
+    assert.equal(alive(first.pid), false);
+    const second = ok(ctnet(state, ['--json', 'agent', 'start']), 'agent start after the kill').json<{ pid: number; startGc: { actions: number; errors: string[] } }>();
+    assert.notEqual(second.pid, first.pid);
+    assert.deepEqual(second.startGc.errors, [], 'gc at start had errors');
+    const again = result<{ actions: string[] }>(await ask(sock, { type: 'gc', dryRun: true }));
+    assert.deepEqual(again.actions, [], `gc at start did not converge: ${again.actions.join('; ')}`);
+
+    const eps = ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>();
+    const byName = new Map(eps.map((e) => [e.netnsName ?? '', e]));
+    assert.equal(new Set(eps.map((e) => e.ip)).size, eps.length, `duplicate addresses: ${eps.map((e) => e.ip).join(' ')}`);
+    for (const n of names) {
+      const ep = byName.get(n);
+      if (ep === undefined) {
+        assert.equal(existsSync(`/run/netns/${n}`), false, `${n}: no endpoint in the state, but its netns is there`);
+        assert.equal(told.has(n), false, `${n}: its client was told it is attached, but it is gone`);
+        continue;
+      }
+      assert.deepEqual(addrsOf('eth0', n), [ep.address], `${n}: kernel and state disagree`);
+      assert.equal(ipj(['link', 'show', 'dev', ep.hostIfname])[0]?.master, BR, `${n}: host veth ${ep.hostIfname} not on the bridge`);
+      const t = told.get(n);
+      if (t !== undefined) assert.equal(t.address, ep.address, `${n}: told ${t.address}, attached ${ep.address}`);
+    }
+    // nothing else of ours: no netns of these names without an endpoint, no host veth without one (veths go asynchronously)
+    assert.deepEqual(readdirSync('/run/netns').filter((n) => n.startsWith('agk-c') && !byName.has(n)), []);
+    const known = new Set(eps.map((e) => e.hostIfname));
+    let stray: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      stray = ipj(['link', 'show', 'master', BR]).map((l) => String(l.ifname)).filter((x) => !known.has(x));
+      if (stray.length === 0) break;
+      await sleep(50);
+    }
+    assert.deepEqual(stray, [], 'host veths on the bridge without an endpoint');
+
+    // the restarted agent serves the CLI and typed requests again
+    const st0 = result<{ served: number }>(await ask(sock, { type: 'status' }));
+    const a = ok(ctnet(state, ['--json', 'attach', 'agk-after', '--network', NET]), 'attach after the restart').json<EndpointInfo>();
+    assert.equal(result<{ served: number }>(await ask(sock, { type: 'status' })).served, st0.served + 1, 'the CLI went through the agent');
+    assert.deepEqual(addrsOf('eth0', 'agk-after'), [a.address]);
+    assert.ok(!eps.some((e) => e.ip === a.ip), 'a new address was given twice');
+  });
+});
