@@ -17,7 +17,8 @@ import type { Host } from '../topology/index.js';
 import type { CniConfig } from './config.js';
 import { CniError, ERR } from './errors.js';
 import { findAttachment, hostLink, type CniEnv } from './commands.js';
-import { prevAddresses, resultRoutes } from './result.js';
+import { prevAddresses, prevMac, resultRoutes } from './result.js';
+import { execIpam } from './delegate.js';
 
 const canon = (ip: string): string => { const p = parseIp(ip); return formatIp(p.value, p.family); };
 const fail = (msg: string): CniError => new CniError(ERR.ours, `CHECK ${msg}`);
@@ -33,6 +34,7 @@ export async function cmdCheck(host: Host, cfg: CniConfig, env: CniEnv): Promise
   await checkInside(host, cfg, env, ep, who);
   await checkHostSide(host, ep, who);
   await checkPorts(host, ep, who);
+  if (cfg.ipam.kind === 'delegate') await execIpam(cfg.ipam.type, 'CHECK', env.raw, env.stdin);
 }
 
 async function checkInside(host: Host, cfg: CniConfig, env: CniEnv, ep: EndpointInfo, who: string): Promise<void> {
@@ -45,7 +47,9 @@ async function checkInside(host: Host, cfg: CniConfig, env: CniEnv, ep: Endpoint
   const link = ops[0]?.ok === true ? ops[0].value as Link : undefined;
   if (link === undefined) throw fail(`${who}: interface ${env.ifname} is missing in ${env.netns}`);
   if (!link.up) throw fail(`${who}: interface ${env.ifname} is down`);
-  if (link.mac !== undefined && link.mac.toLowerCase() !== ep.mac.toLowerCase()) throw fail(`${who}: interface ${env.ifname} has MAC ${link.mac}, not ${ep.mac}`);
+  // the MAC the chain's result says (a later plugin may have set it), else ours
+  const mac = prevMac(cfg.prevResult, env.ifname) ?? ep.mac.toLowerCase();
+  if (link.mac !== undefined && link.mac.toLowerCase() !== mac) throw fail(`${who}: interface ${env.ifname} has MAC ${link.mac}, not ${mac}`);
   const addrs = (ops[1]?.ok === true ? ops[1].value as readonly Addr[] : []).filter((a) => a.index === link.index);
   for (const cidr of [ep.address, ...(ep.address6 !== undefined ? [ep.address6] : [])]) {
     if (cidr === '') continue;

@@ -79,3 +79,11 @@ export function prevAddresses(prev: unknown, ifname: string): string[] {
   }
   return out;
 }
+
+/** The MAC a prevResult gives the container interface `ifname` (a later plugin such as tuning may have changed it). */
+export function prevMac(prev: unknown, ifname: string): string | undefined {
+  const ifaces = prev !== null && typeof prev === 'object' ? (prev as { interfaces?: unknown }).interfaces : undefined;
+  if (!Array.isArray(ifaces)) return undefined;
+  const i = (ifaces as Array<{ name?: unknown; mac?: unknown; sandbox?: unknown }>).find((x) => x.name === ifname && typeof x.sandbox === 'string' && x.sandbox !== '');
+  return typeof i?.mac === 'string' && i.mac !== '' ? i.mac.toLowerCase() : undefined;
+}

@@ -226,8 +226,12 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
       await ip(['netns', 'add', ns]);
       const res = ok(await ours(call('ADD', 'tun', ns), conf('1.0.0')), 'ADD');
       const tuned = ok(await reference('tuning', call('ADD', 'tun', ns), {
-        cniVersion: '1.0.0', name: `${P}net`, type: 'tuning', mtu: 1400, sysctl: { 'net.core.somaxconn': '512' }, prevResult: res,
+        cniVersion: '1.0.0', name: `${P}net`, type: 'tuning', mtu: 1400, mac: '02:00:5e:00:00:77', sysctl: { 'net.core.somaxconn': '512' }, prevResult: res,
       }), 'tuning ADD');
+      assert.equal((await ipJson<{ address: string }>(['link', 'show', 'eth0'], ns))[0]?.address, '02:00:5e:00:00:77');
+      // CHECK gets the chain's final result: the MAC tuning set is the one expected
+      const chk = await ours(call('CHECK', 'tun', ns), conf('1.0.0', { prevResult: tuned }));
+      assert.equal(chk.code, 0, chk.stdout);
       assert.deepEqual((tuned as { ips: unknown }).ips, (res as { ips: unknown }).ips, 'tuning passes our ips through');
       assert.equal((await ipJson<{ mtu: number }>(['link', 'show', 'eth0'], ns))[0]?.mtu, 1400);
       const { stdout } = await run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/core/somaxconn']);
