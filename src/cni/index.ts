@@ -90,6 +90,7 @@ export async function handleCni(hosts: CniHosts, req: CniRequest, caller?: CniCa
       ...base, containerId: need(env, 'CNI_CONTAINERID', cmd), ifname: need(env, 'CNI_IFNAME', cmd),
       netns: cmd === 'DEL' ? env.CNI_NETNS ?? '' : need(env, 'CNI_NETNS', cmd),
     };
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/.test(cenv.containerId)) throw new CniError(ERR.invalidEnv, `CNI_CONTAINERID ${JSON.stringify(cenv.containerId)}: use letters, digits, "_", "." or "-", starting with a letter or digit`);
     try { checkIfname(cenv.ifname, 'CNI_IFNAME'); } catch (e) { throw new CniError(ERR.invalidEnv, (e as Error).message); }
     if (cmd !== 'DEL' && !cenv.netns.startsWith('/')) throw new CniError(ERR.invalidEnv, `CNI_NETNS ${JSON.stringify(cenv.netns)} is not an absolute path`);
     checkCaller(caller, cenv.netns);

@@ -134,11 +134,12 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
 
   it('CHECK fails naming what was removed behind its back: address, route, port mapping, interface, bridge port', async () => {
     const ns = `${P}dmg`;
-    const withPort = conf({ runtimeConfig: { portMappings: [{ hostPort: 9090, containerPort: 90, protocol: 'tcp' }] } });
+    const withPort = conf({ runtimeConfig: { portMappings: [{ hostPort: 9090, containerPort: 90, protocol: 'tcp' }, { hostPort: 9091, containerPort: 91, protocol: 'udp', hostIP: '127.0.0.1' }] } });
     const damages: Array<[string, (r: Res) => Promise<void>]> = [
       ['address', async (r) => { await ip(['addr', 'flush', 'dev', 'eth0'], ns); void r; }],
       ['route 0.0.0.0/0', async () => { await ip(['route', 'del', 'default'], ns); }],
       ['published port', async () => { await run('nft', ['flush', 'map', 'ip', 'ctnet', 'pub_any_addr']); }],
+      ['published port 127.0.0.1:9091/udp', async () => { await run('nft', ['flush', 'map', 'ip', 'ctnet', 'pub_ip_addr']); }],
       ['interface eth0', async () => { await ip(['link', 'del', 'eth0'], ns); }],
       ['not on bridge', async (r) => { await ip(['link', 'set', r.interfaces[1]?.name ?? '', 'nomaster']); }],
     ];

@@ -147,7 +147,7 @@ describe('handleCni without a Host', () => {
     }
   });
 
-  it('a missing CNI_CONTAINERID or CNI_IFNAME is code 4', async () => {
+  it('a missing or malformed CNI_CONTAINERID, CNI_IFNAME or CNI_NETNS is code 4', async () => {
     const opened: CniHosts = { open: () => Promise.resolve({} as never) };
     for (const drop of ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS']) {
       const e: Record<string, string> = { ...env, CNI_COMMAND: 'ADD' };
@@ -156,6 +156,12 @@ describe('handleCni without a Host', () => {
       const doc = JSON.parse(r.stdout) as { code: number; msg: string };
       assert.equal(doc.code, 4, doc.msg);
       assert.ok(doc.msg.includes(drop), doc.msg);
+    }
+    for (const [k, v] of [['CNI_CONTAINERID', 'a b'], ['CNI_IFNAME', 'a/b'], ['CNI_NETNS', 'relative']]) {
+      const r = await handleCni(opened, { env: { ...env, CNI_COMMAND: 'ADD', [k as string]: v as string }, stdin: JSON.stringify(BASE) });
+      const doc = JSON.parse(r.stdout) as { code: number; msg: string };
+      assert.equal(doc.code, 4, doc.msg);
+      assert.ok(doc.msg.includes(k as string), doc.msg);
     }
   });
 
