@@ -5,14 +5,16 @@
  * stderr, exit with `exitCode`.
  *
  * Part of the compiled plugin (native/cni-shim/shim.h; docs/ARCHITECTURE.md, "Layers").
- * An agent that closes the connection, answers garbage or nothing within 60 s gives a CNI
- * error 11 naming the socket; the shim never hangs and never retries a request it may
- * already have sent (the agent's own repair at start undoes an ADD whose client got an error).
+ * An agent that closes the connection, answers garbage, or answers nothing within 60 s
+ * ($CTNET_CNI_TIMEOUT_MS overrides it) gives a CNI error 11 naming the socket; the shim never
+ * hangs and never retries a request it may already have sent (the agent's own repair at
+ * start undoes an ADD whose client got an error).
  */
 #include "shim.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -127,6 +129,18 @@ static line_t parse_line(char *p, size_t n) {
   return l;
 }
 
+/* REPLY_TIMEOUT_MS, or CTNET_CNI_TIMEOUT_MS when it is a whole number 1..600000. */
+static long reply_timeout_ms(void) {
+  const char *v = getenv("CTNET_CNI_TIMEOUT_MS");
+  long ms = 0;
+  if (v == NULL || *v == '\0') return REPLY_TIMEOUT_MS;
+  for (; *v != '\0'; v++) {
+    if (*v < '0' || *v > '9' || ms > 600000) return REPLY_TIMEOUT_MS;
+    ms = ms * 10 + (*v - '0');
+  }
+  return ms >= 1 && ms <= 600000 ? ms : REPLY_TIMEOUT_MS;
+}
+
 static long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -145,8 +159,13 @@ static size_t read_lines(const shim_call *c, int fd, size_t have, int lines, lon
     }
     long left = deadline - now_ms();
     if (left <= 0) {
+      char ms[24];
+      size_t i = sizeof ms - 4;
+      memcpy(ms + i, " ms", 4);
+      long v = reply_timeout_ms();
+      do { ms[--i] = (char)('0' + v % 10); v /= 10; } while (v > 0 && i > 0);
       cni_failv(c, CNI_ERR_TRY_LATER, "it may be stuck; see its log, or restart it (ctnet-fast agent run / systemctl restart ctnet-fast-agent)",
-                "ctnet-fast agent at ", c->sock_path, " did not answer within 60 s", NULL);
+                "ctnet-fast agent at ", c->sock_path, " did not answer within ", ms + i, NULL);
     }
     struct pollfd pfd = { fd, POLLIN, 0 };
     int pr = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
@@ -210,7 +229,7 @@ _Noreturn void agent_relay(const shim_call *c, int fd) {
   put_request(&s, c);
   int send_err = sink_flush(&s) < 0 ? s.err : 0;
   /* Even when sending failed the agent may have said why (an error line) before closing. */
-  long deadline = now_ms() + REPLY_TIMEOUT_MS;
+  long deadline = now_ms() + reply_timeout_ms();
   int eof;
   size_t have = read_lines(c, fd, 0, 1, deadline, &eof);
   char *nl = memchr(recv_buf, '\n', have);

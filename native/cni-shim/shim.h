@@ -31,6 +31,7 @@
 #define MAX_STDIN (1u << 20)
 #define MAX_LINE (4u << 20)
 #define MAX_PATH_LEN 4096
+/* How long the shim waits for the agent's reply; CTNET_CNI_TIMEOUT_MS (1..600000) overrides it. */
 #define REPLY_TIMEOUT_MS 60000
 #define AUTO_START_WAIT_MS 2000
 

@@ -118,6 +118,14 @@ describe('ctnet-cni shim', function () {
       }
     });
 
+    it('an agent that accepts and never answers is error 11 after the reply timeout (CTNET_CNI_TIMEOUT_MS)', async () => {
+      agent = await fakeAgent(t.dir, () => { /* silent */ });
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD', CTNET_CNI_TIMEOUT_MS: '300' }), stdin: CONF }));
+      assert.equal(e.code, 11);
+      assert.equal(e.msg, `ctnet-fast agent at ${agent.sockPath} did not answer within 300 ms`);
+      assert.equal(agent.received[0]!.length, 2, 'hello and the request were sent before waiting');
+    });
+
     it('an agent error line (EPROTO, refused peer) is error 100 with the agent\'s code and message', async () => {
       agent = await fakeAgent(t.dir, (sock, _line, i) => {
         if (i === 0) sock.end('{"v":1,"type":"error","code":"EPROTO","message":"client speaks 1..1, agent 2..3"}\n');
