@@ -148,7 +148,7 @@ describe('handleCni without a Host', () => {
   });
 
   it('a missing or malformed CNI_CONTAINERID, CNI_IFNAME or CNI_NETNS is code 4', async () => {
-    const opened: CniHosts = { open: () => Promise.resolve({} as never) };
+    const opened: CniHosts = { open: () => Promise.resolve({ refresh: () => undefined } as never) };
     for (const drop of ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS']) {
       const e: Record<string, string> = { ...env, CNI_COMMAND: 'ADD' };
       delete e[drop];
@@ -166,7 +166,7 @@ describe('handleCni without a Host', () => {
   });
 
   it('a caller that is not root may only name a netns of its own (code 4)', async () => {
-    const opened: CniHosts = { open: () => Promise.resolve({} as never) };
+    const opened: CniHosts = { open: () => Promise.resolve({ refresh: () => undefined } as never) };
     const r = await handleCni(opened, { env: { ...env, CNI_COMMAND: 'ADD', CNI_NETNS: '/proc/self/ns/net' }, stdin: JSON.stringify(BASE) }, { uid: process.getuid?.() === 4242 ? 4243 : 4242, pid: 1 });
     const doc = JSON.parse(r.stdout) as { code: number; msg: string };
     assert.equal(doc.code, 4, doc.msg);
