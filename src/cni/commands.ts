@@ -85,7 +85,7 @@ function sameNetwork(n: NetworkInfo, s: NetworkSpec): boolean {
   const gw = (subnet: string): string => { const c = parseCidr(subnet); return formatIp(c.network + 1n, c.family); };
   return n.subnet === s.subnet && n.gateway === (s.gateway ?? gw(n.subnet)) && n.subnet6 === s.subnet6 &&
     (s.subnet6 === undefined || n.gateway6 === (s.gateway6 ?? gw(s.subnet6))) &&
-    (s.bridge === undefined || n.bridge === s.bridge) && n.mtu === (s.mtu ?? 1500) && n.masquerade === s.masquerade && !n.internal;
+    (s.bridge === undefined || n.bridge === s.bridge) && n.mtu === (s.mtu ?? 1500) && n.masquerade === s.masquerade && !n.internal && n.blockHost !== true;
 }
 
 /** The Endpoint object of a stored endpoint (the library finds it by netns and network). */
