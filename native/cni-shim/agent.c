@@ -147,16 +147,19 @@ static long now_ms(void) {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Read until `lines` newlines are in recv_buf (or EOF/error/timeout); the bytes held. */
-static size_t read_lines(const shim_call *c, int fd, size_t have, int lines, long deadline, int *eof) {
+/* Read until recv_buf holds a newline, or EOF/error (*eof set), or the deadline; the bytes
+ * held. A line longer than MAX_LINE is an error. Only new bytes are searched. */
+static size_t read_line(const shim_call *c, int fd, size_t have, long deadline, int *eof) {
+  size_t scanned = 0;
   *eof = 0;
   for (;;) {
-    int seen = 0;
-    for (size_t i = 0; i < have; i++) if (recv_buf[i] == '\n' && ++seen == lines) return have;
-    if (have == sizeof recv_buf) {
+    char *nl = memchr(recv_buf + scanned, '\n', have - scanned);
+    scanned = have;
+    if ((nl != NULL ? (size_t)(nl - recv_buf) : have) > MAX_LINE) {
       cni_failv(c, CNI_ERR_TRY_LATER, "a wire line is at most 4 MiB; the agent is not speaking protocol version 1",
                 "ctnet-fast agent at ", c->sock_path, " sent a line longer than 4 MiB", NULL);
     }
+    if (nl != NULL) return have;
     long left = deadline - now_ms();
     if (left <= 0) {
       char ms[24];
@@ -231,7 +234,7 @@ _Noreturn void agent_relay(const shim_call *c, int fd) {
   /* Even when sending failed the agent may have said why (an error line) before closing. */
   long deadline = now_ms() + reply_timeout_ms();
   int eof;
-  size_t have = read_lines(c, fd, 0, 1, deadline, &eof);
+  size_t have = read_line(c, fd, 0, deadline, &eof);
   char *nl = memchr(recv_buf, '\n', have);
   if (nl == NULL) vanished(c, "before its hello", send_err ? send_err : eof);
   size_t hello_len = (size_t)(nl - recv_buf);
@@ -247,7 +250,7 @@ _Noreturn void agent_relay(const shim_call *c, int fd) {
   }
   size_t start = hello_len + 1;
   memmove(recv_buf, recv_buf + start, have - start);
-  have = read_lines(c, fd, have - start, 1, deadline, &eof);
+  have = read_line(c, fd, have - start, deadline, &eof);
   nl = memchr(recv_buf, '\n', have);
   if (nl == NULL) vanished(c, have > 0 ? "in the middle of its reply" : "without a reply", send_err ? send_err : eof);
   close(fd);

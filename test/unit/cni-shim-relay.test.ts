@@ -74,6 +74,19 @@ describe('ctnet-cni shim', function () {
       }
     });
 
+    it('relays a reply up to the 4 MiB line limit; a longer line is error 11, not relayed', async () => {
+      const big = 'é\n"'.repeat(600000); // 2.4 MB of text, a 3.6 MB line escaped (é stays raw, \n and " double)
+      agent = await replyingAgent(t.dir, () => ({ exitCode: 0, stdout: big }));
+      const r = await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF });
+      assert.equal(r.status, 0);
+      assert.ok(r.stdout.equals(Buffer.from(big, 'utf8')), 'byte for byte');
+      await agent.close();
+      agent = await replyingAgent(t.dir, () => ({ exitCode: 0, stdout: 'x'.repeat(4 << 20) }));
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+      assert.equal(e.code, 11);
+      assert.match(e.msg, /longer than 4 MiB/);
+    });
+
     it('a lone surrogate in the reply becomes U+FFFD, as Node would write it', async () => {
       agent = await replyingAgent(t.dir, () => ({ exitCode: 0, stdout: 'a\ud800b\udc00c' }));
       const r = await runShim({ env: env({ CNI_COMMAND: 'CHECK' }), stdin: CONF });
