@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { decodeConfig, field, parseCniArgs, parseConfig } from '../../src/cni/config.js';
 import { CniError } from '../../src/cni/errors.js';
 import { handleCni, type CniHosts } from '../../src/cni/index.js';
-import { buildResult, prevAddresses } from '../../src/cni/result.js';
+import { buildResult, prevAddresses, prevMac } from '../../src/cni/result.js';
+import { findPlugin, parseIpamResult } from '../../src/cni/delegate.js';
+import { networkSpec } from '../../src/cni/commands.js';
 
 const BASE = { cniVersion: '1.0.0', name: 'n1', type: 'ctnet-cni', ipam: { type: 'host-local', subnet: '10.1.0.0/24' } };
 const parse = (o: object, args = ''): ReturnType<typeof parseConfig> => parseConfig(decodeConfig(JSON.stringify(o)), parseCniArgs(args));
@@ -115,6 +117,32 @@ describe('cni config', () => {
       assert.deepEqual(prevAddresses(r, 'eth0'), ['10.1.0.2']);
       assert.deepEqual(prevAddresses(r, 'eth1'), []);
     }
+  });
+});
+
+describe('cni IPAM delegation and network mapping', () => {
+  it("reads a delegated IPAM plugin's result (any version), refuses one without address", () => {
+    const r = parseIpamResult(JSON.stringify({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.5.0.3/24', gateway: '10.5.0.1' }, { version: '6', address: 'fd00:5::3/64' }], routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['1.1.1.1'] } }), 'x');
+    assert.deepEqual(r, { v4: { address: '10.5.0.3/24', gateway: '10.5.0.1' }, v6: { address: 'fd00:5::3/64' }, routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['1.1.1.1'] } });
+    assert.throws(() => parseIpamResult('{"ips":[]}', 'x'), (e: unknown) => e instanceof CniError && e.message.includes('no address'));
+    assert.throws(() => parseIpamResult('nope', 'x'), (e: unknown) => e instanceof CniError && e.cniCode === 6);
+    assert.throws(() => findPlugin('absent-plugin', '/nonexistent:/also-not'), (e: unknown) => e instanceof CniError && e.cniCode === 7 && e.message.includes('ipam.type'));
+  });
+
+  it('maps a config onto a network: first range of each family, ipMasq → masquerade; IPv6-only is code 7', () => {
+    const c = parse({ ...BASE, bridge: 'b0', mtu: 1450, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.6.0.0/24', gateway: '10.6.0.254' }], [{ subnet: 'fd00:6::/64' }]] } });
+    assert.deepEqual(networkSpec(c), { name: 'n1', subnet: '10.6.0.0/24', gateway: '10.6.0.254', subnet6: 'fd00:6::/64', bridge: 'b0', mtu: 1450, masquerade: true });
+    const d = parse({ ...BASE, ipam: { type: 'dhcp' } });
+    assert.deepEqual(networkSpec(d, { v4: { address: '10.7.0.9/16', gateway: '10.7.0.1' }, routes: [] }), { name: 'n1', subnet: '10.7.0.0/16', gateway: '10.7.0.1', masquerade: false });
+    const v6 = parse({ ...BASE, ipam: { type: 'host-local', subnet: 'fd00:8::/64' } });
+    assert.throws(() => networkSpec(v6), (e: unknown) => e instanceof CniError && e.cniCode === 7 && e.message.includes('IPv6-only'));
+  });
+
+  it("CHECK's expected MAC is the chain's result's for the container interface", () => {
+    const prev = { interfaces: [{ name: 'br' }, { name: 'eth0', mac: 'AA:00:00:00:00:01' }, { name: 'eth0', mac: '02:00:00:00:00:02', sandbox: '/run/netns/x' }] };
+    assert.equal(prevMac(prev, 'eth0'), '02:00:00:00:00:02');
+    assert.equal(prevMac(prev, 'eth1'), undefined);
+    assert.equal(prevMac(undefined, 'eth0'), undefined);
   });
 });
 
