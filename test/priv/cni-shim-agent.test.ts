@@ -18,6 +18,7 @@ import { cniError, requireShim, ROOT, runShim, tempDir } from '../unit/cni-shim-
 
 const P = 'csha-';
 const BIN = path.join(ROOT, 'bin', 'ctnet-fast.cjs');
+const CONCURRENT = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7'];
 
 async function until(what: string, cond: () => boolean): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -67,7 +68,7 @@ describe('ctnet-cni through the real agent (privileged)', function () {
     await removeLeftovers(P);
     t = tempDir();
     state = path.join(t.dir, 'state');
-    for (const ns of ['c1', 'c2']) await ip(['netns', 'add', `${P}${ns}`]);
+    for (const ns of ['c1', 'c2', ...CONCURRENT]) await ip(['netns', 'add', `${P}${ns}`]);
   });
   afterEach(stopAgents);
   after(async () => { await stopAgents(); await removeLeftovers(P); t.remove(); });
@@ -108,5 +109,27 @@ describe('ctnet-cni through the real agent (privileged)', function () {
     assert.equal(started.length, 1, 'one agent was started for this state dir');
     const del = await runShim({ env: env('DEL', id), stdin: JSON.stringify({ ...JSON.parse(config('auto')) as object, prevResult: result }) });
     assert.equal(del.status, 0, del.stdout.toString());
+  });
+
+  it('concurrent "auto" ADDs with no agent: all succeed, distinct addresses, one agent left running', async () => {
+    assert.deepEqual(daemonProcesses(state), [], 'no agent before');
+    const ids = CONCURRENT.map((n) => `${P}${n}`);
+    const runs = await Promise.all(ids.map((id) => runShim({ env: env('ADD', id), stdin: config('auto') })));
+    await until('the agents that lost the race to exit', () => daemonProcesses(state).length <= 1);
+    started.push(...daemonProcesses(state));
+    assert.equal(started.length, 1, 'one agent serves the state dir');
+    const addrs: string[] = [];
+    for (const [k, r] of runs.entries()) {
+      assert.equal(r.status, 0, `${ids[k]!}: ${r.stdout.toString()} ${r.stderr.toString()}`);
+      const result = JSON.parse(r.stdout.toString()) as AddResult;
+      assert.deepEqual(await v4(ids[k]!), [result.ips[0]!.address], ids[k]);
+      addrs.push(result.ips[0]!.address);
+    }
+    assert.equal(new Set(addrs).size, ids.length, `distinct addresses: ${addrs.join(' ')}`);
+    for (const [k, id] of ids.entries()) {
+      const prev = JSON.parse(runs[k]!.stdout.toString()) as object;
+      const del = await runShim({ env: env('DEL', id), stdin: JSON.stringify({ ...JSON.parse(config('auto')) as object, prevResult: prev }) });
+      assert.equal(del.status, 0, del.stdout.toString());
+    }
   });
 });
