@@ -146,14 +146,15 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
       assert.ok(await ping(`${P}t1`, '192.0.2.2'), 't1 → outside');
     });
 
-    it('the published port (capitalised runtimeConfig keys) is an nft element and answers from outside, the host and 127.0.0.1', async () => {
+    it('the published port (capitalised runtimeConfig keys) is an nft element and answers from outside, the host, 127.0.0.1, another container and itself (hairpin)', async () => {
       const a1 = res.t1?.ips[0]?.address.split('/')[0] ?? '';
       const { stdout } = await run('nft', ['-j', 'list', 'map', 'ip', 'ctnet', 'pub_any_addr']);
       assert.ok(stdout.includes('8080') && stdout.includes(a1), stdout);
       assert.equal(await connect(OUT, '192.0.2.1', 8080), '192.0.2.2', 'outside → host:8080');
       assert.ok((await connect(undefined, '192.0.2.1', 8080)) !== undefined, 'host → its own address:8080');
       assert.ok((await connect(undefined, '127.0.0.1', 8080)) !== undefined, 'host → 127.0.0.1:8080');
-      assert.ok((await connect(`${P}t2`, '192.0.2.1', 8080)) !== undefined, 'other container → host:8080 (hairpin-free path)');
+      assert.ok((await connect(`${P}t2`, '192.0.2.1', 8080)) !== undefined, 'other container → host:8080');
+      assert.ok((await connect(`${P}t1`, '192.0.2.1', 8080)) !== undefined, 'the container → its own published port (hairpin)');
     });
 
     it('DEL releases the published port (element gone, port closed) and deletes the flows of its address (conntrack -L)', async () => {
