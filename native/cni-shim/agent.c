@@ -76,6 +76,7 @@ static void put_request(sink *s, const shim_call *c) {
 typedef struct {
   int ok;
   char type[16];
+  char agent[64];   /* hello: "ctnet-fast/0.1.0" */
   long version, exit_code;
   int has_exit;
   char *out, *err, *code, *message;
@@ -104,6 +105,9 @@ static void on_member(void *vctx, const char *key, size_t keylen, const char *va
   if (keylen == 4 && memcmp(key, "type", 4) == 0) {
     long k = json_string_decode(val, vlen, l->type, sizeof l->type - 1);
     l->type[k < 0 ? 0 : k] = '\0';
+  } else if (keylen == 5 && memcmp(key, "agent", 5) == 0) {
+    long k = json_string_decode(val, vlen, l->agent, sizeof l->agent - 1);
+    l->agent[k < 0 ? 0 : k] = '\0';
   } else if (keylen == 7 && memcmp(key, "version", 7) == 0) {
     l->version = parse_int(val, vlen, &ok);
     if (!ok) l->version = -1;
@@ -245,8 +249,14 @@ _Noreturn void agent_relay(const shim_call *c, int fd) {
   }
   if (strcmp(h.type, "error") == 0) agent_error(c, &h);
   if (strcmp(h.type, "hello") != 0 || h.version != 1) {
+    char v[24];
+    size_t i = sizeof v - 1;
+    v[i] = '\0';
+    unsigned long x = h.version < 0 ? 0 : (unsigned long)h.version;
+    do { v[--i] = (char)('0' + x % 10); x /= 10; } while (x > 0 && i > 0);
     cni_failv(c, CNI_ERR_TRY_LATER, "fix: use the ctnet-cni built with the running agent (ctnet-fast cni install), or restart the agent",
-              "ctnet-fast agent at ", c->sock_path, " does not speak the wire version of this plugin (" SHIM_CLIENT " speaks 1..1)", NULL);
+              "ctnet-fast agent at ", c->sock_path, " (", h.agent[0] != '\0' ? h.agent : "unknown agent", ") answered wire version ",
+              h.version < 0 ? "(none)" : v + i, "; " SHIM_CLIENT " speaks 1..1", NULL);
   }
   size_t start = hello_len + 1;
   memmove(recv_buf, recv_buf + start, have - start);

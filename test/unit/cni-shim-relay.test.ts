@@ -149,6 +149,13 @@ describe('ctnet-cni shim', function () {
       assert.equal(e.details, 'agent error EPROTO: client speaks 1..1, agent 2..3');
     });
 
+    it('an agent answering another wire version is error 11 naming both', async () => {
+      agent = await fakeAgent(t.dir, (sock, _line, i) => { if (i === 0) sock.end('{"v":2,"type":"hello","version":2,"agent":"ctnet-fast/9.0.0"}\n'); });
+      const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
+      assert.equal(e.code, 11);
+      assert.equal(e.msg, `ctnet-fast agent at ${agent.sockPath} (ctnet-fast/9.0.0) answered wire version 2; ctnet-cni/0.1.0 speaks 1..1`);
+    });
+
     it('a reply that is not a reply (garbage, no exitCode) is error 11, never relayed', async () => {
       for (const bad of ['garbage\n', '{"v":1,"type":"reply","id":1,"stdout":"x"}\n']) {
         agent = await fakeAgent(t.dir, (sock, _line, i) => { if (i === 0) sock.write(HELLO_REPLY); else sock.end(bad); });
