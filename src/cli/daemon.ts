@@ -85,6 +85,9 @@ export async function run(ctx: Context): Promise<number> {
     process.once('SIGINT', () => onSignal('SIGINT'));
     void server.stopped.then(resolve);
   });
+  // (--json: one document when it ends, for a supervisor's log)
+  const s = server.status();
+  if (ctx.global.json) ctx.out.result({ running: false, stopped: s.pid, served: s.served, declined: s.declined, stateDir: s.stateDir }, () => '');
   return EXIT.OK;
 }
 
