@@ -8,7 +8,7 @@
  * Layer: tests (docs/ARCHITECTURE.md, "Layers", "Errors"). No privileges: temp dirs only.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import {
@@ -230,12 +230,13 @@ describe('ctnet-cni shim', function () {
 
     it('without a package beside it, the error names the socket and the missing ctnet-cni.json', async () => {
       const exe = fakePackage(t.dir);
-      const { copyFileSync } = await import('node:fs');
       const lone = path.join(t.dir, 'ctnet-cni');
       copyFileSync(exe, lone);
       const e = cniError(await runShim({ exe: lone, env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF }));
       assert.equal(e.code, 11);
       assert.ok(e.msg.includes(path.join(t.dir, 'agent.sock')) && e.msg.includes('ctnet-cni.json'), e.msg);
+      const v = await runShim({ exe: lone, env: { CNI_COMMAND: 'VERSION', ...DUMMY }, stdin: CONF });
+      assert.equal(v.status, 0, 'VERSION needs neither agent nor package');
     });
 
     it('"agent": "auto" starts PKG/bin/ctnet-fast.cjs --state-dir DIR agent run and relays through it', async () => {
