@@ -12,7 +12,7 @@
  *               plan: a ctnetlink dump walks the kernel's whole conntrack hash table (~2–3 ms
  *               here even when it is empty), which would make detach ten times slower. It
  *               runs shortly after the detach returns, coalesced with the other detaches of
- *               that window into one plan (scheduleAddressFlows), while the address is still
+ *               that window into one plan (after-detach.ts), while the address is still
  *               leased (a detached address lingers until its netns is gone, linger.ts, and
  *               its release waits for this cleanup), so no new container gets the address
  *               before its old flows are deleted. The detaches of a 50 ms window share one
@@ -48,85 +48,6 @@ function step(ctx: HostContext, filter: ConntrackFilter, label: string): Labelle
 export function addressFlowSteps(ctx: HostContext, ep: { readonly ip?: string; readonly ip6?: string }): Labelled[] {
   return [ep.ip, ep.ip6].filter((a): a is string => a !== undefined && a !== '')
     .map((addr) => step(ctx, { match: 'addr', addr }, `delete the conntrack entries of ${addr}`));
-}
-
-/**
- * How long detached addresses wait for their flows' cleanup (ms): the detaches of that
- * window share ONE table walk (the addon gives consecutive conntrackDelete steps one dump),
- * so a loop of detaches pays one walk per window instead of one per detach. Before this the
- * walk ran at the next turn of the event loop and the next detach waited behind it on the
- * addon's thread (~3 ms a detach).
- */
-const FLOWS_AFTER_MS = 50;
-
-interface Pending { steps: Labelled[]; start: () => void }
-const pendingFlows = new WeakMap<HostContext, Pending>();
-const runningFlows = new WeakMap<HostContext, Promise<void>>();
-
-/**
- * Delete every flow of a detached container's addresses soon after the detach returned, off
- * the caller's path (see the module comment); the detaches of one window share one plan.
- * The address stays leased until then: releasing lingering addresses waits for it
- * (flushAddressFlows, linger.ts). The host's `close()` runs it at once and waits for it.
- */
-export function scheduleAddressFlows(ctx: HostContext, ep: { readonly ip?: string; readonly ip6?: string }): void {
-  const steps = addressFlowSteps(ctx, ep);
-  if (steps.length === 0) return;
-  const queued = pendingFlows.get(ctx);
-  if (queued !== undefined) {
-    queued.steps.push(...steps);
-    return;
-  }
-  let start = (): void => undefined;
-  const begun = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, FLOWS_AFTER_MS);
-    start = () => { clearTimeout(timer); resolve(); };
-  });
-  pendingFlows.set(ctx, { steps, start });
-  const p = begun.then(async () => {
-    const batch = pendingFlows.get(ctx)?.steps ?? [];
-    pendingFlows.delete(ctx);
-    if (batch.length === 0 || !ctx.store.isOpen) return;
-    // No tracked flow at all in the host netns (nf_conntrack_count is per netns): nothing to
-    // delete, and no table walk. Unknown (no conntrack module): try the cleanup anyway.
-    const count = await ctx.backend.run({ steps: [{ kind: 'sysctl', ns: ctx.hostNs, key: 'net/netfilter/nf_conntrack_count' }] }).catch(() => undefined);
-    const c = count?.[0];
-    if (c?.ok === true && c.value?.trim() === '0') return;
-    const results = await ctx.backend.run({ steps: batch.map((b) => b.step), stopOnError: false }).catch(() => undefined);
-    if (results !== undefined) reportConntrack(ctx, batch, results);
-  });
-  ctx.background.add(p);
-  runningFlows.set(ctx, p);
-  void p.finally(() => {
-    ctx.background.delete(p);
-    if (runningFlows.get(ctx) === p) runningFlows.delete(ctx);
-  });
-}
-
-/**
- * Run the queued address cleanups now and wait for them (and for one already under way):
- * before lingering addresses are released (linger.ts) and when the host closes.
- */
-export async function flushAddressFlows(ctx: HostContext): Promise<void> {
-  pendingFlows.get(ctx)?.start();
-  await runningFlows.get(ctx);
-}
-
-/**
- * The address cleanups still queued by detaches (and forget them): a publish puts them in its
- * own plan, before its own conntrack steps, so a host port handed to another container right
- * after a detach never meets the old container's flows; one already running is waited for.
- */
-export async function takeAddressFlows(ctx: HostContext): Promise<Labelled[]> {
-  const queued = pendingFlows.get(ctx);
-  let taken: Labelled[] = [];
-  if (queued !== undefined) {
-    taken = queued.steps;
-    queued.steps = [];
-    queued.start(); // the window's plan now has nothing to do: let it end
-  }
-  await runningFlows.get(ctx); // a cleanup already under way finishes first
-  return taken;
 }
 
 /** The families a mapping reaches and the host IP filter of each (undefined: every address). */

@@ -1,8 +1,8 @@
 /**
- * topology/detach.ts — undo an attach: remove its anti-spoofing element, unpublish, take the host end down and off the bridge,
- * drop the netns we created, forget the endpoint. All in ONE plan; the conntrack entries of
- * its addresses are deleted right after it returns (conntrack.ts scheduleAddressFlows: a
- * failure there is logged, never the detach's);
+ * topology/detach.ts — undo an attach: unpublish, take the host end down and off the bridge,
+ * drop the netns we created, forget the endpoint. All in ONE plan; its anti-spoofing element
+ * and the conntrack entries of its addresses go just after it returns (after-detach.ts: the
+ * detaches of a 50 ms window share one plan; a failure there is logged, never the detach's);
  * best-effort: every failure is reported together.
  *
  * Layer: topology (docs/ARCHITECTURE.md, "Life of an attach" and "Kernel facts": deleting a
@@ -31,14 +31,14 @@ import type { Link, StepResult } from '../model/plan.js';
 import { AggregateCtnetError, codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
 import type { Labelled } from '../backend/result.js';
-import { isMissingTable, removeGuardBatch, unpublishElements, type FirewallContribution } from '../firewall/index.js';
+import { isMissingTable, unpublishElements, type FirewallContribution, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { describeIdentity, recordedNetns } from './netns-identity.js';
 import { deleteHostVethSteps, detachSteps } from './plans.js';
 import { firewallEndpoint } from './records.js';
 import { scheduleLingerCheck } from './linger.js';
-import { scheduleAddressFlows } from './conntrack.js';
+import { scheduleAfterDetach } from './after-detach.js';
 
 /** ESTALE from netnsDelete: the file holds another netns than the one attached (a stranger's). */
 const DETACH_GONE: GoneRule = { netnsDelete: ['ENOENT', 'ESTALE'], nft: ['ENOENT'], rtnl: ['ENODEV'] };
@@ -61,11 +61,11 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
   const owns = rec.ownsNetns;
   let linger = false;
   if (rec.mode === 'bridge') {
-    const fw = ctx.fw.active ? detachFirewall(ctx, rec) : [];
+    const fw = ctx.fw.active && rec.ports.length > 0 ? [unpublish(ctx, rec)] : [];
     for (const f of fw) await f.applyRest().catch((e: Error) => { if (isMissingTable(e)) ctx.fw.noticeFailure(e); else errors.push(e); });
     // ONE plan: host end down and off the bridge, the unmount of our netns (with its
-    // identity), the guard and unpublish (the conntrack entries of its addresses follow,
-    // conntrack.ts scheduleAddressFlows). With a cookie the unmount is exact and runs
+    // identity), and unpublish (its guard element and the conntrack entries of its addresses
+    // follow, after-detach.ts). With a cookie the unmount is exact and runs
     // whatever the host end did (ENODEV: already gone). Without one (older rows, the
     // iproute2 backend) only the inode is known, which the kernel reuses at once: then our
     // netns is unmounted only if our host veth is still there (a stranger made under our
@@ -80,7 +80,7 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
       const results = await ctx.backend.run({ steps: steps.map((s) => s.step), stopOnError: guarded });
       const failed = guarded ? results.findIndex((r) => !r.ok) : -1;
       if (failed >= 0 && failed < main.length) {
-        // the steps after it were skipped: the rest (guard, unpublish) runs on its own
+        // the steps after it were skipped: the rest (unpublish) runs on its own
         const veth = results[0];
         if (failed === 0 && veth !== undefined && !veth.ok && 'error' in veth && veth.error.code === 'ENODEV') {
           ctx.warn(`detach: the netns at ${rec.netns} may be a stranger's, not the one attached (its host veth ${rec.hostIfname ?? ''} is gone, and without a cookie only the inode is known, which the kernel reuses): left alone`);
@@ -96,7 +96,8 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
     // our netns, unmounted (by us, or by someone else before: ESTALE): the kernel frees it,
     // and its veth, unless a process holds it; its addresses stay leased until then
     linger = owns && rec.hostIfname !== undefined;
-    scheduleAddressFlows(ctx, rec);
+    // its guard element and the conntrack entries of its addresses: just after (after-detach.ts)
+    scheduleAfterDetach(ctx, rec, guardOf(rec));
     if (!owns && rec.hostIfname !== undefined) deleteVethInBackground(ctx, rec.netns, rec.id, rec.hostIfname);
   } else if (rec.mode === 'none' && owns) {
     const steps = detachSteps({ netnsPath: rec.netns, ownsNetns: true, netns: id });
@@ -107,19 +108,15 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
   if (errors.length > 0) throw new AggregateCtnetError(`detach ${rec.netns}`, errors);
 }
 
-/**
- * The firewall's part of a detach: its anti-spoofing element (issue 10 item 14) and its
- * published ports, each its own batch (a table missing in one family must not keep the
- * other's elements in place).
- */
-function detachFirewall(ctx: HostContext, rec: EndpointRecord): FirewallContribution[] {
-  const out: FirewallContribution[] = [];
-  if (rec.hostIfname !== undefined && rec.mac !== undefined && rec.ip !== undefined) {
-    const guard = { hostIfname: rec.hostIfname, mac: rec.mac, ...firewallEndpoint(rec) };
-    out.push(ctx.fw.contribute(removeGuardBatch(guard, ctx.fw.ruleOpts), `remove the anti-spoofing element of ${rec.hostIfname}`));
-  }
-  if (rec.ports.length > 0) out.push(ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`));
-  return out;
+/** Its published ports, as part of the detach's plan (the firewall driver's choice). */
+function unpublish(ctx: HostContext, rec: EndpointRecord): FirewallContribution {
+  return ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`);
+}
+
+/** What its anti-spoofing element holds (none before the attach knew its veth, MAC and address). */
+function guardOf(rec: EndpointRecord): GuardEndpoint | undefined {
+  if (rec.hostIfname === undefined || rec.mac === undefined || rec.ip === undefined) return undefined;
+  return { hostIfname: rec.hostIfname, mac: rec.mac, ...firewallEndpoint(rec) };
 }
 
 /**

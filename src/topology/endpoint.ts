@@ -12,7 +12,8 @@ import type { EndpointRecord } from '../state/index.js';
 import { firstFailure } from '../backend/result.js';
 import { isMissingTable, publishElements, unpublishElements } from '../firewall/index.js';
 import type { HostContext } from './context.js';
-import { mappingFlowSteps, refreshHostAddrs, reportConntrack, takeAddressFlows, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
+import { mappingFlowSteps, refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
+import { takeAddressFlows } from './after-detach.js';
 import { detachRecord } from './detach.js';
 import { endpointInfo, firewallEndpoint, portKey } from './records.js';
 

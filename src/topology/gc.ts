@@ -26,6 +26,7 @@ import { ownerAlive, processStartedAt } from '../util/proc.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, type HostContext } from './context.js';
 import { detachRecord } from './detach.js';
+import { flushAfterDetach } from './after-detach.js';
 import { applyPorts } from './endpoint.js';
 import { healEndpoints } from './heal.js';
 import { checkLingering } from './linger.js';
@@ -125,6 +126,8 @@ export async function runGc(ctx: HostContext, opts: GcOptions): Promise<GcReport
     }
     opts.onProgress?.(++done, total);
   }
+  // what those detaches left to just after (their guard elements, their flows): now, not later
+  if (!dry) await flushAfterDetach(ctx);
   // prewarmed namespaces (Host.prewarm) of processes that are gone
   for (const path of ctx.prewarmed.orphans()) {
     await act(`delete unused pre-created netns ${path} (its process ended)`, () =>

@@ -28,7 +28,7 @@ import { runGc, type GcOptions } from './gc.js';
 import { Network, createNetwork } from './network.js';
 import { Prewarmed } from './prewarm.js';
 import { flushReady } from './ready.js';
-import { flushAddressFlows } from './conntrack.js';
+import { flushAfterDetach } from './after-detach.js';
 import { adoptContext } from './repair.js';
 import { endpointInfo, networkInfo, networkView } from './records.js';
 
@@ -181,7 +181,7 @@ export class Host {
     if (this.#closed) return;
     this.#closed = true;
     await this.#ctx.prewarmed.drain(this.#ctx.backend);
-    await flushAddressFlows(this.#ctx).catch(() => undefined);
+    await flushAfterDetach(this.#ctx).catch(() => undefined);
     await Promise.allSettled([...this.#ctx.background]);
     flushReady(this.#ctx);
     this.#ctx.store.close();

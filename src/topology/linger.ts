@@ -14,7 +14,7 @@ import type { Link } from '../model/plan.js';
 import { CODE, codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
 import type { HostContext } from './context.js';
-import { flushAddressFlows } from './conntrack.js';
+import { flushAfterDetach } from './after-detach.js';
 
 /** When to look after a detach (ms): the kernel usually reaps a free netns within ~30 ms. */
 const CHECK_AFTER_MS = [100, 1000] as const;
@@ -33,7 +33,7 @@ export async function checkLingering(ctx: HostContext, dryRun = false): Promise<
   const held: string[] = [];
   if (entries.length === 0) return { released, held };
   // the flows of addresses detached here are deleted before those addresses are handed out again
-  if (!dryRun) await flushAddressFlows(ctx);
+  if (!dryRun) await flushAfterDetach(ctx);
   const results = await ctx.backend.run({
     steps: entries.map((e) => ({ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkGet', link: e.hostIfname }] })),
     stopOnError: false,

@@ -26,6 +26,7 @@ import type { NetworkRecord } from '../state/index.js';
 import { hostLinkOp, notFound, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { attachBridge } from './attach.js';
 import { detachRecord } from './detach.js';
+import { flushAfterDetach } from './after-detach.js';
 import type { Endpoint } from './endpoint.js';
 import { checkHostOverlap, claim, claimed, releaseClaim, waitForAttaches, waitUntilUnclaimed } from './network-claims.js';
 import { networkSteps, networkSysctls, removeNetworkSteps, type NetworkView } from './plans.js';
@@ -99,6 +100,7 @@ export class Network {
       await waitForAttaches(ctx, name);
       const errors: Error[] = [];
       for (const ep of ctx.store.listEndpoints({ network: name })) await detachRecord(ctx, ep).catch((e: Error) => errors.push(e));
+      await flushAfterDetach(ctx); // their guard elements and flows go with the network, not after
       if (errors.length > 0) throw new AggregateCtnetError(`remove network ${name}`, errors);
       await teardownNetworkKernel(ctx, this.#net);
       ctx.store.transaction(() => {
