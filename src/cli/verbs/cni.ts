@@ -192,6 +192,12 @@ export async function install(ctx: Context): Promise<number> {
   if (process.geteuid?.() !== 0 || st.uid !== 0 || (st.mode & 0o022) !== 0) {
     ctx.out.warn(`ctnet-cni trusts ${manifestPath} only when root owns it and ${binDir} is writable by root alone: without it the plugin cannot run self-contained (install as root)`);
   }
+  // What the manifest names runs as root (self-contained mode): say so when others could change it.
+  for (const p of [manifest.node, pkg, path.join(pkg, 'dist', 'bundle', 'cni.cjs')]) {
+    const s = fs.statSync(p, { throwIfNoEntry: false });
+    if (s === undefined) ctx.out.warn(`${p} does not exist: the plugin cannot run self-contained until it does (npm run build in ${pkg})`);
+    else if (s.uid !== 0 || (s.mode & 0o022) !== 0) ctx.out.warn(`${p} is owned by uid ${s.uid}${(s.mode & 0o022) !== 0 ? ' and writable by others' : ''}: the plugin runs it as root when no agent listens`);
+  }
   ctx.out.result({ binDir, confDir, manifest: manifestPath, installed, createdDirs: manifest.createdDirs }, () => [
     ...installed.map((p) => `installed ${p.path}`),
     `recorded in ${manifestPath} (ctnet-fast cni uninstall${binDir === DEFAULT_BIN_DIR ? '' : ` --bin-dir ${binDir}`} removes exactly these)`,
