@@ -139,6 +139,37 @@ describe('ctnet-cni shim', function () {
       assert.equal(agent.received[0]!.length, 2, 'hello and the request were sent before waiting');
     });
 
+    it('any bytes from the agent give a relayed reply or a CNI error object, never a crash (property)', async () => {
+      let hello: Buffer = Buffer.alloc(0);
+      let reply: Buffer = Buffer.alloc(0);
+      agent = await fakeAgent(t.dir, (sock, _line, i) => {
+        if (i === 0) sock.write(hello);
+        else sock.end(reply);
+      });
+      const valid = (o: Record<string, unknown>): Buffer => Buffer.from(`${JSON.stringify(o)}\n`);
+      const bytes = fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b));
+      const line = fc.oneof(
+        bytes,
+        bytes.map((b) => Buffer.concat([b, Buffer.from('\n')])),
+        fc.record({ v: fc.constant(1), type: fc.constantFrom('reply', 'error', 'hello'), id: fc.anything(), exitCode: fc.oneof(fc.integer(), fc.anything()), stdout: fc.oneof(fc.string({ unit: 'binary' }), fc.anything()), stderr: fc.anything(), code: fc.anything(), message: fc.anything() }, { requiredKeys: [] }).map(valid),
+      );
+      await fc.assert(fc.asyncProperty(fc.oneof(fc.constant(Buffer.from(HELLO_REPLY)), line), line, async (h, r) => {
+        hello = h;
+        reply = r;
+        const run = await runShim({ env: env({ CNI_COMMAND: 'ADD' }), stdin: CONF });
+        assert.ok(run.status !== null, 'exited (no signal)');
+        if (run.status === 1 && run.stdout.length > 0 && run.stdout[0] === 0x7b) {
+          const doc = JSON.parse(run.stdout.toString()) as { code?: unknown };
+          if (typeof doc.code === 'number' && [11, 100].includes(doc.code)) return; // our error object
+        }
+        // Otherwise it relayed: the reply was well formed and its stdout is what we printed.
+        const rep = JSON.parse(r.toString('utf8').split('\n')[0]!) as { type: string; exitCode: number; stdout: string };
+        assert.equal(rep.type, 'reply');
+        assert.equal(run.status, rep.exitCode >= 0 && rep.exitCode <= 255 ? rep.exitCode : 1);
+        assert.ok(run.stdout.equals(Buffer.from(rep.stdout, 'utf8')));
+      }), { numRuns: 150 });
+    });
+
     it('an agent error line (EPROTO, refused peer) is error 100 with the agent\'s code and message', async () => {
       agent = await fakeAgent(t.dir, (sock, _line, i) => {
         if (i === 0) sock.end('{"v":1,"type":"error","code":"EPROTO","message":"client speaks 1..1, agent 2..3"}\n');
