@@ -31,6 +31,8 @@ export interface CniEnv {
 
 /** How many taken addresses an ADD into a restricted range skips before giving up. */
 const MAX_TRIES = 256;
+/** How long an ADD waits for the kernel to reap the veth of a DEL just before (~30 ms normally). */
+const REAP_WAIT_MS = 2000;
 
 /** The network a config describes (its first range of each family, or the delegated IPAM's subnets). */
 export function networkSpec(cfg: CniConfig, delegated?: IpamResult): NetworkSpec {
@@ -75,10 +77,12 @@ export async function findAttachment(host: Host, network: string, env: Pick<CniE
 }
 
 /** The network of a config: the stored one when it says the same (no kernel work), else Host.network (creates, or names the difference). */
-async function ensureNetwork(host: Host, spec: NetworkSpec): Promise<Network> {
-  const have = (await host.networks()).find((n) => n.name === spec.name);
-  if (have !== undefined && sameNetwork(have, spec)) return host.getNetwork(spec.name);
-  return host.network(spec);
+async function ensureNetwork(host: Host, spec: NetworkSpec): Promise<{ net: Network; info: NetworkInfo }> {
+  const have = await host.getNetwork(spec.name).catch((e: unknown) => { if (codeOf(e) === CODE.notFound) return undefined; throw e; });
+  const info = have?.info;
+  if (have !== undefined && info !== undefined && sameNetwork(info, spec)) return { net: have, info };
+  const net = await host.network(spec);
+  return { net, info: net.info };
 }
 
 function sameNetwork(n: NetworkInfo, s: NetworkSpec): boolean {
@@ -152,8 +156,9 @@ export async function cmdAdd(host: Host, cfg: CniConfig, env: CniEnv): Promise<C
 
 async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamResult | undefined): Promise<CniResult> {
   const spec = networkSpec(cfg, delegated);
-  let net = await ensureNetwork(host, spec);
-  const info = net.info;
+  const found = await ensureNetwork(host, spec);
+  const info = found.info;
+  let net = found.net;
   // ADD again for the same attachment answers what is there; a stale one on this netns (a
   // /proc/PID path reused by another container) is detached first
   const same = await host.findEndpoint(env.netns, cfg.name);
@@ -177,9 +182,11 @@ async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamR
   try {
     ep = await attach(net);
   } catch (e) {
-    // the bridge deleted behind our back (the attach rolled back): Host.network re-creates it
-    if (codeOf(e) !== 'ENODEV') throw e;
-    net = await host.network(spec);
+    // (the attach rolled back) the bridge deleted behind our back: Host.network re-creates it;
+    // CNI_IFNAME still there: a DEL just before let the kernel reap our old veth in the
+    // background (an agent's long-lived Host): wait for it to go, bounded, then once more
+    if (codeOf(e) === 'ENODEV') net = await host.network(spec);
+    else if (codeOf(e) !== 'EEXIST' || !await linkGone(host, env.netns, env.ifname, REAP_WAIT_MS)) throw e;
     ep = await attach(net);
   }
   return resultOf(host, cfg, env, info, ep.info, delegated);
@@ -215,6 +222,19 @@ async function resultOf(host: Host, cfg: CniConfig, env: CniEnv, net: NetworkInf
   const ipamRoutes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
   const ipamDns = cfg.ipam.kind === 'native' ? cfg.ipam.dns : delegated?.dns;
   return buildResult({ cfg, ep, net, sandbox: env.netns, hostMac, ipamRoutes, ipamDns });
+}
+
+/** Whether link `name` of netns `nsPath` is gone, or goes within `ms` (polled). */
+async function linkGone(host: Host, nsPath: string, name: string, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const r = await host.backend.run({ steps: [{ kind: 'netnsOpen', path: nsPath }, { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkGet', link: name }] }] });
+    if (r[0]?.ok !== true) return false; // the netns itself is gone: the attach fails on its own
+    const got = r[1];
+    if (got !== undefined && !got.ok && 'error' in got && got.error.code === 'ENODEV') return true;
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** A link of the host netns by name (undefined when it is not there). */

@@ -5,7 +5,7 @@
  *
  * Layer: cni (docs/ARCHITECTURE.md, "CNI" and "Errors").
  */
-import { codeOf, CODE } from '../model/errors.js';
+import { codeOf, CODE, NetlinkError } from '../model/errors.js';
 
 /** The spec's well-known codes, and ours (999). */
 export const ERR = {
@@ -37,6 +37,7 @@ export class CniError extends Error {
 /** The CNI code of any failure: a CniError's own, else by the library's error code. */
 export function cniCodeOf(e: unknown): number {
   if (e instanceof CniError) return e.cniCode;
+  if (e instanceof NetlinkError) return ERR.ours; // the kernel's answer (its EEXIST is no config conflict)
   switch (codeOf(e)) {
     case CODE.invalidInput: case CODE.overlap: case CODE.exists: return ERR.invalidConfig;
     case CODE.busy: return ERR.tryAgain;

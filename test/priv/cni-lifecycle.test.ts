@@ -16,6 +16,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Host } from '../../src/index.js';
 import { assertSandbox, ip, ipJson, removeLeftovers } from '../helpers/index.js';
+import { handleCni } from '../../src/cni/index.js';
 import { ok, ours, REF_DIR, type CniCall } from '../fixtures/cni/plugin.js';
 
 const run = promisify(execFile);
@@ -246,5 +247,29 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     assert.equal(st.code, 1);
     assert.equal((st.doc as { code: number }).code, 50, st.stdout);
     rmSync(open, { recursive: true, force: true });
+  });
+
+  it('with one long-lived Host (as the agent keeps it): DEL then ADD at once into the same netns and ifname works, 10 times', async () => {
+    const ns = `${P}warm`;
+    await ip(['netns', 'add', ns]);
+    const h = await Host.open({ stateDir });
+    try {
+      const hosts = { open: () => Promise.resolve(h) };
+      const env = (command: string): Record<string, string> => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'warm', CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REF_DIR });
+      const stdin = JSON.stringify(conf());
+      for (let i = 0; i < 10; i++) {
+        const add = await handleCni(hosts, { env: env('ADD'), stdin });
+        assert.equal(add.exitCode, 0, `ADD #${i}: ${add.stdout}`);
+        const addr = addrOf(JSON.parse(add.stdout));
+        const a = await ipJson<{ addr_info: Array<{ family: string; local: string }> }>(['addr', 'show', 'eth0'], ns);
+        assert.deepEqual(a[0]?.addr_info.filter((x) => x.family === 'inet').map((x) => x.local), [addr]);
+        const del = await handleCni(hosts, { env: env('DEL'), stdin });
+        assert.equal(del.exitCode, 0, `DEL #${i}: ${del.stdout}`);
+      }
+    } finally {
+      await h.close();
+    }
+    assert.deepEqual(await cniIds(), []);
+    await ip(['netns', 'del', ns]);
   });
 });
