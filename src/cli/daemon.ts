@@ -175,7 +175,7 @@ export async function stop(ctx: Context): Promise<number> {
 /** `agent status`: exit 0 and the status when running; exit 3 when not. */
 export async function status(ctx: Context): Promise<number> {
   const stateDir = stateDirOf(ctx);
-  const s = await daemonStatus(stateDir);
+  const s = await daemonStatus(stateDir, true);
   if (s === undefined) {
     throw new CtnetError(`no ctnet-fast agent is running for ${stateDir}: start one with ctnet-fast agent start`, CODE.notFound);
   }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { EndpointInfo, NetworkInfo } from '../../src/model/types.js';
 import { assertSandbox, removeLeftovers } from '../helpers/index.js';
 import { alive, daemonProcesses } from '../helpers/daemon-procs.js';
-import { addrsOf, ctnet, ensureBuilt, ipj, type Run } from './cli-network.test.js';
+import { BIN, addrsOf, ctnet, ensureBuilt, ipj, testEnv, type Run } from './cli-network.test.js';
 
 export type Line = Record<string, unknown>;
 export const HELLO: Line = { v: 1, type: 'hello', min: 1, max: 1, client: 'agw-test/1' };
@@ -208,6 +208,10 @@ describe('the agent protocol (privileged)', function () {
     assert.match(String(refused[0]?.message), /uid 65534 is neither root nor a member of the agent's group \(none configured: root only\)/);
     const garbage = await talk(sock, [{ not: 'a hello' }], { uid: NOBODY });
     assert.equal(garbage[0]?.code, 'EACCES', 'refused before the line was parsed');
+    // the CLI as that user says so (exit 4), not "no agent running"
+    const cliStatus = spawnSync(process.execPath, [BIN, 'agent', 'status'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', env: testEnv(state) });
+    assert.equal(cliStatus.status, 4, cliStatus.stderr);
+    assert.match(cliStatus.stderr, new RegExp(`the agent at ${sock} refuses you \\(uid 65534\\): .*root and members of its configured group may talk to it`));
     const st = result<{ served: number }>(await ask(sock, { type: 'status' }));
     assert.equal(st.served, 1, 'only the VERSION was served');
   });
@@ -226,6 +230,9 @@ describe('the agent protocol (privileged)', function () {
       return got[1] ?? {};
     };
     assert.equal((await asNobody({ type: 'status' })).type, 'reply');
+    const cliStatus = spawnSync(process.execPath, [BIN, '--json', 'agent', 'status'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', env: testEnv(state) });
+    assert.equal(cliStatus.status, 0, cliStatus.stderr);
+    assert.equal((JSON.parse(cliStatus.stdout) as { group: string }).group, String(NOBODY));
     // netns nobody could not enter: a named one root made, init's, its own process's in the host's user namespace
     assert.equal(spawnSync('ip', ['netns', 'add', 'agw-root']).status, 0);
     const plain = spawn('sleep', ['60'], { uid: NOBODY, gid: NOBODY, stdio: 'ignore' });

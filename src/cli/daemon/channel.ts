@@ -113,15 +113,16 @@ export function log(message: string): void {
 
 /**
  * The agent's socket in `stateDir`, when it is one we may talk to: the directory passes
- * ensureStateDir (throws otherwise), and the socket is a socket of our own uid (lstat: a link
- * is not followed). Undefined when there is none (or it is not ours: not an agent of ours).
+ * ensureStateDir (throws otherwise), and the socket is a socket of our own uid, or of root
+ * for a member of the agent's group (lstat: a link is not followed). Undefined when there is
+ * none (or it is someone else's: not an agent of ours).
  */
 export function ownSocket(stateDir: string): string | undefined {
   ensureStateDir(stateDir);
   const socket = path.join(stateDir, SOCKET_NAME);
   try {
     const st = lstatSync(socket);
-    return st.isSocket() && st.uid === (process.geteuid?.() ?? 0) ? socket : undefined;
+    return st.isSocket() && (st.uid === (process.geteuid?.() ?? 0) || st.uid === 0) ? socket : undefined;
   } catch {
     return undefined;
   }
@@ -158,14 +159,21 @@ export function request(socket: string, msg: Message, timeoutMs = 3000): Promise
   });
 }
 
-/** The running agent's status, or undefined when none of ours answers on the socket. */
-export async function daemonStatus(stateDir: string): Promise<DaemonStatus | undefined> {
+/**
+ * The running agent's status, or undefined when none of ours answers on the socket. An agent
+ * that is there but refuses us (EACCES: the socket's mode, or not in its group) throws,
+ * naming the socket, when `refusedThrows`.
+ */
+export async function daemonStatus(stateDir: string, refusedThrows = false): Promise<DaemonStatus | undefined> {
   const socket = ownSocket(stateDir);
   if (socket === undefined) return undefined;
   try {
     const s = (await request(socket, { type: 'status' })).result;
     return typeof (s as { pid?: unknown } | undefined)?.pid === 'number' ? s as DaemonStatus : undefined;
-  } catch {
+  } catch (e) {
+    if (refusedThrows && (e as { code?: string }).code === 'EACCES') {
+      throw new CtnetError(`the agent at ${socket} refuses you (uid ${process.geteuid?.() ?? '?'}): ${(e as Error).message.replace(/^agent at \S+: /, '')}; root and members of its configured group may talk to it`, 'EACCES');
+    }
     return undefined;
   }
 }
