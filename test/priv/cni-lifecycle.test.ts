@@ -189,11 +189,13 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     assert.equal((await ipJson<{ address: string }>(['link', 'show', 'eth0'], ns))[0]?.address, '02:11:22:33:44:55');
     ok(await ours(call('DEL', 'req', nsPath), conf()), 'DEL');
 
-    const st = { name: `${P}st`, bridge: `${P}sbr` };
+    const st = { name: `${P}st`, bridge: `${P}sbr`, mtu: 1400 };
     const ipamStatic = { type: 'static', addresses: [{ address: '10.214.0.9/24', gateway: '10.214.0.1' }], routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['10.214.0.1'] } };
     const r2 = ok(await ours(call('ADD', 'st', nsPath), conf(st, ipamStatic)), 'ADD static') as unknown as Res & { dns: unknown };
     assert.equal(addrOf(r2), '10.214.0.9');
     assert.deepEqual(r2.dns, { nameservers: ['10.214.0.1'] });
+    assert.equal((await ipJson<{ mtu: number }>(['link', 'show', 'eth0'], ns))[0]?.mtu, 1400, 'mtu of the config');
+    assert.equal((await ipJson<{ mtu: number }>(['link', 'show', r2.interfaces[1]?.name ?? '']))[0]?.mtu, 1400, 'mtu of the host veth');
     ok(await ours(call('DEL', 'st', nsPath), conf(st, ipamStatic)), 'DEL static');
 
     // any other ipam.type is that plugin in CNI_PATH: here the reference host-local under another name
