@@ -13,10 +13,12 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,12 @@ static char send_buf[65536];
 /* The agent's two lines: hello (small) and the reply (≤ MAX_LINE). */
 static char recv_buf[MAX_LINE + 65536];
 
+static long reply_timeout_ms(void);
+static long now_ms(void);
+
+/* A unix stream connect blocks while the listener's backlog is full (an agent that stopped
+ * accepting): connect non-blocking, retry EAGAIN until the reply timeout, then go back to
+ * blocking I/O with a send timeout, so no step can hang. */
 int agent_connect(const shim_call *c) {
   struct sockaddr_un a;
   size_t k = strlen(c->sock_path);
@@ -34,15 +42,35 @@ int agent_connect(const shim_call *c) {
   memset(&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
   memcpy(a.sun_path, c->sock_path, k);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
+  long deadline = 0;
   for (;;) {
-    if (connect(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + k + 1)) == 0) return fd;
+    if (connect(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + k + 1)) == 0) break;
     if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      if (deadline == 0) deadline = now_ms() + reply_timeout_ms();
+      if (now_ms() < deadline) {
+        struct timespec ts = { 0, 5000000L };
+        nanosleep(&ts, NULL);
+        continue;
+      }
+      close(fd);
+      cni_failv(c, CNI_ERR_TRY_LATER, "it may be stuck; see its log, or restart it (ctnet-fast agent run / systemctl restart ctnet-fast-agent)",
+                "ctnet-fast agent at ", c->sock_path, " does not accept connections (its backlog is full)", NULL);
+    }
     int e = errno;
     close(fd);
     return -e;
   }
+  long ms = reply_timeout_ms();
+  struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+  if (fcntl(fd, F_SETFL, 0) < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 /* The env object: every CNI_* variable, and CTNET_STATE_DIR (it names the agent's store). */

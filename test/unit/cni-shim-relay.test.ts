@@ -8,6 +8,7 @@
  * Layer: tests (docs/ARCHITECTURE.md, "Layers", "Errors"). No privileges: temp dirs only.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -168,6 +169,31 @@ describe('ctnet-cni shim', function () {
         assert.equal(run.status, rep.exitCode >= 0 && rep.exitCode <= 255 ? rep.exitCode : 1);
         assert.ok(run.stdout.equals(Buffer.from(rep.stdout, 'utf8')));
       }), { numRuns: 150 });
+    });
+
+    it('an agent that stopped accepting (backlog full) is error 11, not a hang in connect', async () => {
+      // python3: listen(0), fill the backlog with its own connections, never accept.
+      const code = [
+        'import socket, sys, time',
+        's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)',
+        'held = []',
+        'for i in range(16):',
+        '    c = socket.socket(socket.AF_UNIX); c.setblocking(False)',
+        '    try: c.connect(sys.argv[1]); held.append(c)',
+        '    except BlockingIOError: break',
+        "print('full', flush=True)",
+        'time.sleep(60)',
+      ].join('\n');
+      const sock = path.join(t.dir, 'agent.sock');
+      const py = spawn(existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', ['-c', code, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve, reject) => { py.stdout.once('data', () => resolve()); py.once('exit', (c) => reject(new Error(`python3 exited ${c}`))); });
+        const e = cniError(await runShim({ env: env({ CNI_COMMAND: 'ADD', CTNET_CNI_TIMEOUT_MS: '300' }), stdin: CONF }));
+        assert.equal(e.code, 11);
+        assert.equal(e.msg, `ctnet-fast agent at ${sock} does not accept connections (its backlog is full)`);
+      } finally {
+        py.kill();
+      }
     });
 
     it('an agent error line (EPROTO, refused peer) is error 100 with the agent\'s code and message', async () => {
