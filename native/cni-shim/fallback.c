@@ -60,7 +60,7 @@ static void on_member(void *vctx, const char *key, size_t keylen, const char *va
 
 /* 1: ctnet-cni.json beside the executable. 0 when absent, -1 when present but not trusted. */
 static int from_manifest(where_t *w) {
-  static char buf[16384];
+  static char buf[1 << 18]; /* the manifest lists every file placed: a few hundred bytes each */
   char path[MAX_PATH_LEN + 32];
   struct stat st, dst;
   copy(path, sizeof path, w->exe_dir, "/ctnet-cni.json");
@@ -72,9 +72,15 @@ static int from_manifest(where_t *w) {
     close(fd);
     return -1;
   }
-  ssize_t n = read(fd, buf, sizeof buf);
+  size_t n = 0;
+  while (n < sizeof buf) {
+    ssize_t r = read(fd, buf + n, sizeof buf - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
   close(fd);
-  if (n <= 0 || json_object_members(buf, (size_t)n, on_member, w) < 0 || w->node[0] == '\0' || w->pkg[0] == '\0') {
+  if (n == 0 || n == sizeof buf || json_object_members(buf, n, on_member, w) < 0 || w->node[0] == '\0' || w->pkg[0] == '\0') {
     copy(w->why, sizeof w->why, path, " is not a JSON object with absolute paths \"node\" and \"pkg\" (fix: ctnet-fast cni install)");
     return -1;
   }
