@@ -214,7 +214,7 @@ int main(void) {
         if (fd >= 0) agent_relay(c, fd);
       } while (now_ms() < deadline);
     }
-    fallback_exec(c, "the agent did not come up within 2 s");
+    fallback_exec(c, started == 0 ? "the agent did not come up within 2 s" : "the agent could not be started");
   }
   fallback_exec(c, "no agent listens");
 }
