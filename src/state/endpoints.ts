@@ -257,15 +257,21 @@ export class EndpointTable {
   }
 
   /** Free the lingering leases of detached endpoint `id` (its netns is gone). False if none. */
-  releaseLingering(id: string): boolean {
+  releaseLingering(ids: string | readonly string[]): number {
     return this.#tx(() => {
-      const value = this.#meta?.get(`${LINGER}${id}`);
-      if (value === undefined) return false;
-      const { leases } = JSON.parse(value) as { leases: LeaseRow[] };
-      // only leases still held by nobody (the network may have been removed and re-made since)
-      this.#noteReleased(leases.filter((l) => this.#s.deleteOrphanLease.run(l.network, l.ip).changes === 1));
-      this.#meta?.delete(`${LINGER}${id}`);
-      return true;
+      let n = 0;
+      const freed: LeaseRow[] = [];
+      for (const id of typeof ids === 'string' ? [ids] : ids) {
+        const value = this.#meta?.get(`${LINGER}${id}`);
+        if (value === undefined) continue;
+        const { leases } = JSON.parse(value) as { leases: LeaseRow[] };
+        // only leases still held by nobody (the network may have been removed and re-made since)
+        freed.push(...leases.filter((l) => this.#s.deleteOrphanLease.run(l.network, l.ip).changes === 1));
+        this.#meta?.delete(`${LINGER}${id}`);
+        n++;
+      }
+      this.#noteReleased(freed);
+      return n;
     });
   }
 

@@ -214,9 +214,9 @@ export class Store {
     return this.#eps.lingering();
   }
 
-  /** Free the lingering leases of detached endpoint `id`. */
-  releaseLingering(id: string): boolean {
-    return this.#teardown(() => this.#eps.releaseLingering(id));
+  /** Free the lingering leases of detached endpoint(s) `ids`, in one transaction; how many had some. */
+  releaseLingering(ids: string | readonly string[]): number {
+    return this.#teardown(() => this.#eps.releaseLingering(ids));
   }
 
   /** The endpoint with its ports, or undefined. */

@@ -34,21 +34,23 @@ export async function checkLingering(ctx: HostContext, dryRun = false): Promise<
   if (entries.length === 0) return { released, held };
   // the flows of addresses detached here are deleted before those addresses are handed out again
   if (!dryRun) await flushAfterDetach(ctx);
-  const results = await ctx.backend.run({
-    steps: entries.map((e) => ({ kind: 'rtnl', ns: ctx.hostNs, ops: [{ op: 'linkGet', link: e.hostIfname }] })),
+  // ONE rtnl step (one sendmsg): each op has its own answer, also when others failed
+  const [r] = await ctx.backend.run({
+    steps: [{ kind: 'rtnl', ns: ctx.hostNs, ops: entries.map((e) => ({ op: 'linkGet', link: e.hostIfname })) }],
     stopOnError: false,
   });
+  const ops = r !== undefined && 'ops' in r ? r.ops : undefined;
   entries.forEach((e, i) => {
-    const r = results[i];
-    const op = r?.ok === true ? r.ops?.[0] : undefined;
+    const op = ops?.[i];
     const link = op?.ok === true ? op.value as Link : undefined;
-    // only "no such device" (ENODEV) proves it gone; any other failure: look again later
-    const code = r !== undefined && !r.ok && 'error' in r ? r.error.code : undefined;
+    // only "no such device" (ENODEV) proves it gone; any other failure (or no answer): look again later
+    const code = op !== undefined && !op.ok ? op.error.code : undefined;
     const gone = link !== undefined ? link.alias !== endpointAlias(e.endpointId) : code === 'ENODEV';
     if (!gone) { held.push(e.endpointId); return; }
-    if (!dryRun) ctx.store.releaseLingering(e.endpointId);
     released.push(e.endpointId);
   });
+  // one transaction for all of them (a loop of detaches leaves hundreds)
+  if (!dryRun && released.length > 0) ctx.store.releaseLingering(released);
   return { released, held };
 }
 
