@@ -8,7 +8,7 @@
  * (e.g. better-sqlite3 not built) is reported as unavailable, with the import's error,
  * instead of breaking the whole run; only its types are imported statically.
  */
-import type { Endpoint, Host, Network, Step } from '../../src/index.js';
+import type { Endpoint, Host, Network, Step, StepResult } from '../../src/index.js';
 import type { NetworkView } from '../../src/topology/plans.js';
 import type { ContainerPath } from './types.js';
 import { containerIp, SUBNET } from './types.js';
@@ -88,7 +88,8 @@ export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: num
  * (src/topology/plans.ts attachSteps) run straight through the native backend, without
  * the state store, IPAM, names or firewall around it. floor → ctnet-plan → ctnet splits
  * ctnet-fast's cost into the kernel, the addon crossing and the TypeScript/SQLite layers.
- * Detach is the plan's `netnsDelete` step.
+ * Detach is the library's detach plan (plans.ts detachSteps: the host end down and off the
+ * bridge, the unmount checked against the identity the attach plan answered).
  */
 export function ctnetPlanPath(): ContainerPath {
   let host: Host | undefined;
@@ -97,10 +98,13 @@ export function ctnetPlanPath(): ContainerPath {
   let netRec: NetworkView | undefined;
   let bridgeIndex: number | undefined;
 
-  const run = async (steps: readonly Step[], what: string): Promise<void> => {
+  /** The identity each attach plan's netnsCreate answered, for its detach plan. */
+  const ids = new Map<number, { cookie?: string; inode?: number }>();
+  const run = async (steps: readonly Step[], what: string): Promise<readonly StepResult[]> => {
     const results = await host!.backend.run({ steps });
     const bad = results.find((r) => !r.ok);
     if (bad) throw new Error(`${what}: ${JSON.stringify(bad)}`);
+    return results;
   };
 
   return {
@@ -126,10 +130,14 @@ export function ctnetPlanPath(): ContainerPath {
         id: `bp${i}`, netnsPath: `/run/netns/bp${i}`, createNetns: true, ifname: 'eth0', hostIfname: `bp${i}`,
         ip, mac: `02:42:ac:12:${hex(c)}:${hex(d)}`, routes: [],
       });
-      await run(steps.map((s) => s.step), `attach plan ${i}`);
+      const [created] = await run(steps.map((s) => s.step), `attach plan ${i}`);
+      if (created?.ok === true) ids.set(i, { ...(created.cookie !== undefined ? { cookie: created.cookie } : {}), ...(created.inode !== undefined ? { inode: created.inode } : {}) });
     },
     async detach(i) {
-      await run([{ kind: 'netnsDelete', path: `/run/netns/bp${i}` }], `detach plan ${i}`);
+      // the library's own detach plan (topology/detach.ts): host end down and off the bridge, the identity-checked unmount
+      const steps = plans!.detachSteps({ netnsPath: `/run/netns/bp${i}`, ownsNetns: true, host: { self: true }, hostIfname: `bp${i}`, netns: ids.get(i) ?? {} });
+      ids.delete(i);
+      await run(steps.map((s) => s.step), `detach plan ${i}`);
     },
     async close() {
       await host?.close();
