@@ -191,6 +191,23 @@ describe('the agent protocol (privileged)', function () {
     assert.equal(st.served, 8, 'network, attach, check, publish, check, check, detach, gc (not the failed attach, not status or events)');
   });
 
+  it('the CLI is a client of the same agent: its command lines show as events with via "cli"; a kinds filter drops the rest', async () => {
+    ok(ctnet(state, ['network', 'create', 'agw-n4', '--subnet', '10.236.4.0/24', '--bridge', 'agw-br4'], { env: OFF }));
+    start();
+    const events: Line[] = [];
+    const follower = talk(sock, [HELLO, { v: 1, type: 'events', id: 2, kinds: ['attach', 'detach'] }], { onLine: (l) => { if (l.type === 'event') events.push(l.event as Line); }, until: (l) => (l.event as Line | undefined)?.kind === 'detach' });
+    for (let i = 0; i < 100 && result<{ subscribers: number }>(await ask(sock, { type: 'status' })).subscribers === 0; i++) await sleep(20);
+    const ep = ok(ctnet(state, ['--json', 'attach', 'agw-e1', '--network', 'agw-n4'])).json<EndpointInfo>();
+    ok(ctnet(state, ['publish', 'agw-e1', '18311:80']));
+    ok(ctnet(state, ['detach', 'agw-e1']));
+    await follower;
+    assert.deepEqual(events.map((e) => [e.kind, e.via, (e.argv as string[]).join(' ')]), [
+      ['attach', 'cli', '--json attach agw-e1 --network agw-n4'], ['detach', 'cli', 'detach agw-e1'],
+    ]);
+    assert.equal(result<{ served: number }>(await ask(sock, { type: 'status' })).served, 3, 'the three commands went through the agent');
+    assert.deepEqual(ipj(['link', 'show', 'dev', ep.hostIfname]).filter((l) => l.master === 'agw-br4'), [], 'detached');
+  });
+
   it('cni: VERSION through the agent answers as the plugin does; a request from a uid outside the group is refused before parsing, even on a socket opened by hand', async () => {
     start();
     const v = await ask(sock, { type: 'cni', env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"1.0.0"}' });
