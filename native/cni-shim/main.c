@@ -36,7 +36,13 @@ const char *errno_name(int e) {
     case EAGAIN: return "EAGAIN";
     case EMFILE: return "EMFILE (too many open files)";
     case ENOMEM: return "ENOMEM";
-    default: return "errno";
+    default: {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+      const char *name = strerrorname_np(e);
+      if (name != NULL) return name;
+#endif
+      return "an unexpected errno";
+    }
   }
 }
 
