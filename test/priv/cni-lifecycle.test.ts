@@ -274,4 +274,34 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     assert.deepEqual(await cniIds(), []);
     await ip(['netns', 'del', ns]);
   });
+
+  it('an ADD killed (SIGKILL) before or after each kernel step: DEL from a minimal env leaves no link, element, lease or row', async () => {
+    const ns = `${P}kill`;
+    await ip(['netns', 'add', ns]);
+    const nsPath = `/run/netns/${ns}`;
+    ok(await ours(call('ADD', 'first', nsPath), conf()), 'ADD (network made)');
+    ok(await ours(call('DEL', 'first', nsPath), conf()), 'DEL');
+    const guards = async (): Promise<number> => {
+      const { stdout } = await run('nft', ['-j', 'list', 'set', 'bridge', 'ctnet', 'guard4']);
+      return JSON.stringify(JSON.parse(stdout)).split('"concat"').length - 1;
+    };
+    const before = await guards();
+    let died = 0;
+    for (const hook of ['CTNET_TEST_KILL_AT_STEP', 'CTNET_TEST_KILL_AFTER_STEP']) {
+      for (let n = 1; n <= 6; n++) {
+        const add = await ours(call('ADD', `k${n}`, nsPath, { extra: { [hook]: String(n) } }), conf());
+        if (add.code !== 0) died++;
+        ok(await ours(call('DEL', `k${n}`, nsPath), conf()), `DEL after ${hook}=${n}`);
+        assert.deepEqual(await cniIds(), [], `${hook}=${n}: no row`);
+        assert.deepEqual((await ipJson<{ ifname: string }>(['link', 'show'], ns)).map((l) => l.ifname), ['lo'], `${hook}=${n}: only lo`);
+        assert.equal(await guards(), before, `${hook}=${n}: no guard element`);
+      }
+    }
+    assert.ok(died >= 4, `the hook killed ${died} ADDs`);
+    // every address came back: a static request for the first one is granted
+    const again = ok(await ours(call('ADD', 'after', nsPath, { args: 'IP=10.212.0.2' }), conf()), 'ADD after the kills');
+    assert.equal(addrOf(again), '10.212.0.2');
+    ok(await ours(call('DEL', 'after', nsPath), conf()), 'DEL');
+    await ip(['netns', 'del', ns]);
+  });
 });
