@@ -6,6 +6,7 @@
 // or fully gone (no state, no /run/netns entry), with no address given twice. Then the CLI through
 // the restarted agent works. Names start with "agk-", subnet 10.237.0.0/22.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -100,5 +101,55 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
     assert.equal(result<{ served: number }>(await ask(sock, { type: 'status' })).served, st0.served + 1, 'the CLI went through the agent');
     assert.deepEqual(addrsOf('eth0', 'agk-after'), [a.address]);
     assert.ok(!eps.some((e) => e.ip === a.ip), 'a new address was given twice');
+  });
+
+  it('the same with 20 CNI ADDs (as the shim sends them): after the restart each container fully attached or not at all, no duplicate address; every DEL then succeeds and leaves nothing', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `agk-k${i}`);
+    for (const id of ids) assert.equal(spawnSync('ip', ['netns', 'add', id]).status, 0, id);
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'agk-cni', type: 'ctnet-cni', bridge: 'agk-cbr', isGateway: true, ctnetStateDir: state, ipam: { type: 'host-local', subnet: '10.237.8.0/24' } });
+    const env = (command: string, id: string): Record<string, string> => ({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
+    const sock = path.join(state, 'agent.sock');
+    await killAgents(state);
+    const first = ok(ctnet(state, ['--json', 'agent', 'start']), 'agent start').json<{ pid: number }>();
+    let hellos = 0;
+    const onLine = (l: Line): void => {
+      if (l.type === 'hello' && ++hellos === ids.length) process.kill(first.pid, 'SIGKILL');
+    };
+    const answers = await Promise.all(ids.map((id) => Promise.race([
+      talk(sock, [HELLO, { v: 1, type: 'cni', id: 1, env: env('ADD', id), stdin: conf }], { onLine }),
+      sleep(60_000).then(() => 'hung' as const),
+    ])));
+    assert.deepEqual(answers.filter((a) => a === 'hung'), [], 'a shim would have hung');
+    const told = new Map<string, string>();
+    (answers as Line[][]).forEach((lines, i) => {
+      const r = lines.find((l) => l.type === 'reply' && l.exitCode === 0);
+      if (r !== undefined) told.set(ids[i] as string, (JSON.parse(String(r.stdout)) as { ips: Array<{ address: string }> }).ips[0]?.address ?? '');
+    });
+    assert.ok(told.size < ids.length, 'every ADD had answered before the kill');
+    for (let i = 0; i < 750 && existsSync(`/proc/${first.pid}`); i++) await sleep(20);
+    const second = ok(ctnet(state, ['--json', 'agent', 'start']), 'agent start after the kill').json<{ startGc: { errors: string[] } }>();
+    assert.deepEqual(second.startGc.errors, []);
+    const eps = ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>().filter((e) => e.network === 'agk-cni');
+    assert.equal(new Set(eps.map((e) => e.ip)).size, eps.length, `duplicate addresses: ${eps.map((e) => e.ip).join(' ')}`);
+    for (const id of ids) {
+      const ep = eps.find((e) => e.netns === `/run/netns/${id}`);
+      const inside = ipj(['link', 'show', 'dev', 'eth0'], id);
+      if (ep === undefined) {
+        assert.deepEqual(inside, [], `${id}: no endpoint, but eth0 is in its netns`);
+        assert.equal(told.has(id), false, `${id}: its ADD answered 0, but it is gone`);
+        continue;
+      }
+      assert.deepEqual(addrsOf('eth0', id), [ep.address], `${id}: kernel and state disagree`);
+      assert.equal(ipj(['link', 'show', 'dev', ep.hostIfname])[0]?.master, 'agk-cbr', `${id}: host veth not on the bridge`);
+      if (told.has(id)) assert.equal(told.get(id), ep.address, id);
+    }
+    // what a runtime does for every ADD that failed (and at teardown): DEL, which must succeed
+    const dels = await Promise.all(ids.map((id) => ask(sock, { type: 'cni', env: env('DEL', id), stdin: conf })));
+    dels.forEach((d, i) => assert.deepEqual([d.type, d.exitCode], ['reply', 0], `DEL ${ids[i]}: ${JSON.stringify(d)}`));
+    assert.deepEqual(ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>().filter((e) => e.network === 'agk-cni'), []);
+    for (const id of ids) {
+      assert.deepEqual(ipj(['link', 'show', 'dev', 'eth0'], id), [], `${id}: eth0 left after DEL`);
+      spawnSync('ip', ['netns', 'del', id]);
+    }
   });
 });
