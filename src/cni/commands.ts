@@ -19,6 +19,7 @@ import { networkOf, type CniConfig, type CniRange, type CniRoute } from './confi
 import { CniError, ERR } from './errors.js';
 import { execIpam, parseIpamResult, type IpamResult } from './delegate.js';
 import { buildResult, type CniResult } from './result.js';
+import { readResolvConf } from './resolv.js';
 
 /** The CNI environment a command reads (already checked for presence by index.ts). */
 export interface CniEnv {
@@ -220,7 +221,7 @@ async function attachInRange(host: Host, net: Network, cfg: CniConfig, base: Att
 async function resultOf(host: Host, cfg: CniConfig, env: CniEnv, net: NetworkInfo, ep: EndpointInfo, delegated: IpamResult | undefined): Promise<CniResult> {
   const hostMac = (await hostLink(host, ep.hostIfname))?.mac ?? '';
   const ipamRoutes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
-  const ipamDns = cfg.ipam.kind === 'native' ? cfg.ipam.dns : delegated?.dns;
+  const ipamDns = cfg.ipam.kind === 'native' ? cfg.ipam.dns ?? (cfg.ipam.resolvConf !== undefined ? readResolvConf(cfg.ipam.resolvConf) : undefined) : delegated?.dns;
   return buildResult({ cfg, ep, net, sandbox: env.netns, hostMac, ipamRoutes, ipamDns });
 }
 

@@ -72,7 +72,7 @@ export interface CniDns { readonly nameservers?: string[]; readonly domain?: str
 
 /** IPAM served from our store (host-local, static), or a plugin of CNI_PATH. */
 export type CniIpam =
-  | { readonly kind: 'native'; readonly type: 'host-local' | 'static'; readonly v4?: readonly CniRange[]; readonly v6?: readonly CniRange[]; readonly routes: readonly CniRoute[]; readonly dns?: CniDns; readonly addresses: readonly string[] }
+  | { readonly kind: 'native'; readonly type: 'host-local' | 'static'; readonly v4?: readonly CniRange[]; readonly v6?: readonly CniRange[]; readonly routes: readonly CniRoute[]; readonly dns?: CniDns; readonly addresses: readonly string[]; readonly resolvConf?: string }
   | { readonly kind: 'delegate'; readonly type: string };
 
 export interface CniConfig {
@@ -226,7 +226,9 @@ function parseIpam(raw: Obj, reqIps: readonly string[]): CniIpam {
     sets.push({ path: 'ipam', ranges: [parseRange(ipam, 'ipam')] });
   }
   if (sets.length === 0) throw bad('ipam.ranges', 'missing (host-local needs subnet or ranges)');
-  return { kind: 'native', type, ...groupRanges(sets), routes, ...(dns ? { dns } : {}), addresses: [] };
+  const resolvConf = str(ipam, 'resolvConf', 'ipam.resolvConf');
+  if (resolvConf !== undefined && resolvConf !== '' && !resolvConf.startsWith('/')) throw bad('ipam.resolvConf', `"${resolvConf}" is not an absolute path`);
+  return { kind: 'native', type, ...groupRanges(sets), routes, ...(dns ? { dns } : {}), addresses: [], ...(resolvConf ? { resolvConf } : {}) };
 }
 
 /** The network of an address in CIDR form ("10.1.0.5/24" → "10.1.0.0/24"). */

@@ -9,7 +9,7 @@
  * Run: node test/run.mjs test/priv/cni-lifecycle.test.ts
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -197,6 +197,17 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     assert.equal((await ipJson<{ mtu: number }>(['link', 'show', 'eth0'], ns))[0]?.mtu, 1400, 'mtu of the config');
     assert.equal((await ipJson<{ mtu: number }>(['link', 'show', r2.interfaces[1]?.name ?? '']))[0]?.mtu, 1400, 'mtu of the host veth');
     ok(await ours(call('DEL', 'st', nsPath), conf(st, ipamStatic)), 'DEL static');
+
+    // host-local's resolvConf gives the result's dns (unless the config has its own, as upstream's bridge)
+    const resolv = path.join(stateDir, 'resolv.conf');
+    writeFileSync(resolv, '# test\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch a.example b.example\ndomain example\noptions ndots:2 edns0\n');
+    const hl = { type: 'host-local', subnet: '10.212.0.0/24', resolvConf: resolv };
+    const r4 = ok(await ours(call('ADD', 'rc', nsPath), conf({}, hl)), 'ADD resolvConf') as unknown as { dns: unknown };
+    assert.deepEqual(r4.dns, { nameservers: ['192.0.2.53', '2001:db8::53'], domain: 'example', search: ['a.example', 'b.example'], options: ['ndots:2', 'edns0'] });
+    ok(await ours(call('DEL', 'rc', nsPath), conf({}, hl)), 'DEL resolvConf');
+    const r5 = ok(await ours(call('ADD', 'rc', nsPath), conf({ dns: { nameservers: ['9.9.9.9'] } }, hl)), 'ADD config dns') as unknown as { dns: unknown };
+    assert.deepEqual(r5.dns, { nameservers: ['9.9.9.9'] });
+    ok(await ours(call('DEL', 'rc', nsPath), conf({}, hl)), 'DEL config dns');
 
     // any other ipam.type is that plugin in CNI_PATH: here the reference host-local under another name
     const dir = mkdtempSync(path.join(tmpdir(), `${P}bin-`));

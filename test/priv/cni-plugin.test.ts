@@ -170,6 +170,7 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
   });
 
   describe('against the reference bridge + host-local (Debian containernetworking-plugins)', function () {
+    const DNS = { nameservers: ['192.0.2.53'], domain: 'example', search: ['a.example'], options: ['ndots:2'] };
     before(function () { if (!haveReference('bridge') || !haveReference('host-local')) this.skip(); });
 
     /** An ipam section over subnet number `n` (10.22n.0.0/24, and fd00:22n::/64 when dual stack). */
@@ -189,7 +190,8 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
           const ref = `${P}r${b}`;
           await ip(['netns', 'add', mine]);
           await ip(['netns', 'add', ref]);
-          const common = { cniVersion: v, isGateway: true, isDefaultGateway: true, ipMasq: true };
+          // dual stack also carries the config's own dns (both plugins return it as given)
+          const common = { cniVersion: v, isGateway: true, isDefaultGateway: true, ipMasq: true, ...(dual ? { dns: DNS } : {}) };
           const ourConf = { ...common, name: `${P}c${a}`, type: 'ctnet-cni', bridge: `${P}mb${a}`, ctnetStateDir: stateDir, ipam: ipamOf(a, dual) };
           const refConf = { ...common, name: `${P}c${b}`, type: 'bridge', bridge: `${P}rb${b}`, ipam: ipamOf(b, dual) };
           type Doc = { cniVersion: string; interfaces: Array<Record<string, unknown>>; ips: unknown; routes: unknown; dns: unknown };
@@ -202,6 +204,7 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
           assert.deepEqual(A.ips, B.ips, 'ips');
           assert.deepEqual(A.routes, B.routes, 'routes');
           assert.deepEqual(A.dns, B.dns, 'dns');
+          if (dual) assert.deepEqual(A.dns, DNS);
           assert.equal(A.interfaces.length, B.interfaces.length, 'interfaces');
           for (const [i, x] of A.interfaces.entries()) {
             const y = B.interfaces[i] ?? {};

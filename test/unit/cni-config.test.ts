@@ -92,6 +92,7 @@ describe('cni config', () => {
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', gateway: 'fd00::1' } }, 'ipam.gateway');
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', routes: [{ dst: 'x' }] } }, 'ipam.routes[0].dst');
     refused({ ...BASE, ipam: { type: 'static', addresses: [{ address: '10.1.0.5' }] } }, 'ipam.addresses[0].address');
+    refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', resolvConf: 'etc/resolv.conf' } }, 'ipam.resolvConf');
     refused({ ...BASE, mtu: 'big' }, 'mtu');
     refused({ ...BASE, isGateway: 'yes' }, 'isGateway');
     refused({ ...BASE, bridge: 'a/b' }, 'bridge');
