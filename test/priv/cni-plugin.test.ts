@@ -120,6 +120,25 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
     });
   }
 
+  it('kubelet through containerd CRI: ADD in parallel with the reference loopback ADD on a fresh pinned netns; DEL with the netns, then DEL with none', async function () {
+    if (!haveReference('loopback')) this.skip();
+    const ns = `${P}pod`;
+    await ip(['netns', 'add', ns]);
+    const args = 'IgnoreUnknown=1;K8S_POD_UID=u1;K8S_POD_NAME=p1;K8S_POD_INFRA_CONTAINER_ID=sandbox1;K8S_POD_NAMESPACE=default';
+    const lo = { cniVersion: '1.0.0', name: 'cni-loopback', type: 'loopback' };
+    const [mine, theirs] = await Promise.all([ours(call('ADD', 'sandbox1', ns, { args }), conf('1.0.0')), reference('loopback', call('ADD', 'sandbox1', ns, { args, ifname: 'lo' }), lo)]);
+    const res = ok(mine, 'ADD') as { ips: Array<{ address: string; interface: number }>; interfaces: Array<{ name: string }> };
+    ok(theirs, 'loopback ADD');
+    // the pod IP Kubernetes reads: the ips entry whose interface is eth0
+    assert.equal(res.interfaces[res.ips[0]?.interface ?? -1]?.name, 'eth0');
+    assert.deepEqual(await v4Of(ns), [res.ips[0]?.address]);
+    assert.ok((await ipJson<{ flags: string[] }>(['link', 'show', 'lo'], ns))[0]?.flags.includes('UP'));
+    ok(await ours(call('DEL', 'sandbox1', ns, { args }), conf('1.0.0', { prevResult: res })), 'DEL (StopPodSandbox)');
+    ok(await reference('loopback', call('DEL', 'sandbox1', ns, { args, ifname: 'lo' }), lo), 'loopback DEL');
+    await ip(['netns', 'del', ns]);
+    ok(await ours(call('DEL', 'sandbox1', '', { args }), conf('1.0.0')), 'DEL (RemovePodSandbox, no netns, no prevResult)');
+  });
+
   describe('traffic', () => {
     const ids = ['t1', 't2'];
     const res: Record<string, { ips: Array<{ address: string }> }> = {};
