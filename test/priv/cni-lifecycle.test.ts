@@ -52,8 +52,8 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it('30 concurrent ADDs never collide (distinct addresses, each in its netns), then 30 concurrent DELs leave nothing', async () => {
-    const n = 30;
+  it('50 concurrent ADDs never collide (distinct addresses, each in its netns), then 50 concurrent DELs leave nothing', async () => {
+    const n = 50;
     const names = Array.from({ length: n }, (_, i) => `${P}k${i}`);
     for (const ns of names) await ip(['netns', 'add', ns]);
     const results = await Promise.all(names.map((ns) => ours(call('ADD', ns, `/run/netns/${ns}`), conf())));
