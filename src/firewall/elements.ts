@@ -17,6 +17,8 @@ import type { EndpointInfo, HostPort, NetworkInfo, PortMapping } from '../model/
 import { checkIfname, checkMac } from '../validate/kernel.js';
 import { formatPortSpec, portCount, validatePortMapping } from '../validate/ports.js';
 import { SET, TABLE, checkBridge, type NftFamily, type RulesetOptions, type TableFamily } from './ruleset.js';
+import { concat, ifnamePart, ipPart, macPart, portPart, protoPart, type ElementBatch } from './native-elements.js';
+import type { NftElemOp } from '../model/plan.js';
 
 /**
  * What the firewall reads of a network: NetworkInfo's fields (so a stored network fits);
@@ -45,18 +47,36 @@ function prefix(verb: Verb, f: TableFamily, name: string): string {
 }
 const SUFFIX = ']}}}';
 
-/** One batch under construction: per (family, set) element texts, emitted in a fixed order. */
+/** One (family, set) of a batch: its JSON element texts and, while every element has them, their bytes. */
+interface BatchItem { f: TableFamily; name: string; elems: string[]; keys: Uint8Array[] | undefined; data: Uint8Array[] | undefined }
+
+/** The bytes of one element (native-elements.ts): its key and, in a map, its data. */
+export interface ElemBytes { readonly key: Uint8Array; readonly data?: Uint8Array }
+
+/**
+ * One batch under construction: per (family, set) element texts, emitted in a fixed order,
+ * and the same elements' bytes when every element of the batch was given them.
+ */
 class Batch {
-  private readonly items: Array<{ f: TableFamily; name: string; elems: string[] }> = [];
-  add(f: TableFamily, name: string, elem: string): void {
-    let it: { f: TableFamily; name: string; elems: string[] } | undefined;
+  private readonly items: BatchItem[] = [];
+  add(f: TableFamily, name: string, elem: string, bytes?: ElemBytes): void {
+    let it: BatchItem | undefined;
     for (const x of this.items) if (x.f === f && x.name === name) { it = x; break; }
-    if (it === undefined) { it = { f, name, elems: [] }; this.items.push(it); }
+    if (it === undefined) { it = { f, name, elems: [], keys: [], data: [] }; this.items.push(it); }
     it.elems.push(elem);
+    if (bytes === undefined) { it.keys = undefined; it.data = undefined; return; }
+    it.keys?.push(bytes.key);
+    if (bytes.data !== undefined) it.data?.push(bytes.data);
   }
   /** Append another batch's elements (same fixed order: this batch's sets first). */
   merge(other: Batch): this {
-    for (const it of other.items) for (const e of it.elems) this.add(it.f, it.name, e);
+    for (const it of other.items) {
+      it.elems.forEach((e, i) => {
+        const key = it.keys?.[i];
+        const data = it.data?.[i];
+        this.add(it.f, it.name, e, key !== undefined ? { key, ...(data !== undefined ? { data } : {}) } : undefined);
+      });
+    }
     return this;
   }
   /** verbs: ['add'] installs; ['add','delete'] removes exactly and idempotently. */
@@ -66,6 +86,16 @@ class Batch {
       for (const it of this.items) cmds.push(prefix(verb, it.f, it.name) + it.elems.join(',') + SUFFIX);
     }
     return `{"nftables":[${cmds.join(',')}]}`;
+  }
+  /** The same batch as an ElementBatch: JSON, and the native form when every element has bytes. */
+  batch(del: boolean): ElementBatch {
+    const json = this.render(del ? ['add', 'delete'] : ['add']);
+    if (this.items.some((it) => it.keys === undefined)) return { json };
+    const native: NftElemOp[] = this.items.map((it) => ({
+      family: it.f, table: TABLE, set: it.name, keys: it.keys ?? [],
+      ...(it.data !== undefined && it.data.length > 0 ? { data: it.data } : {}), ...(del ? { del: true } : {}),
+    }));
+    return { json, native };
   }
 }
 
@@ -147,8 +177,10 @@ function guardBatch(ep: GuardEndpoint, opts: RulesetOptions): Batch {
   const { mac, ip4, ip6 } = guardParts(ep, opts);
   const b = new Batch();
   const head = `{"concat":[${JSON.stringify(ep.hostIfname)},"${mac}",`;
-  if (ip4 !== undefined) b.add('bridge', SET.guard4, `${head}"${ip4}"]}`);
-  if (ip6 !== undefined) b.add('bridge', SET.guard6, `${head}"${ip6}"]}`);
+  const ifp = ifnamePart(ep.hostIfname);
+  const macp = macPart(mac);
+  if (ip4 !== undefined) b.add('bridge', SET.guard4, `${head}"${ip4}"]}`, { key: concat(ifp, macp, ipPart(ip4)) });
+  if (ip6 !== undefined) b.add('bridge', SET.guard6, `${head}"${ip6}"]}`, { key: concat(ifp, macp, ipPart(ip6)) });
   return b;
 }
 
@@ -228,6 +260,8 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
       const keyHead = kind === 'any' ? `{"concat":["${proto}",` : `{"concat":["${hip}","${proto}",`;
       const dupHead = `${f}|${kind === 'any' ? '*' : hip}|${proto}|`;
       const addrTail = `]},"${cip}"]`;
+      const head = kind === 'any' || hip === undefined ? [protoPart(proto)] : [ipPart(hip), protoPart(proto)];
+      const cipBytes = ipPart(cip);
       for (let i = 0; i < n; i++) {
         const hp = m.hostPort + i;
         const dk = dupHead + hp;
@@ -236,8 +270,9 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
         }
         seen.add(dk);
         const key = keyHead + hp;
-        b.add(f, addrMap, `[${key}${addrTail}`);
-        b.add(f, portMap, `[${key}]},${m.containerPort + i}]`);
+        const keyBytes = concat(...head, portPart(hp));
+        b.add(f, addrMap, `[${key}${addrTail}`, { key: keyBytes, data: cipBytes });
+        b.add(f, portMap, `[${key}]},${m.containerPort + i}]`, { key: keyBytes, data: portPart(m.containerPort + i) });
       }
     }
   }
@@ -257,4 +292,30 @@ export function publishElements(ep: FirewallEndpoint, mappings: readonly PortMap
 /** Remove exactly the mappings `publishElements(ep, mappings)` added (idempotent, never someone else's). */
 export function unpublishElements(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): string {
   return publishBatch(ep, mappings, opts).render(['add', 'delete']);
+}
+
+/** publishElements, with its native form (native-elements.ts). */
+export function publishBatchOf(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): ElementBatch {
+  return publishBatch(ep, mappings, opts).batch(false);
+}
+
+/** unpublishElements, with its native form. */
+export function unpublishBatchOf(ep: FirewallEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): ElementBatch {
+  return publishBatch(ep, mappings, opts).batch(true);
+}
+
+/** What an attach adds (attachElements), with its native form: ONE transaction. */
+export function attachBatch(ep: GuardEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): ElementBatch {
+  const b = guardBatch(ep, opts);
+  return (mappings.length > 0 ? b.merge(publishBatch(ep, mappings, opts)) : b).batch(false);
+}
+
+/** What removes the guard (removeGuardElements), with its native form. */
+export function removeGuardBatch(ep: GuardEndpoint, opts: RulesetOptions = {}): ElementBatch {
+  return guardBatch(ep, opts).batch(true);
+}
+
+/** The guard elements as native ops alone (tests; add, or exact idempotent delete). */
+export function guardOps(ep: GuardEndpoint, opts: RulesetOptions, del: boolean): readonly NftElemOp[] {
+  return guardBatch(ep, opts).batch(del).native ?? [];
 }

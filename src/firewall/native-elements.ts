@@ -1,26 +1,26 @@
 /**
- * firewall/native-elements.ts — the anti-spoofing elements of an endpoint in the kernel's
- * own encoding, for the native backend to send over nfnetlink (model/plan.ts NftElemOp,
- * native/nft_elems.h) instead of handing libnftables the JSON batch: libnftables fetches
- * its cache of the ruleset before it touches an element (~0.5 ms an add, ~3 ms an
- * add+delete here), the messages alone take microseconds (docs/ARCHITECTURE.md, "Firewall
- * model" and "Kernel facts").
+ * firewall/native-elements.ts — set and map elements in the kernel's own encoding, for the
+ * native backend to send over nfnetlink (model/plan.ts NftElemOp, native/nft_elems.h)
+ * instead of handing libnftables the JSON batch: libnftables fetches its cache of the
+ * ruleset before it touches an element (~0.35 ms a batch here), the messages alone take
+ * microseconds (docs/ARCHITECTURE.md, "Firewall model" and "Kernel facts").
  *
- * Layer: firewall (pure functions). Every batch built here says exactly what the JSON
- * batch of elements.ts beside it says (same validation, `guardParts`); the libnftables
- * driver sends both in one step and the addon uses this form, every other driver the JSON.
- * Only the guard sets are encoded: published ports (maps of concatenations with ranges)
- * stay JSON, and a batch that mixes both is sent as JSON alone (one transaction).
+ * Layer: firewall (pure functions). elements.ts builds every batch once, as JSON and, for
+ * the sets and maps whose types are encoded here, as bytes from the same validated values;
+ * the libnftables driver sends both in one step and the addon uses the bytes, every other
+ * driver the JSON. A batch with any element not encoded here (a network's prefixes, which
+ * are intervals) has no native form and goes as JSON alone.
  *
- * Key layout (nft's concatenations: each component zero-padded to 4 bytes):
- *   guard4  ifname (16) . ether_addr (6+2) . ipv4_addr (4)   = 28 bytes
- *   guard6  ifname (16) . ether_addr (6+2) . ipv6_addr (16)  = 40 bytes
+ * Encoding (nft's concatenations: each component zero-padded to a multiple of 4 bytes):
+ *   ifname 16 · ether_addr 6+2 · ipv4_addr 4 · ipv6_addr 16 · inet_proto 1+3 · inet_service 2+2 (big endian)
+ *   guard4  ifname . ether_addr . ipv4_addr                      = 28 bytes
+ *   guard6  ifname . ether_addr . ipv6_addr                      = 40 bytes
+ *   pub_any_addr / pub_any_port   inet_proto . inet_service     =  8 bytes → addr (4|16) / port (2)
+ *   pub_ip_addr / pub_ip_port     addr . inet_proto . inet_service = 12|24 bytes → addr / port
+ * A map's data is not padded (its length is the type's own: 4, 16, or 2 for inet_service).
  */
 import type { NftElemOp } from '../model/plan.js';
-import type { PortMapping } from '../model/types.js';
 import { parseIp } from '../util/ip.js';
-import { attachElements, guardParts, removeGuardElements, type GuardEndpoint } from './elements.js';
-import { SET, TABLE, type RulesetOptions } from './ruleset.js';
 
 /** A JSON element batch and, when it has one, its native form (the same elements). */
 export interface ElementBatch {
@@ -29,54 +29,49 @@ export interface ElementBatch {
 }
 
 const IFNAMSIZ = 16;
+const PROTO: Readonly<Record<string, number>> = { tcp: 6, udp: 17, sctp: 132 };
 
-function ifnameBytes(name: string, out: Uint8Array, at: number): void {
-  // validated by guardParts: 1..15 bytes, no NUL
-  out.set(Buffer.from(name, 'utf8'), at);
+/** One component of a concatenation (or a map's data): its bytes, unpadded. */
+export type Part = Uint8Array;
+
+/** An interface name (validated by the caller: 1..15 bytes, no NUL), zero-filled to IFNAMSIZ. */
+export function ifnamePart(name: string): Part {
+  const out = new Uint8Array(IFNAMSIZ);
+  out.set(Buffer.from(name, 'utf8').subarray(0, IFNAMSIZ - 1));
+  return out;
 }
 
-function macBytes(mac: string, out: Uint8Array, at: number): void {
-  const parts = mac.split(':');
-  for (let i = 0; i < 6; i++) out[at + i] = parseInt(parts[i] ?? '', 16);
+/** A MAC "aa:bb:cc:dd:ee:ff" (validated by the caller). */
+export function macPart(mac: string): Part {
+  return Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16)));
 }
 
-function ipBytes(ip: string, out: Uint8Array, at: number): void {
+/** An IPv4 or IPv6 address (validated by the caller), network byte order. */
+export function ipPart(ip: string): Part {
   const { family, value } = parseIp(ip);
-  const n = family === 4 ? 4 : 16;
+  const out = new Uint8Array(family === 4 ? 4 : 16);
   let v = value;
-  for (let i = n - 1; i >= 0; i--) {
-    out[at + i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  for (let i = out.length - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
 }
 
-/** The guard4 or guard6 key of one endpoint. */
-function guardKey(hostIfname: string, mac: string, ip: string, family: 4 | 6): Uint8Array {
-  const key = new Uint8Array(IFNAMSIZ + 8 + (family === 4 ? 4 : 16));
-  ifnameBytes(hostIfname, key, 0);
-  macBytes(mac, key, IFNAMSIZ);
-  ipBytes(ip, key, IFNAMSIZ + 8);
-  return key;
+/** tcp|udp|sctp as the IP protocol number. */
+export function protoPart(proto: string): Part {
+  const n = PROTO[proto];
+  if (n === undefined) throw new Error(`no protocol number for ${proto}`);
+  return Uint8Array.of(n);
 }
 
-/** The native form of an endpoint's guard elements (add, or exact idempotent delete). */
-export function guardOps(ep: GuardEndpoint, opts: RulesetOptions, del: boolean): NftElemOp[] {
-  const g = guardParts(ep, opts);
-  const ops: NftElemOp[] = [];
-  const one = (set: string, ip: string, family: 4 | 6): NftElemOp =>
-    ({ family: 'bridge', table: TABLE, set, keys: [guardKey(g.hostIfname, g.mac, ip, family)], ...(del ? { del: true } : {}) });
-  if (g.ip4 !== undefined) ops.push(one(SET.guard4, g.ip4, 4));
-  if (g.ip6 !== undefined) ops.push(one(SET.guard6, g.ip6, 6));
-  return ops;
+/** A port, big endian. */
+export function portPart(port: number): Part {
+  return Uint8Array.of((port >> 8) & 0xff, port & 0xff);
 }
 
-/** What an attach adds (elements.ts attachElements), with the native form when it has no ports. */
-export function attachBatch(ep: GuardEndpoint, mappings: readonly PortMapping[], opts: RulesetOptions = {}): ElementBatch {
-  const json = attachElements(ep, mappings, opts);
-  return mappings.length > 0 ? { json } : { json, native: guardOps(ep, opts, false) };
-}
-
-/** What a detach removes of the guard (elements.ts removeGuardElements), with its native form. */
-export function removeGuardBatch(ep: GuardEndpoint, opts: RulesetOptions = {}): ElementBatch {
-  return { json: removeGuardElements(ep, opts), native: guardOps(ep, opts, true) };
+/** A concatenation key: the parts, each zero-padded to a multiple of 4 bytes. */
+export function concat(...parts: readonly Part[]): Uint8Array {
+  const len = parts.reduce((n, p) => n + ((p.length + 3) & ~3), 0);
+  const out = new Uint8Array(len);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += (p.length + 3) & ~3; }
+  return out;
 }

@@ -31,7 +31,7 @@ import type { Link, StepResult } from '../model/plan.js';
 import { AggregateCtnetError, codeOf } from '../model/errors.js';
 import { endpointAlias } from '../model/names.js';
 import type { Labelled } from '../backend/result.js';
-import { isMissingTable, unpublishElements, type FirewallContribution, type GuardEndpoint } from '../firewall/index.js';
+import { isMissingTable, unpublishBatchOf, type FirewallContribution, type GuardEndpoint } from '../firewall/index.js';
 import type { EndpointRecord } from '../state/index.js';
 import { hostLinkOp, teardownFailures, type GoneRule, type HostContext } from './context.js';
 import { describeIdentity, recordedNetns } from './netns-identity.js';
@@ -110,7 +110,7 @@ export async function detachRecord(ctx: HostContext, rec0: EndpointRecord): Prom
 
 /** Its published ports, as part of the detach's plan (the firewall driver's choice). */
 function unpublish(ctx: HostContext, rec: EndpointRecord): FirewallContribution {
-  return ctx.fw.contribute(unpublishElements(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`);
+  return ctx.fw.contribute(unpublishBatchOf(firewallEndpoint(rec), rec.ports, ctx.fw.ruleOpts), `unpublish ports of ${rec.netns}`);
 }
 
 /** What its anti-spoofing element holds (none before the attach knew its veth, MAC and address). */

@@ -10,7 +10,7 @@ import type { EndpointInfo, PortMapping } from '../model/types.js';
 import { normalizeMappings } from '../validate/ports.js';
 import type { EndpointRecord } from '../state/index.js';
 import { firstFailure } from '../backend/result.js';
-import { isMissingTable, publishElements, unpublishElements } from '../firewall/index.js';
+import { isMissingTable, publishBatchOf, unpublishBatchOf } from '../firewall/index.js';
 import type { HostContext } from './context.js';
 import { mappingFlowSteps, refreshHostAddrs, reportConntrack, untranslatedFlowSteps, withoutConntrack } from './conntrack.js';
 import { takeAddressFlows } from './after-detach.js';
@@ -88,12 +88,12 @@ export async function applyPorts(ctx: HostContext, rec: EndpointRecord, mappings
   if (mappings.length === 0 || !ctx.fw.active) return;
   const ep = firewallEndpoint(rec);
   if (what === 'publish') await refreshHostAddrs(ctx, 'first');
-  const json = what === 'publish' ? publishElements(ep, mappings, ctx.fw.ruleOpts) : unpublishElements(ep, mappings, ctx.fw.ruleOpts);
+  const batch = what === 'publish' ? publishBatchOf(ep, mappings, ctx.fw.ruleOpts) : unpublishBatchOf(ep, mappings, ctx.fw.ruleOpts);
   const ct = [...await takeAddressFlows(ctx), ...(what === 'publish' ? untranslatedFlowSteps(ctx, mappings) : mappingFlowSteps(ctx, rec, mappings))];
   for (let attempt = 1; ; attempt++) {
     try {
       await ctx.fw.ensureBase();
-      const fw = ctx.fw.contribute(json, `${what} ports of ${rec.netns}`);
+      const fw = ctx.fw.contribute(batch, `${what} ports of ${rec.netns}`);
       await fw.applyRest();
       const steps = [...fw.steps, ...ct];
       const results = steps.length > 0 ? await ctx.backend.run({ steps: steps.map((s) => s.step) }) : [];

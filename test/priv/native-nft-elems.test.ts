@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { backendFor } from '../helpers/backends.js';
 import { assertSandbox, ip, removeLeftovers } from '../helpers/index.js';
 import { readTable } from '../fixtures/firewall/nft.js';
-import { baseRuleset, guardElements, guardOps, SET, TABLE, removeGuardBatch } from '../../src/firewall/index.js';
+import { baseRuleset, guardElements, guardOps, publishBatchOf, SET, TABLE, removeGuardBatch, unpublishBatchOf } from '../../src/firewall/index.js';
+import type { PortMapping } from '../../src/model/types.js';
 import type { Backend, NftElemOp, NsRef, Step, StepResult } from '../../src/model/plan.js';
 
 const NS = 'ctne-fw';
@@ -89,6 +90,41 @@ describe('native nft element steps (privileged, against nft -j)', function () {
       assert.equal(r.error.code, 'ENOENT');
       assert.equal(r.error.op, 'nft');
     }
+  });
+
+  it('publishes the same DNAT map elements as libnftables, removes them exactly, and never overwrites another container\'s', async () => {
+    const ep = { ip: '172.18.0.2', ip6: 'fd00::2' };
+    const maps: PortMapping[] = [
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostIp: '127.0.0.1', hostPort: 9000, hostPortEnd: 9001, containerPort: 90, containerPortEnd: 91, protocol: 'udp' },
+      { hostIp: 'fd00::1', hostPort: 7000, containerPort: 70, protocol: 'tcp' },
+    ];
+    const pub = publishBatchOf(ep, maps);
+    assert.ok(pub.native !== undefined && pub.native.length > 0, 'published ports have a native form');
+    const snapshot = async (): Promise<string> => JSON.stringify(await Promise.all((['ip', 'ip6'] as const).map(async (f) =>
+      (await readTable(f, REF)).nftables.flatMap((o) => {
+        const m = o.map as { name?: string; elem?: unknown[] } | undefined;
+        return m?.name?.startsWith('pub_') === true ? [[m.name, JSON.stringify(m.elem ?? [])]] : [];
+      }).sort())));
+    const empty = await snapshot();
+    const [j] = await run([{ kind: 'nft', ns: REF, json: pub.json }]);
+    assert.equal(j?.ok, true, JSON.stringify(j));
+    const byJson = await snapshot();
+    assert.notEqual(byJson, empty);
+    const [nativeDel] = await run([elems(unpublishBatchOf(ep, maps).native ?? [])]); // removes what libnftables added
+    assert.equal(nativeDel?.ok, true, JSON.stringify(nativeDel));
+    assert.equal(await snapshot(), empty);
+    const [n] = await run([elems(pub.native)]);
+    assert.equal(n?.ok, true, JSON.stringify(n));
+    assert.equal(await snapshot(), byJson, 'the native add leaves exactly what the JSON add left');
+    // another container asking for the same host port: the batch fails and nothing of it stays
+    const other = publishBatchOf({ ip: '172.18.0.9' }, [{ hostPort: 8080, containerPort: 81, protocol: 'tcp' }, { hostPort: 8181, containerPort: 81, protocol: 'tcp' }]);
+    const [clash] = await run([elems(other.native ?? [])]);
+    assert.equal(clash?.ok, false, 'a key mapped to another container is not overwritten');
+    assert.equal(await snapshot(), byJson, 'the clashing batch left nothing');
+    const [del] = await run([{ kind: 'nft', ns: REF, json: '{}', elems: unpublishBatchOf(ep, maps).native }]);
+    assert.equal(del?.ok, true, JSON.stringify(del));
+    assert.equal(await snapshot(), empty);
   });
 
   it('refuses a malformed elems before sending anything', async () => {
