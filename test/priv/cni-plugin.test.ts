@@ -183,7 +183,7 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
       assert.ok((await connect(`${P}t1`, '192.0.2.1', 8080)) !== undefined, 'the container → its own published port (hairpin)');
     });
 
-    it('DEL releases the published port (element gone, the runtime's own listener answers again) and deletes the flows of its address (conntrack -L)', async () => {
+    it('DEL releases the published port (element gone, the runtime listener answers again) and deletes the flows of its address (conntrack -L)', async () => {
       const a1 = res.t1?.ips[0]?.address.split('/')[0] ?? '';
       const flows = async (): Promise<string[]> => (await run('conntrack', ['-L'], { encoding: 'utf8' }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter((l) => l.includes(`=${a1} `));
       assert.ok((await flows()).length > 0, 'the connections above left flows of the container');
@@ -250,6 +250,28 @@ describe('cni plugin (privileged): every command and version, as a runtime calls
         });
       }
     }
+
+    it('the reference bandwidth and firewall plugins chained after ours find the host veth and the address in our result', async function () {
+      if (!haveReference('bandwidth') || !haveReference('firewall')) this.skip();
+      const ns = `${P}chain`;
+      await ip(['netns', 'add', ns]);
+      const res = ok(await ours(call('ADD', 'chain', ns), conf('1.0.0')), 'ADD') as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
+      const bwConf = { cniVersion: '1.0.0', name: `${P}net`, type: 'bandwidth', ingressRate: 1000000, ingressBurst: 100000, egressRate: 1000000, egressBurst: 100000 };
+      const bw = ok(await reference('bandwidth', call('ADD', 'chain', ns), { ...bwConf, prevResult: res }), 'bandwidth ADD');
+      // bandwidth shapes the container's ingress on the host veth it found through our interfaces list
+      const { stdout: qd } = await run('tc', ['-j', 'qdisc', 'show', 'dev', res.interfaces[1]?.name ?? '']);
+      assert.ok((JSON.parse(qd) as Array<{ kind: string }>).some((q) => q.kind === 'tbf'), qd);
+      const fwConf = { cniVersion: '1.0.0', name: `${P}net`, type: 'firewall', backend: 'iptables' };
+      const fw = ok(await reference('firewall', call('ADD', 'chain', ns), { ...fwConf, prevResult: bw }), 'firewall ADD');
+      const { stdout: rules } = await run('iptables', ['-S', 'CNI-FORWARD']);
+      assert.ok(rules.includes(`${res.ips[0]?.address.split('/')[0]}/32`), rules);
+      ok(await ours(call('CHECK', 'chain', ns), conf('1.0.0', { prevResult: fw })), 'our CHECK with the chain\'s result');
+      ok(await reference('firewall', call('DEL', 'chain', ns), { ...fwConf, prevResult: fw }), 'firewall DEL');
+      ok(await reference('bandwidth', call('DEL', 'chain', ns), { ...bwConf, prevResult: fw }), 'bandwidth DEL');
+      ok(await ours(call('DEL', 'chain', ns), conf('1.0.0', { prevResult: fw })), 'DEL');
+      await ip(['netns', 'del', ns]);
+      await run('iptables', ['-F']).catch(() => undefined);
+    });
 
     it('the reference tuning plugin chained after ours takes our result as prevResult', async () => {
       const ns = `${P}tun`;
