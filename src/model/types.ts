@@ -21,7 +21,19 @@ export interface HostOptions {
   readonly firewall?: 'auto' | 'libnftables' | 'nft' | 'none';
   /** Called with one-line warnings (e.g. falling back to iproute2). Default: stderr. */
   readonly warn?: (message: string) => void;
+  /**
+   * Timing hook (bench/): called synchronously at each phase boundary of a bridge attach.
+   * Absent (the default): the attach checks for it and does nothing more.
+   */
+  readonly trace?: (phase: AttachPhase) => void;
 }
+
+/**
+ * Phase boundaries of a bridge attach: `validated` before the intent transaction (state,
+ * IPAM), `recorded` after it, `planned` as the plan crosses into the backend, `ran` when
+ * the backend answered (then the firewall rest and the return to the caller).
+ */
+export type AttachPhase = 'validated' | 'recorded' | 'planned' | 'ran';
 
 /** Labels of a network: the caller's own key → value text (Docker/CNI labels). */
 export type Labels = Readonly<Record<string, string>>;

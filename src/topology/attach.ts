@@ -61,6 +61,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   const withRules = ctx.fw.active;
   if (withRules) await ctx.fw.ensureBase();
 
+  ctx.trace?.('validated');
   // addresses of detached containers whose netns lives on stay leased (linger.ts)
   const rec = await allocateAfterLingering(ctx, () => ctx.store.transaction(() => {
     if (claimed(ctx, 'removing', net.name)) {
@@ -73,6 +74,7 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
       ...(mac !== undefined ? { mac } : {}), ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}), ports, data: { ...selfOwner(), ...intentData(routes, others.length === 0) },
     });
   }));
+  ctx.trace?.('recorded');
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
     ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
@@ -92,7 +94,9 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   let results: readonly StepResult[] = [];
   let err: Error | undefined;
   try {
+    ctx.trace?.('planned');
     results = await ctx.backend.run({ steps: steps.map((s) => s.step) });
+    ctx.trace?.('ran');
     err = firstFailure(...withoutConntrack(steps, results));
     if (err === undefined) await fw?.applyRest();
     if (err === undefined) reportConntrack(ctx, steps, results);

@@ -11,6 +11,7 @@ import type { Backend, Link, NetnsIdentity, NsRef, RtnlOp, StepResult } from '..
 import { CtnetError, CODE, codeOf } from '../model/errors.js';
 import { allFailures, planFailures, type Labelled } from '../backend/result.js';
 import type { Firewall } from '../firewall/index.js';
+import type { AttachPhase } from '../model/types.js';
 import type { Store } from '../state/index.js';
 import type { Prewarmed } from './prewarm.js';
 import type { NetworkView } from './plans.js';
@@ -32,6 +33,8 @@ export interface HostContext {
   readonly prewarmed: Prewarmed;
   /** the store's data_version when refresh() last looked (see Host.refresh) */
   dataVersion: number;
+  /** HostOptions.trace: the attach's phase boundaries, for the bench */
+  readonly trace?: ((phase: AttachPhase) => void) | undefined;
 }
 
 /** An attached endpoint waiting for its ready mark: its id, and its netns's identity as its plan answered it. */

@@ -70,7 +70,7 @@ export class Host {
       const fw = new Firewall({ firewall: opts.firewall ?? 'auto', backend, ns: hostNs });
       return new Host({
         backend, hostNs, hostNsPath, store, fw, warn, bridgeIndex: new Map(), background: new Set(), ready: [],
-        prewarmed: new Prewarmed(`${store.dir}/pool`), dataVersion: store.dataVersion(),
+        prewarmed: new Prewarmed(`${store.dir}/pool`), dataVersion: store.dataVersion(), trace: opts.trace,
       }, opts.backendInstance === undefined);
     } catch (e) {
       if (opts.backendInstance === undefined) await backend.close().catch(() => undefined);
