@@ -59,11 +59,14 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
   try {
     let i = 0;
     for (let w = 0; w < job.warmup; w++, i++) {
+      await p.prepare?.(i);
       await p.attach(i);
       await p.detach(i);
+      await p.cleanup?.(i);
     }
     const pre: number[] = [];
     for (let k = 0; k < job.prepopulate; k++, i++) {
+      await p.prepare?.(i);
       await p.attach(i);
       pre.push(i);
       if (k % 250 === 249) progress(`${p.name}: ${k + 1}/${job.prepopulate} pre-populated`);
@@ -72,6 +75,7 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
     const ids: number[] = [];
     const attach: number[] = [];
     for (let k = 0; k < job.n; k++, i++) {
+      await p.prepare?.(i);
       const t0 = performance.now();
       await p.attach(i);
       attach.push(performance.now() - t0);
@@ -82,8 +86,9 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
       const t0 = performance.now();
       await p.detach(id);
       detach.push(performance.now() - t0);
+      await p.cleanup?.(id);
     }
-    for (const id of pre) await p.detach(id);
+    for (const id of pre) { await p.detach(id); await p.cleanup?.(id); }
     return { attach, detach, info: p.info() };
   } finally {
     await p.close();

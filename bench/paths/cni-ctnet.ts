@@ -1,16 +1,18 @@
 /**
  * bench/paths/cni-ctnet.ts — our CNI plugin, the compiled shim build/Release/ctnet-cni,
  * invoked exactly as bench/paths/cni.ts invokes Debian's reference bridge (the same config
- * keys, subnet and bridge name, the same CNI_* environment, the netns made first with
- * `ip netns add`, DEL given the ADD result as prevResult), so the two rows compare plugins
- * and nothing else:
+ * keys, subnet and bridge name, the same CNI_* environment, DEL given the ADD result as
+ * prevResult); the netns is the runtime's part, made and deleted untimed, so ADD and DEL are
+ * timed as a runtime sees them (bench/paths/cni-chain.ts is the reference chain timed the same way):
  *
  *   cni-ctnet       "agent": "required" — the shim hands each call to `ctnet-fast agent run`
  *                   (started untimed in setup, in this worker's namespace, and stopped in close)
  *   cni-ctnet-self  no agent — the shim execs `node dist/bundle/cni.cjs` (self-contained)
  *
- * attach(i):  ip netns add kI ; ctnet-cni ADD
- * detach(i):  ctnet-cni DEL ; ip netns del kI
+ * prepare(i): ip netns add kI (untimed: the runtime's part)
+ * attach(i):  ctnet-cni ADD
+ * detach(i):  ctnet-cni DEL
+ * cleanup(i): ip netns del kI (untimed: the runtime's part)
  * Process start is included in every call, as a runtime pays it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -67,14 +69,18 @@ export function cniCtnetPath(opts: { readonly agent: boolean }): ContainerPath {
         await sleep(20);
       }
     },
+    async prepare(i) {
+      ip('netns', 'add', `k${i}`); // the runtime's part, untimed: ADD is timed, as a runtime sees it
+    },
     async attach(i) {
-      ip('netns', 'add', `k${i}`);
       results.set(i, JSON.parse(plugin('ADD', i, confJson)));
     },
     async detach(i) {
       plugin('DEL', i, JSON.stringify({ ...conf, prevResult: results.get(i) }));
       results.delete(i);
-      ip('netns', 'del', `k${i}`);
+    },
+    async cleanup(i) {
+      ip('netns', 'del', `k${i}`); // the runtime's part, untimed
     },
     async close() {
       if (agent === undefined || agent.exitCode !== null) return;
@@ -90,7 +96,7 @@ export function cniCtnetPath(opts: { readonly agent: boolean }): ContainerPath {
       return {
         plugin: `ctnet-cni ${version} (${opts.agent ? 'compiled shim → agent' : 'compiled shim → node dist/bundle/cni.cjs'})`,
         ipMasq: false,
-        runner: `execFileSync: ip netns add + ctnet-cni ADD per attach; ctnet-cni DEL + ip netns del per detach${opts.agent ? '; agent started untimed in setup' : ''}`,
+        runner: `execFileSync: ctnet-cni ADD per attach, after an untimed ip netns add; ctnet-cni DEL per detach, then an untimed ip netns del${opts.agent ? '; agent started untimed in setup' : ''}`,
         node: run(process.execPath, ['--version']).trim(),
       };
     },

@@ -7,10 +7,17 @@ export interface ContainerPath {
   readonly name: string;
   /** Untimed: the bridge/network every container joins. */
   setup(): Promise<void>;
+  /**
+   * Untimed, before attach(i): what a runtime has done before it calls this path (the CNI
+   * paths: the netns the runtime makes and hands the plugin). Absent: nothing.
+   */
+  prepare?(i: number): Promise<void>;
   /** Timed: container i gets its netns, veth on the bridge, address, default route. */
   attach(i: number): Promise<void>;
   /** Timed: what a user of this path does to remove container i. */
   detach(i: number): Promise<void>;
+  /** Untimed, after detach(i): what a runtime does afterwards (the CNI paths: delete the netns). */
+  cleanup?(i: number): Promise<void>;
   /** Untimed: release what the path holds (the namespace dies with the worker anyway). */
   close(): Promise<void>;
   /** Versions and settings worth printing beside the numbers. */
