@@ -262,7 +262,7 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
     rmSync(open, { recursive: true, force: true });
   });
 
-  it('with one long-lived Host (as the agent keeps it): DEL then ADD at once into the same netns and ifname works, 10 times', async () => {
+  it('with one long-lived Host (as the agent keeps it): 20 concurrent ADDs and DELs; DEL then ADD at once into the same netns and ifname works, 10 times', async () => {
     const ns = `${P}warm`;
     await ip(['netns', 'add', ns]);
     const h = await Host.open({ stateDir });
@@ -270,6 +270,16 @@ describe('cni plugin (privileged): concurrency, vanished netns, damage, GC, IPAM
       const hosts = { open: () => Promise.resolve(h) };
       const env = (command: string): Record<string, string> => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'warm', CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: REF_DIR });
       const stdin = JSON.stringify(conf());
+      // 20 ADDs at once in one process on one Host (as the agent serves them), then 20 DELs
+      const names = Array.from({ length: 20 }, (_, i) => `${P}w${i}`);
+      for (const n of names) await ip(['netns', 'add', n]);
+      const one = (command: string, n: string): Record<string, string> => ({ ...env(command), CNI_CONTAINERID: n, CNI_NETNS: `/run/netns/${n}` });
+      const adds = await Promise.all(names.map((n) => handleCni(hosts, { env: one('ADD', n), stdin })));
+      for (const [i, r] of adds.entries()) assert.equal(r.exitCode, 0, `${names[i]}: ${r.stdout}`);
+      assert.equal(new Set(adds.map((r) => addrOf(JSON.parse(r.stdout)))).size, 20);
+      const dels = await Promise.all(names.map((n) => handleCni(hosts, { env: one('DEL', n), stdin })));
+      for (const [i, r] of dels.entries()) assert.equal(r.exitCode, 0, `${names[i]}: ${r.stdout}`);
+      for (const n of names) await ip(['netns', 'del', n]);
       for (let i = 0; i < 10; i++) {
         const add = await handleCni(hosts, { env: env('ADD'), stdin });
         assert.equal(add.exitCode, 0, `ADD #${i}: ${add.stdout}`);
