@@ -94,8 +94,8 @@ function daemonStateDir() {
     // the caller's own input (-, /dev/stdin, /dev/fd/N from <(…)) is read in its own process
     if (from === '-' || from.startsWith('/dev/') || from.startsWith('/proc/')) return undefined;
     fromFile = checks.readListFile(fs, from, table.MAX_LIST_BYTES);
-    // a list too long for one request is read by the command run here
-    if (fromFile.text !== undefined && Buffer.byteLength(fromFile.text) > table.MAX_REQUEST_BYTES - 65536) return undefined;
+    // a list too long for one request line (as JSON: newlines are escaped) is read by the command run here
+    if (fromFile.text !== undefined && Buffer.byteLength(JSON.stringify(fromFile.text)) > table.MAX_REQUEST_BYTES - 65536) return undefined;
   }
   return abs;
 }
