@@ -16,6 +16,8 @@ import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type C
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
 import { cniCtnetPath } from './paths/cni-ctnet.js';
+import { cniChainPath } from './paths/cni-chain.js';
+import { ctnetByPathPath } from './paths/ctnet-bypath.js';
 import type { Endpoint, Host } from '../src/index.js';
 import { backendsOf, ctnetPath, ctnetPlanPath, openLibrary } from './paths/ctnet.js';
 import { runFloor } from './paths/floor.js';
@@ -45,6 +47,8 @@ function nodePath(name: AttachJob['path'], count: number): ContainerPath {
     case 'cni-masq': return cniPath({ ipMasq: true });
     case 'cni-ctnet': return cniCtnetPath({ agent: true });
     case 'cni-ctnet-self': return cniCtnetPath({ agent: false });
+    case 'cni-chain': return cniChainPath();
+    case 'ctnet-bypath': return ctnetByPathPath();
     case 'ctnet': return ctnetPath({ prewarm: false, count });
     case 'ctnet-prewarm': return ctnetPath({ prewarm: true, count });
     case 'ctnet-plan': return ctnetPlanPath();

@@ -6,7 +6,7 @@
  * sees another path's bridge, netns files, firewall or reaping backlog.
  */
 
-export const PATHS = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq', 'floor-ipv6', 'cni-ctnet', 'cni-ctnet-self'] as const;
+export const PATHS = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq', 'floor-ipv6', 'cni-ctnet', 'cni-ctnet-self', 'cni-chain', 'ctnet-bypath'] as const;
 export type PathName = (typeof PATHS)[number];
 
 /** Attach N containers one after another (after W warm-ups and K untimed ones), then detach them. */

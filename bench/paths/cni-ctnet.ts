@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ip, run, sleep } from '../lib/proc.js';
 import { cniEnv } from './cni.js';
+import { benchPortMappings } from './cni-chain.js';
 import type { ContainerPath } from './types.js';
 import { Unavailable } from './unavailable.js';
 
@@ -42,8 +43,10 @@ export function cniCtnetPath(opts: { readonly agent: boolean }): ContainerPath {
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]] },
     ctnetStateDir: STATE_DIR,
     agent: opts.agent ? 'required' : 'fallback',
+    capabilities: { portMappings: true },
   };
-  const confJson = JSON.stringify(conf);
+  // the same published port as the reference chain's portmap (cni-chain.ts), as a runtime passes it
+  const confOf = (i: number): Record<string, unknown> => ({ ...conf, runtimeConfig: { portMappings: benchPortMappings(i) } });
   const results = new Map<number, unknown>();
   let agent: ChildProcess | undefined;
 
@@ -73,10 +76,10 @@ export function cniCtnetPath(opts: { readonly agent: boolean }): ContainerPath {
       ip('netns', 'add', `k${i}`); // the runtime's part, untimed: ADD is timed, as a runtime sees it
     },
     async attach(i) {
-      results.set(i, JSON.parse(plugin('ADD', i, confJson)));
+      results.set(i, JSON.parse(plugin('ADD', i, JSON.stringify(confOf(i)))));
     },
     async detach(i) {
-      plugin('DEL', i, JSON.stringify({ ...conf, prevResult: results.get(i) }));
+      plugin('DEL', i, JSON.stringify({ ...confOf(i), prevResult: results.get(i) }));
       results.delete(i);
     },
     async cleanup(i) {
