@@ -12,7 +12,8 @@
  *   --quick              small N, 2 rounds, no scale/publish/churn runs (< 1 minute)
  *   --n N                containers per path (default 500; --quick 50)
  *   --rounds R           rounds the N are split into (default 5; --quick 2)
- *   --warmup W           untimed attach/detach cycles per worker (default 2)
+ *   --warmup W           untimed attach/detach cycles per worker, then a 250 ms pause (default 30,
+ *                        quick and full alike: the first attaches of a process are cold)
  *   --paths a,b,…        among floor,ctnet,ctnet-plan,ctnet-prewarm,iproute2,cni,cni-masq,floor-ipv6,
  *                        cni-ctnet,cni-ctnet-self (our CNI plugin through the agent / self-contained),
  *                        cni-chain (reference bridge+host-local+portmap), ctnet-bypath (library, netns by path)
@@ -33,6 +34,7 @@ import { describeMachine, loadAvg } from './lib/machine.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, PATHS, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
 import { fmt, get, num, table, targetsTable, type PathReport, type Target } from './lib/report.js';
+import { addPhases, emptyPhases, phaseMedians, phaseSummaries, ratioSpread, splitReport, type PhaseSamples } from './lib/split.js';
 import { median, perSecond, round, summarize, type Summary } from './lib/stats.js';
 import { renderSvg } from './lib/svg.js';
 import { FLOOR_BIN, FLOOR_DIR } from './paths/floor.js';
@@ -79,7 +81,7 @@ function parseArgs(argv: readonly string[]): Options {
     quick,
     n: quick ? 50 : 500,
     rounds: quick ? 2 : 5,
-    warmup: 2,
+    warmup: WARMUP,
     paths: [...MAIN_PATHS],
     parts: new Set<Part>(quick ? ['compare', 'nft', 'concurrency'] : PARTS),
     churnCycles: 10000,
@@ -175,6 +177,15 @@ function worker(job: Job): Promise<WorkerAnswer> {
  * after workers that made more containers.
  */
 const SETTLE_MS = 250;
+
+/**
+ * Untimed attach/detach cycles per worker before the timed ones, in quick and full runs alike:
+ * a process's first attaches are cold (the JIT, lazily opened handles: tens of ms, then a
+ * few cycles at 1.5–2× the warm cost), and a quick run's 25 per round would otherwise include
+ * them. Then a pause, for the kernel to reap the warm-ups' namespaces before timing starts.
+ */
+const WARMUP = 30;
+const WARM_SETTLE_MS = 250;
 function settleAfter(containers: number): Promise<void> {
   return sleep(Math.min(2000, SETTLE_MS + 4 * containers));
 }
@@ -184,18 +195,20 @@ interface Acc {
   detach: number[];
   roundAttach: number[];
   roundDetach: number[];
+  /** the library paths: each timed attach's phases (lib/split.ts) */
+  phases: PhaseSamples;
   status: 'ok' | 'unavailable' | 'failed';
   error?: string;
   info?: Record<string, unknown>;
 }
 
 function emptyAcc(o: Options): Map<PathName, Acc> {
-  return new Map(o.paths.map((p) => [p, { attach: [], detach: [], roundAttach: [], roundDetach: [], status: 'unavailable', error: 'not run (--only)' }]));
+  return new Map(o.paths.map((p) => [p, { attach: [], detach: [], roundAttach: [], roundDetach: [], phases: emptyPhases(), status: 'unavailable', error: 'not run (--only)' }]));
 }
 
 async function comparePaths(o: Options, floorError: string | null): Promise<Map<PathName, Acc>> {
   const acc = new Map<PathName, Acc>();
-  for (const p of o.paths) acc.set(p, { attach: [], detach: [], roundAttach: [], roundDetach: [], status: 'ok' });
+  for (const p of o.paths) acc.set(p, { attach: [], detach: [], roundAttach: [], roundDetach: [], phases: emptyPhases(), status: 'ok' });
   if (floorError) {
     for (const p of ['floor', 'floor-ipv6'] as const) {
       const a = acc.get(p);
@@ -209,7 +222,7 @@ async function comparePaths(o: Options, floorError: string | null): Promise<Map<
       const a = acc.get(p)!;
       if (a.status !== 'ok') continue;
       const t0 = performance.now();
-      const ans = await worker({ kind: 'attach', path: p, n: perRound, warmup: o.warmup, prepopulate: 0 });
+      const ans = await worker({ kind: 'attach', path: p, n: perRound, warmup: o.warmup, prepopulate: 0, ...(o.warmup > 0 ? { settleMs: WARM_SETTLE_MS } : {}) });
       if (!ans.ok) {
         a.status = ans.unavailable ? 'unavailable' : 'failed';
         a.error = ans.error;
@@ -221,6 +234,7 @@ async function comparePaths(o: Options, floorError: string | null): Promise<Map<
       a.detach.push(...res.detach);
       a.roundAttach.push(round(median(res.attach)));
       a.roundDetach.push(round(median(res.detach)));
+      if (res.phases) addPhases(a.phases, res.phases);
       if (res.info) a.info = res.info;
       progress(`round ${r + 1}/${o.rounds}: ${p.padEnd(13)} ${perRound} containers, attach median ${fmt(median(res.attach))} ms (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       await settleAfter(perRound + o.warmup);
@@ -235,9 +249,11 @@ function buildReports(o: Options, acc: Map<PathName, Acc>): PathReport[] {
   const ratio = (mine: Summary, theirs: Summary | undefined): number => (theirs ? round(mine.medianMs / theirs.medianMs, 2) : Number.NaN);
   const ctnet = sum.get('ctnet');
   const floor = sum.get('floor');
+  const fa = acc.get('floor');
   return o.paths.map((p) => {
     const a = acc.get(p)!;
     const s = sum.get(p);
+    const pm = phaseMedians(a.phases);
     return {
       name: p,
       label: LABELS[p],
@@ -249,7 +265,9 @@ function buildReports(o: Options, acc: Map<PathName, Acc>): PathReport[] {
       perSecond: s ? perSecond(a.attach) : null,
       vsCtnet: s && ctnet ? { attach: ratio(s.attach, ctnet.attach), detach: ratio(s.detach, ctnet.detach) } : null,
       vsFloor: s && floor ? { attach: ratio(s.attach, floor.attach), detach: ratio(s.detach, floor.detach) } : null,
+      vsFloorRounds: s && floor && fa ? { attach: ratioSpread(a.roundAttach, fa.roundAttach), detach: ratioSpread(a.roundDetach, fa.roundDetach) } : null,
       roundMediansMs: { attach: a.roundAttach, detach: a.roundDetach },
+      ...(pm ? { phasesMedianMs: pm, phases: phaseSummaries(a.phases) } : {}),
       ...(a.info ? { info: a.info } : {}),
     };
   });
@@ -359,7 +377,7 @@ async function concurrency(o: Options): Promise<Record<string, unknown>> {
     }
     await settleAfter(n);
     if (!ctnetError) {
-      const ans = await worker({ kind: 'concurrency', levels: [c], n });
+      const ans = await worker({ kind: 'concurrency', levels: [c], n, warmup: o.warmup });
       if (ans.ok) {
         const l = (ans.result as { levels: Array<Record<string, unknown>> }).levels[0] ?? {};
         row.ctnet = { perSecond: l.perSecond, wallMs: l.wallMs, latency: summaryOf(l.latency) };
@@ -495,13 +513,16 @@ async function main(): Promise<void> {
   const goals = targets(reports, extra);
 
   const floorSteps = reports.find((r) => r.name === 'floor')?.info?.stepsMedianMs;
+  const split = splitReport(reports);
   const result = {
     schema: 'ctnet-fast-bench/1',
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     quick: o.quick,
-    options: { n: o.n, rounds: o.rounds, perRound: Math.ceil(o.n / o.rounds), warmupPerWorker: o.warmup },
+    options: { n: o.n, rounds: o.rounds, perRound: Math.ceil(o.n / o.rounds), warmupPerWorker: o.warmup, pauseAfterWarmupMs: o.warmup > 0 ? WARM_SETTLE_MS : 0 },
     machine,
     method: 'each path-round in its own fresh net+mount namespace (test/sandbox.mjs), paths interleaved with the order rotating each round; attach = netns + veth on the bridge + address + default route + links up; detach = what a user of that path runs; times from the caller (performance.now / CLOCK_MONOTONIC)',
+    headline: split.headline,
+    attachSplit: split.attachSplit,
     paths: reports,
     floorStepsMedianMs: floorSteps ?? null,
     ...extra,
@@ -522,14 +543,15 @@ async function main(): Promise<void> {
   const lines = [
     '',
     `ctnet-fast benchmark — ${machine.cpus}× ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node}, ${machine.iproute2}, ${machine.cniPlugins}`,
-    `${o.n} containers per path, ${o.rounds} interleaved rounds, each in a fresh net+mount namespace. Times per container in ms.`,
+    `${o.n} containers per path, ${o.rounds} interleaved rounds, each in a fresh net+mount namespace, after ${o.warmup} untimed attach/detach cycles per worker. Times per container in ms.`,
     '',
     table(reports),
+    '',
+    ...split.lines,
   ];
   const ctInfo = reports.find((r) => r.name === 'ctnet')?.info;
   if (ctInfo) lines.push('', `ctnet-fast ran with backend ${String(ctInfo.backend)}, firewall ${String(ctInfo.firewall)}`);
   lines.push(`load average at start ${machine.loadAvgAtStart}, at end ${result.loadAvgAtEnd} (other work on the machine widens every distribution)`);
-  if (floorSteps) lines.push('', `floor split (medians, ms): ${Object.entries(floorSteps as Record<string, number>).map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
   const nft = extra.nftStep;
   if (nft) {
     lines.push('', nft.error

@@ -13,6 +13,7 @@ import { inSandbox } from '../test/helpers/sandbox.js';
 import { census, memory, newFdTargets, type Census } from './lib/census.js';
 import { run, sleep } from './lib/proc.js';
 import { ANSWER_MARKER, type AttachJob, type AttachResult, type ChurnJob, type ConcurrencyJob, type Job, type NftJob, type PublishJob, type WorkerAnswer } from './lib/protocol.js';
+import { hasPhases } from './lib/split.js';
 import { round } from './lib/stats.js';
 import { cniPath } from './paths/cni.js';
 import { cniCtnetPath } from './paths/cni-ctnet.js';
@@ -93,7 +94,7 @@ async function runAttach(job: AttachJob): Promise<AttachResult> {
       await p.cleanup?.(id);
     }
     for (const id of pre) { await p.detach(id); await p.cleanup?.(id); }
-    return { attach, detach, info: p.info() };
+    return { attach, detach, info: p.info(), ...(hasPhases(p) ? { phases: p.attachPhases(ids) } : {}) };
   } finally {
     await p.close();
   }
@@ -262,6 +263,9 @@ async function runConcurrency(job: ConcurrencyJob): Promise<unknown> {
   try {
     const levels: Array<Record<string, unknown>> = [];
     let next = 0;
+    // untimed warm-up, as the attach jobs have (the first attaches of a process are cold)
+    for (const end = next + (job.warmup ?? 0); next < end; next++) await (await net.attach({ netns: `bq${next}` })).detach();
+    if (job.warmup) await settle();
     for (const c of job.levels) {
       const eps: Endpoint[] = [];
       const lat: number[] = [];

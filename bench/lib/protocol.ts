@@ -6,6 +6,8 @@
  * sees another path's bridge, netns files, firewall or reaping backlog.
  */
 
+import type { PhaseSamples } from './split.js';
+
 export const PATHS = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq', 'floor-ipv6', 'cni-ctnet', 'cni-ctnet-self', 'cni-chain', 'ctnet-bypath'] as const;
 export type PathName = (typeof PATHS)[number];
 
@@ -50,6 +52,8 @@ export interface ConcurrencyJob {
   readonly kind: 'concurrency';
   readonly levels: readonly number[];
   readonly n: number;
+  /** Untimed attach/detach cycles before the first level (as AttachJob.warmup). */
+  readonly warmup?: number;
 }
 
 export type Job = AttachJob | PublishJob | NftJob | ChurnJob | ConcurrencyJob;
@@ -59,6 +63,8 @@ export interface AttachResult {
   readonly detach: number[];
   /** Anything path-specific worth keeping (floor step split, tool versions…). */
   readonly info?: Record<string, unknown>;
+  /** The library paths: each timed attach's phases, from the library's timing hook (lib/split.ts). */
+  readonly phases?: PhaseSamples;
 }
 
 export type WorkerAnswer =

@@ -2,6 +2,7 @@
  * bench/lib/report.ts — the human table on stdout and the targets of issue 4, all as
  * ratios inside one run (DESIGN §3: the VM drifts ±30 % between runs).
  */
+import type { PhaseName, RatioSpread } from './split.js';
 import type { Summary } from './stats.js';
 
 export interface PathReport {
@@ -17,7 +18,12 @@ export interface PathReport {
   readonly vsCtnet: { readonly attach: number; readonly detach: number } | null;
   /** This path's median divided by the floor's. */
   readonly vsFloor: { readonly attach: number; readonly detach: number } | null;
+  /** The same ratio round by round (this path's round median ÷ the floor's), with its range. */
+  readonly vsFloorRounds: { readonly attach: RatioSpread | null; readonly detach: RatioSpread | null } | null;
   readonly roundMediansMs: { readonly attach: number[]; readonly detach: number[] };
+  /** The library paths: each attach phase's median (lib/split.ts), from the library's timing hook. */
+  readonly phasesMedianMs?: Readonly<Record<PhaseName, number>> | null;
+  readonly phases?: Readonly<Record<PhaseName, Summary>> | null;
   readonly info?: Record<string, unknown>;
 }
 
@@ -52,8 +58,8 @@ export function get(obj: unknown, ...keys: string[]): unknown {
 }
 
 export function table(paths: readonly PathReport[]): string {
-  const head = ['path', 'attach med', 'p90', 'p99', 'att/s', 'detach med', 'p90', 'p99', '×ctnet', '×floor'];
-  const widths = [30, 11, 8, 8, 8, 11, 8, 8, 8, 8];
+  const head = ['path', 'attach med', 'p90', 'p99', 'att/s', 'detach med', 'p90', 'p99', '×ctnet', '×floor', 'per round'];
+  const widths = [30, 11, 8, 8, 8, 11, 8, 8, 8, 8, 11];
   const lines = [head.map((h, i) => pad(h, widths[i] ?? 8, i > 0)).join(' ')];
   lines.push('-'.repeat(lines[0]!.length));
   for (const p of paths) {
@@ -67,10 +73,17 @@ export function table(paths: readonly PathReport[]): string {
       `${fmt(p.detach.medianMs)} ms`, fmt(p.detach.p90Ms), fmt(p.detach.p99Ms),
       p.vsCtnet ? `${fmt(p.vsCtnet.attach, 2)}×` : '—',
       p.vsFloor ? `${fmt(p.vsFloor.attach, 2)}×` : '—',
+      rangeText(p.vsFloorRounds?.attach),
     ];
     lines.push(cells.map((c, i) => pad(c, widths[i] ?? 8, i > 0)).join(' '));
   }
   return lines.join('\n');
+}
+
+/** "1.21–1.35" for a ratio's per-round range (one round: the one value; none: "—"). */
+export function rangeText(s: RatioSpread | null | undefined): string {
+  if (!s) return '—';
+  return s.min === s.max ? fmt(s.min, 2) : `${fmt(s.min, 2)}–${fmt(s.max, 2)}`;
 }
 
 export function targetsTable(targets: readonly Target[]): string {

@@ -7,11 +7,16 @@
  * The library is loaded with a dynamic import so that a library that cannot load here
  * (e.g. better-sqlite3 not built) is reported as unavailable, with the import's error,
  * instead of breaking the whole run; only its types are imported statically.
+ *
+ * The library paths open their Host with the timing hook (HostOptions.trace): each attach
+ * notes the clock at the hook's phase boundaries, and the worker asks for the phases of the
+ * timed attaches (lib/split.ts). The hook costs four clock reads per attach.
  */
-import type { Endpoint, Host, Network, Step, StepResult } from '../../src/index.js';
+import type { AttachPhase, Endpoint, Host, Network, Step, StepResult } from '../../src/index.js';
 import type { NetworkView } from '../../src/topology/plans.js';
+import { addPhases, emptyPhases, phasesOf, type AttachMarks, type PhaseName, type PhaseSamples, type PhaseSource } from '../lib/split.js';
 import type { ContainerPath } from './types.js';
-import { containerIp, SUBNET } from './types.js';
+import { containerIp, GATEWAY, SUBNET } from './types.js';
 import { Unavailable } from './unavailable.js';
 
 export const STATE_DIR = '/run/ctnet-bench/state';
@@ -21,7 +26,7 @@ export const STATE_DIR = '/run/ctnet-bench/state';
  * backend is required: the library would fall back to `ip` processes when the addon is
  * missing (e.g. while someone rebuilds it), and that must not be reported as ctnet-fast.
  */
-export async function openLibrary(): Promise<{ host: Host; net: Network }> {
+export async function openLibrary(trace?: (phase: AttachPhase) => void): Promise<{ host: Host; net: Network }> {
   let mod: typeof import('../../src/index.js');
   try {
     mod = await import('../../src/index.js');
@@ -30,7 +35,7 @@ export async function openLibrary(): Promise<{ host: Host; net: Network }> {
   }
   let host: Host;
   try {
-    host = await mod.Host.open({ stateDir: STATE_DIR, backend: 'native' });
+    host = await mod.Host.open({ stateDir: STATE_DIR, backend: 'native', ...(trace ? { trace } : {}) });
   } catch (err) {
     throw new Unavailable(`Host.open with the native backend: ${(err as Error).message}`);
   }
@@ -50,23 +55,51 @@ export function backendsOf(host: Host | undefined): Record<string, unknown> {
   return { backend: host?.backendName ?? 'unknown', firewall: firewall ?? 'unknown' };
 }
 
-export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: number }): ContainerPath {
+/**
+ * The attach's clock at each boundary the library's hook reports, kept per container for the
+ * worker to ask about the timed ones (the warm-ups and pre-populated ones are left out).
+ */
+export function attachTracer(): PhaseSource & { readonly hook: (phase: AttachPhase) => void; timed<T>(i: number, attach: () => Promise<T>): Promise<T> } {
+  let marks: Partial<Record<AttachPhase, number>> = {};
+  const phases = new Map<number, Record<PhaseName, number>>();
+  return {
+    hook(phase) { marks[phase] = performance.now(); },
+    async timed(i, attach) {
+      marks = {};
+      const start = performance.now();
+      const out = await attach();
+      const m: AttachMarks = { ...marks, start, end: performance.now() };
+      const p = phasesOf(m);
+      if (p) phases.set(i, p);
+      return out;
+    },
+    attachPhases(ids): PhaseSamples {
+      const s = emptyPhases();
+      for (const id of ids) addPhases(s, phases.get(id) ?? {});
+      return s;
+    },
+  };
+}
+
+export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: number }): ContainerPath & PhaseSource {
   let host: Host | undefined;
   let net: Network | undefined;
   let prewarmUsed = 'none';
   const eps = new Map<number, Endpoint>();
+  const tracer = attachTracer();
 
   return {
     name: opts.prewarm ? 'ctnet-prewarm' : 'ctnet',
+    attachPhases: (ids) => tracer.attachPhases(ids),
     async setup() {
-      ({ host, net } = await openLibrary());
+      ({ host, net } = await openLibrary(tracer.hook));
       if (opts.prewarm) {
         await host.prewarm(opts.count);
         prewarmUsed = `host.prewarm(${opts.count})`;
       }
     },
     async attach(i) {
-      eps.set(i, await net!.attach({ netns: `bc${i}` }));
+      eps.set(i, await tracer.timed(i, () => net!.attach({ netns: `bc${i}` })));
     },
     async detach(i) {
       const ep = eps.get(i);
@@ -78,7 +111,7 @@ export function ctnetPath(opts: { readonly prewarm: boolean; readonly count: num
       await host?.close();
     },
     info() {
-      return { library: 'in-process (src/index.ts via tsx)', ...backendsOf(host), prewarm: prewarmUsed };
+      return { library: 'in-process (src/index.ts via tsx)', ...backendsOf(host), prewarm: prewarmUsed, trace: 'HostOptions.trace: 4 clock reads per attach' };
     },
   };
 }
@@ -118,7 +151,8 @@ export function ctnetPlanPath(): ContainerPath {
         throw new Unavailable(`cannot import src/topology/plans.ts: ${(err as Error).message}`);
       }
       const info = net.info;
-      netRec = { name: info.name, subnet: info.subnet, prefixLen: Number(info.subnet.split('/')[1]), gateway: info.gateway, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
+      const subnet = info.subnet ?? SUBNET; // the bench's network is IPv4 (subnet, gateway: optional for IPv6-only ones)
+      netRec = { name: info.name, subnet, prefixLen: Number(subnet.split('/')[1]), gateway: info.gateway ?? GATEWAY, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
       const [r] = await host.backend.run({ steps: [{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: info.bridge }] }] }) as ReadonlyArray<{ ok: boolean; ops?: Array<{ value?: { index?: number } }> }>;
       bridgeIndex = r?.ops?.[0]?.value?.index;
     },
