@@ -29,11 +29,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { wholeNumberAfter } from './lib/args.js';
 import { describeMachine, loadAvg } from './lib/machine.js';
 import { run, sleep } from './lib/proc.js';
-import { ANSWER_MARKER, PATHS, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
-import { fmt, get, num, table, targetsTable, type PathReport, type Target } from './lib/report.js';
+import { parseArgs, type Options } from './lib/options.js';
+import { ANSWER_MARKER, type AttachResult, type Job, type PathName, type WorkerAnswer } from './lib/protocol.js';
+import { extraLines, fmt, get, num, table, targetsTable, type PathReport, type Target } from './lib/report.js';
 import { addPhases, emptyPhases, phaseMedians, phaseSummaries, ratioSpread, splitReport, type PhaseSamples } from './lib/split.js';
 import { median, perSecond, round, summarize, type Summary } from './lib/stats.js';
 import { renderSvg } from './lib/svg.js';
@@ -59,77 +59,6 @@ const LABELS: Record<PathName, string> = {
   'ctnet-bypath': 'ctnet-fast, netns by path',
 };
 const MAIN_PATHS: readonly PathName[] = ['floor', 'ctnet', 'ctnet-plan', 'ctnet-prewarm', 'iproute2', 'cni', 'cni-masq'];
-
-const PARTS = ['compare', 'nft', 'concurrency', 'scale', 'publish', 'churn'] as const;
-type Part = (typeof PARTS)[number];
-
-interface Options {
-  quick: boolean;
-  n: number;
-  rounds: number;
-  warmup: number;
-  paths: PathName[];
-  parts: Set<Part>;
-  churnCycles: number;
-  outDir: string;
-  saveSample: boolean;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  const quick = argv.includes('--quick');
-  const o: Options = {
-    quick,
-    n: quick ? 50 : 500,
-    rounds: quick ? 2 : 5,
-    warmup: WARMUP,
-    paths: [...MAIN_PATHS],
-    parts: new Set<Part>(quick ? ['compare', 'nft', 'concurrency'] : PARTS),
-    churnCycles: 10000,
-    outDir: path.join(BENCH, 'results'),
-    saveSample: false,
-  };
-  const whole = (i: number, name: string): number => wholeNumberAfter(argv, i, name);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    switch (a) {
-      case '--quick': break;
-      case '--n': o.n = Math.max(1, whole(i++, a)); break;
-      case '--rounds': o.rounds = Math.max(1, whole(i++, a)); break;
-      case '--warmup': o.warmup = whole(i++, a); break;
-      case '--churn-cycles': o.churnCycles = Math.max(1, whole(i++, a)); break;
-      case '--no-scale': o.parts.delete('scale'); break;
-      case '--no-publish': o.parts.delete('publish'); break;
-      case '--no-churn': o.parts.delete('churn'); break;
-      case '--no-concurrency': o.parts.delete('concurrency'); break;
-      case '--no-nft': o.parts.delete('nft'); break;
-      case '--only': {
-        const list = (argv[++i] ?? '').split(',').filter(Boolean);
-        for (const p of list) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part ${p} (known: ${PARTS.join(', ')})`);
-        o.parts = new Set(list as Part[]);
-        break;
-      }
-      case '--save-sample': o.saveSample = true; break;
-      case '--out': o.outDir = path.resolve(argv[++i] ?? ''); break;
-      case '--paths': {
-        const list = (argv[++i] ?? '').split(',').filter(Boolean);
-        for (const p of list) if (!(PATHS as readonly string[]).includes(p)) throw new Error(`unknown path ${p} (known: ${PATHS.join(', ')})`);
-        o.paths = list as PathName[];
-        break;
-      }
-      case '--help':
-        process.stdout.write(readUsage());
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a} (try --help)`);
-    }
-  }
-  return o;
-}
-
-function readUsage(): string {
-  return 'usage: npm run bench -- [--quick] [--n N] [--rounds R] [--warmup W] [--paths a,b] [--only parts] [--no-scale] [--no-publish] [--no-churn] [--no-concurrency] [--no-nft] [--churn-cycles N] [--out DIR] [--save-sample]\n';
-}
 
 function progress(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
@@ -177,18 +106,12 @@ function worker(job: Job): Promise<WorkerAnswer> {
  * after workers that made more containers.
  */
 const SETTLE_MS = 250;
-
-/**
- * Untimed attach/detach cycles per worker before the timed ones, in quick and full runs alike:
- * a process's first attaches are cold (the JIT, lazily opened handles: tens of ms, then a
- * few cycles at 1.5–2× the warm cost), and a quick run's 25 per round would otherwise include
- * them. Then a pause, for the kernel to reap the warm-ups' namespaces before timing starts.
- */
-const WARMUP = 30;
-const WARM_SETTLE_MS = 250;
 function settleAfter(containers: number): Promise<void> {
   return sleep(Math.min(2000, SETTLE_MS + 4 * containers));
 }
+
+/** After the warm-up cycles (lib/options.ts WARMUP), a pause for the kernel to reap their namespaces before timing starts. */
+const WARM_SETTLE_MS = 250;
 
 interface Acc {
   attach: number[];
@@ -425,10 +348,6 @@ async function churn(o: Options): Promise<Record<string, unknown>> {
   };
 }
 
-function signed(v: number | null): string {
-  return v !== null && v >= 0 ? `+${fmt(v)}` : fmt(v);
-}
-
 function targets(reports: readonly PathReport[], extra: Record<string, Record<string, unknown> | null>): Target[] {
   const by = (n: string): PathReport | undefined => reports.find((r) => r.name === n && r.status === 'ok');
   const ctnet = by('ctnet'), floor = by('floor');
@@ -493,7 +412,7 @@ async function main(): Promise<void> {
     renderOnly(path.resolve(process.argv[renderAt + 1] ?? ''));
     return;
   }
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseArgs(process.argv.slice(2), { mainPaths: MAIN_PATHS, outDir: path.join(BENCH, 'results') });
   const started = performance.now();
   const machine = describeMachine();
   progress(`${o.quick ? 'quick run' : 'full run'}: ${o.n} containers per path in ${o.rounds} rounds, paths ${o.paths.join(', ')}`);
@@ -552,32 +471,7 @@ async function main(): Promise<void> {
   const ctInfo = reports.find((r) => r.name === 'ctnet')?.info;
   if (ctInfo) lines.push('', `ctnet-fast ran with backend ${String(ctInfo.backend)}, firewall ${String(ctInfo.firewall)}`);
   lines.push(`load average at start ${machine.loadAvgAtStart}, at end ${result.loadAvgAtEnd} (other work on the machine widens every distribution)`);
-  const nft = extra.nftStep;
-  if (nft) {
-    lines.push('', nft.error
-      ? `nft step: ${String(nft.error)}`
-      : `nft step (one set element): nft process ${fmt(num(get(nft, 'process', 'medianMs')))} ms median · in-process ${num(get(nft, 'inProcess', 'medianMs')) !== null ? `${fmt(num(get(nft, 'inProcess', 'medianMs')))} ms` : `n/a (${String(get(nft, 'inProcess', 'unavailable'))})`}`);
-  }
-  const conc = extra.concurrency;
-  if (conc) {
-    const levels = (get(conc, 'levels') as unknown[] | undefined) ?? [];
-    const per = (l: unknown, p: string): string => get(l, p, 'error') ? 'n/a' : fmt(num(get(l, p, 'perSecond')), 0);
-    lines.push(`attaches/s by attaches in flight (floor | ctnet): ${levels.map((l) => `${String(get(l, 'inFlight'))}: ${per(l, 'floor')} | ${per(l, 'ctnet')}`).join(' · ')}`);
-    const ce = levels.map((l) => get(l, 'ctnet', 'error')).find(Boolean);
-    if (ce) lines.push(`  ctnet concurrency: ${String(ce)}`);
-  }
-  const sc = extra.scale;
-  if (sc) {
-    const row = (p: string): string => get(sc, p, 'error') ? `${p} ${String(get(sc, p, 'error')).slice(0, 80)}` : `${p} ${fmt(num(get(sc, p, 'at10', 'medianMs')))} → ${fmt(num(get(sc, p, 'at1000', 'medianMs')))} ms`;
-    lines.push(`bridge ports 10 → 1000 (attach median): ${['floor', 'ctnet', 'floor-ipv6'].map(row).join(' · ')}`);
-  }
-  const pub = extra.publish;
-  if (pub) {
-    const row = (l: string): string => get(pub, l, 'error') ? `${l}: ${String(get(pub, l, 'error')).slice(0, 100)}` : `${l}: ${fmt(num(get(pub, l, 'at10', 'medianMs')))} → ${fmt(num(get(pub, l, 'at10000', 'medianMs')))} ms`;
-    lines.push(`publish one port, 10 → 10,000 ports published (median): ${row('spread')} · ${row('one')}`);
-  }
-  const ch = extra.churn;
-  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''}, second half ${JSON.stringify(ch.secondHalfLeaks)} · RSS ${signed(num(ch.rssGrowthMiB))} MiB, V8 heap in use ${signed(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
+  lines.push(...extraLines(extra));
   lines.push('', 'targets (ratios inside this run):', targetsTable(goals), '', `wrote ${path.relative(process.cwd(), path.join(o.outDir, 'latest.json'))} and latest.svg in ${result.wallSeconds} s`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -91,3 +91,39 @@ export function targetsTable(targets: readonly Target[]): string {
     .map((t) => `${t.pass === null ? ' n/a' : t.pass ? ' ok ' : 'MISS'}  ${pad(t.name, 46)} ${pad(t.target, 16)} measured ${fmt(t.value)}${t.note ? `  (${t.note})` : ''}`)
     .join('\n');
 }
+
+function signed(v: number | null): string {
+  return v !== null && v >= 0 ? `+${fmt(v)}` : fmt(v);
+}
+
+/** The lines under the split for the extra runs (nft step, concurrency, scale, publish, churn) that ran. */
+export function extraLines(extra: Readonly<Record<string, Record<string, unknown> | null>>): string[] {
+  const lines: string[] = [];
+  const nft = extra.nftStep;
+  if (nft) {
+    lines.push('', nft.error
+      ? `nft step: ${String(nft.error)}`
+      : `nft step (one set element): nft process ${fmt(num(get(nft, 'process', 'medianMs')))} ms median · in-process ${num(get(nft, 'inProcess', 'medianMs')) !== null ? `${fmt(num(get(nft, 'inProcess', 'medianMs')))} ms` : `n/a (${String(get(nft, 'inProcess', 'unavailable'))})`}`);
+  }
+  const conc = extra.concurrency;
+  if (conc) {
+    const levels = (get(conc, 'levels') as unknown[] | undefined) ?? [];
+    const per = (l: unknown, p: string): string => get(l, p, 'error') ? 'n/a' : fmt(num(get(l, p, 'perSecond')), 0);
+    lines.push(`attaches/s by attaches in flight (floor | ctnet): ${levels.map((l) => `${String(get(l, 'inFlight'))}: ${per(l, 'floor')} | ${per(l, 'ctnet')}`).join(' · ')}`);
+    const ce = levels.map((l) => get(l, 'ctnet', 'error')).find(Boolean);
+    if (ce) lines.push(`  ctnet concurrency: ${String(ce)}`);
+  }
+  const sc = extra.scale;
+  if (sc) {
+    const row = (p: string): string => get(sc, p, 'error') ? `${p} ${String(get(sc, p, 'error')).slice(0, 80)}` : `${p} ${fmt(num(get(sc, p, 'at10', 'medianMs')))} → ${fmt(num(get(sc, p, 'at1000', 'medianMs')))} ms`;
+    lines.push(`bridge ports 10 → 1000 (attach median): ${['floor', 'ctnet', 'floor-ipv6'].map(row).join(' · ')}`);
+  }
+  const pub = extra.publish;
+  if (pub) {
+    const row = (l: string): string => get(pub, l, 'error') ? `${l}: ${String(get(pub, l, 'error')).slice(0, 100)}` : `${l}: ${fmt(num(get(pub, l, 'at10', 'medianMs')))} → ${fmt(num(get(pub, l, 'at10000', 'medianMs')))} ms`;
+    lines.push(`publish one port, 10 → 10,000 ports published (median): ${row('spread')} · ${row('one')}`);
+  }
+  const ch = extra.churn;
+  if (ch) lines.push(ch.error ? `churn: ${String(ch.error)}` : `churn ${String(ch.cycles)} cycles: leaks ${JSON.stringify(ch.leaks)}${(ch.newFds as string[] | undefined)?.length ? ` (new fds: ${(ch.newFds as string[]).join(', ')})` : ''}, second half ${JSON.stringify(ch.secondHalfLeaks)} · RSS ${signed(num(ch.rssGrowthMiB))} MiB, V8 heap in use ${signed(num(ch.heapUsedGrowthMiB))} MiB (after gc)`);
+  return lines;
+}

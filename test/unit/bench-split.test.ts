@@ -1,11 +1,12 @@
 /**
  * The bench's report of where the attach time goes and how far the headline ratio moves
- * from round to round (bench/lib/split.ts, bench/lib/report.ts): pure functions over
- * numbers, checked with hand-made inputs. No timings are asserted here (those live in bench/).
+ * from round to round (bench/lib/split.ts, bench/lib/report.ts), and its options
+ * (bench/lib/options.ts): pure functions over numbers, checked with hand-made inputs. No timings are asserted here (those live in bench/).
  */
 import assert from 'node:assert/strict';
 import { addPhases, emptyPhases, hasPhases, headlineLine, layersOf, phaseMedians, phasesOf, phaseSummaries, PHASES, ratioSpread, splitLines, splitReport, type HeadlineRow } from '../../bench/lib/split.js';
-import { rangeText, table, type PathReport } from '../../bench/lib/report.js';
+import { parseArgs, WARMUP } from '../../bench/lib/options.js';
+import { extraLines, rangeText, table, type PathReport } from '../../bench/lib/report.js';
 import { attachTracer } from '../../bench/paths/ctnet.js';
 
 const summary = (medianMs: number): NonNullable<PathReport['attach']> => ({
@@ -125,5 +126,28 @@ describe('bench/lib/split', () => {
     for (const p of PHASES) assert.equal(s[p].length, 1, p);
     assert.ok(s.kernel[0]! >= 0 && s.validation[0]! >= 0);
     assert.equal(tr.attachPhases([0, 1]).kernel.length, 2);
+  });
+});
+
+describe('bench/lib/options', () => {
+  const defaults = { mainPaths: ['floor', 'ctnet'] as const, outDir: '/tmp/out' };
+  it('warms every worker the same in quick and full runs, unless told otherwise', () => {
+    const quick = parseArgs(['--quick'], defaults), full = parseArgs([], defaults);
+    assert.equal(quick.warmup, WARMUP);
+    assert.equal(full.warmup, WARMUP);
+    assert.ok(WARMUP >= 20, 'enough cycles that the cold first attaches are not timed');
+    assert.equal(parseArgs(['--quick', '--warmup', '0'], defaults).warmup, 0);
+    assert.deepEqual([quick.n, quick.rounds, full.n, full.rounds], [50, 2, 500, 5]);
+    assert.deepEqual(parseArgs(['--paths', 'floor,ctnet-plan', '--out', '/tmp/x'], defaults).paths, ['floor', 'ctnet-plan']);
+    assert.throws(() => parseArgs(['--paths', 'nope'], defaults), /unknown path nope/);
+    assert.throws(() => parseArgs(['--warmup', '-1'], defaults), /--warmup needs a whole number/);
+  });
+});
+
+describe('bench/lib/report extraLines', () => {
+  it('prints only the extra runs that ran, errors as errors', () => {
+    assert.deepEqual(extraLines({ scale: null, nftStep: null }), []);
+    const lines = extraLines({ nftStep: { process: { medianMs: 24.9 }, inProcess: { medianMs: 0.292 } }, churn: { error: 'no nft' } });
+    assert.deepEqual(lines, ['', 'nft step (one set element): nft process 24.9 ms median · in-process 0.292 ms', 'churn: no nft']);
   });
 });
