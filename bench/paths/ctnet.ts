@@ -16,7 +16,7 @@ import type { AttachPhase, Endpoint, Host, Network, Step, StepResult } from '../
 import type { NetworkView } from '../../src/topology/plans.js';
 import { addPhases, emptyPhases, phasesOf, type AttachMarks, type PhaseName, type PhaseSamples, type PhaseSource } from '../lib/split.js';
 import type { ContainerPath } from './types.js';
-import { containerIp, GATEWAY, SUBNET } from './types.js';
+import { containerIp, SUBNET } from './types.js';
 import { Unavailable } from './unavailable.js';
 
 export const STATE_DIR = '/run/ctnet-bench/state';
@@ -128,6 +128,7 @@ export function ctnetPlanPath(): ContainerPath {
   let host: Host | undefined;
   /** The library's internal plan builder, loaded only by this path. */
   let plans: typeof import('../../src/topology/plans.js') | undefined;
+  let records: typeof import('../../src/topology/records.js') | undefined;
   let netRec: NetworkView | undefined;
   let bridgeIndex: number | undefined;
 
@@ -147,12 +148,13 @@ export function ctnetPlanPath(): ContainerPath {
       ({ host, net } = await openLibrary());
       try {
         plans = await import('../../src/topology/plans.js');
+        records = await import('../../src/topology/records.js');
       } catch (err) {
-        throw new Unavailable(`cannot import src/topology/plans.ts: ${(err as Error).message}`);
+        throw new Unavailable(`cannot import src/topology/plans.ts or records.ts: ${(err as Error).message}`);
       }
       const info = net.info;
-      const subnet = info.subnet ?? SUBNET; // the bench's network is IPv4 (subnet, gateway: optional for IPv6-only ones)
-      netRec = { name: info.name, subnet, prefixLen: Number(subnet.split('/')[1]), gateway: info.gateway ?? GATEWAY, bridge: info.bridge, bridgeMac: info.bridgeMac, mtu: info.mtu, internal: info.internal, masquerade: info.masquerade };
+      // the view the library's own attach hands its plans (records.ts networkView), from the network as stored
+      netRec = records.networkView({ id: '', ...info, spec: { name: info.name } });
       const [r] = await host.backend.run({ steps: [{ kind: 'rtnl', ns: { self: true }, ops: [{ op: 'linkGet', link: info.bridge }] }] }) as ReadonlyArray<{ ok: boolean; ops?: Array<{ value?: { index?: number } }> }>;
       bridgeIndex = r?.ops?.[0]?.value?.index;
     },
