@@ -12,13 +12,13 @@ import { fmt, rangeText } from './report.js';
 import { median, round, summarize, type Summary } from './stats.js';
 
 /** The phases of one library attach, in order; their sum is the attach the caller timed. */
-export const PHASES = ['validation', 'state', 'plan', 'kernel', 'finish'] as const;
+export const PHASES = ['validation', 'state', 'plan', 'crossingKernel', 'finish'] as const;
 export type PhaseName = (typeof PHASES)[number];
 export const PHASE_LABELS: Readonly<Record<PhaseName, string>> = {
   validation: 'validation',
   state: 'state',
   plan: 'plan',
-  kernel: 'crossing+kernel',
+  crossingKernel: 'crossing+kernel',
   finish: 'finish',
 };
 /** What each phase covers (README, JSON). */
@@ -26,7 +26,7 @@ export const PHASE_MEANING: Readonly<Record<PhaseName, string>> = {
   validation: 'from the call to the intent transaction: input checks, netns lookup, bridge index, firewall base',
   state: 'the SQLite intent transaction (IPAM, the pending endpoint)',
   plan: 'building the plan (steps, firewall elements)',
-  kernel: 'backend.run of the plan: the addon crossing and the kernel work, until its promise resumes',
+  crossingKernel: 'backend.run of the plan: the addon crossing and the kernel work, until its promise resumes',
   finish: 'after the plan: firewall rest, ready mark queued, the return to the caller',
 };
 
@@ -37,13 +37,13 @@ export type AttachMarks = { readonly start: number; readonly end: number } & Par
 export function phasesOf(m: AttachMarks): Record<PhaseName, number> | null {
   const { start, validated, recorded, planned, ran, end } = m;
   if (validated === undefined || recorded === undefined || planned === undefined || ran === undefined) return null;
-  return { validation: validated - start, state: recorded - validated, plan: planned - recorded, kernel: ran - planned, finish: end - ran };
+  return { validation: validated - start, state: recorded - validated, plan: planned - recorded, crossingKernel: ran - planned, finish: end - ran };
 }
 
 export type PhaseSamples = Record<PhaseName, number[]>;
 
 export function emptyPhases(): PhaseSamples {
-  return { validation: [], state: [], plan: [], kernel: [], finish: [] };
+  return { validation: [], state: [], plan: [], crossingKernel: [], finish: [] };
 }
 
 /** Append one attach's phases (or another batch of samples) to `into`. */

@@ -24,7 +24,7 @@ describe('bench/lib/split', () => {
   it('splits one attach at the hook\'s four boundaries into five phases that add up to the call', () => {
     const p = phasesOf({ start: 100, validated: 100.05, recorded: 100.2, planned: 100.25, ran: 101.05, end: 101.1 });
     assert.ok(p);
-    const expect = { validation: 0.05, state: 0.15, plan: 0.05, kernel: 0.8, finish: 0.05 };
+    const expect = { validation: 0.05, state: 0.15, plan: 0.05, crossingKernel: 0.8, finish: 0.05 };
     for (const k of PHASES) assert.ok(Math.abs(p[k] - expect[k]) < 1e-9, `${k}: ${p[k]}`);
     assert.ok(Math.abs(PHASES.reduce((s, k) => s + p[k], 0) - 1.1) < 1e-9);
     // a boundary not reported (another code path, a failed attach): no phases, not a wrong split
@@ -35,11 +35,11 @@ describe('bench/lib/split', () => {
     const s = emptyPhases();
     assert.equal(phaseMedians(s), null);
     assert.equal(phaseSummaries(s), null);
-    for (const v of [1, 2, 3]) addPhases(s, { validation: v, state: 10 * v, plan: 0.1, kernel: 100 + v, finish: v / 10 });
-    addPhases(s, { validation: [50], state: [0], plan: [0.1], kernel: [1], finish: [0] });
+    for (const v of [1, 2, 3]) addPhases(s, { validation: v, state: 10 * v, plan: 0.1, crossingKernel: 100 + v, finish: v / 10 });
+    addPhases(s, { validation: [50], state: [0], plan: [0.1], crossingKernel: [1], finish: [0] });
     assert.deepEqual(s.validation, [1, 2, 3, 50]);
-    assert.deepEqual(phaseMedians(s), { validation: 2.5, state: 15, plan: 0.1, kernel: 101.5, finish: 0.15 });
-    assert.equal(phaseSummaries(s)?.kernel.n, 4);
+    assert.deepEqual(phaseMedians(s), { validation: 2.5, state: 15, plan: 0.1, crossingKernel: 101.5, finish: 0.15 });
+    assert.equal(phaseSummaries(s)?.crossingKernel.n, 4);
     assert.equal(phaseSummaries(s)?.validation.maxMs, 50);
     const partial = emptyPhases();
     addPhases(partial, { validation: 1 });
@@ -68,7 +68,7 @@ describe('bench/lib/split', () => {
   it('prints one split line per path that ran: phases, the floor\'s kernel steps, or the total only', () => {
     const rows = [
       report('floor', 1.0, { info: { stepsMedianMs: { unshare: 0.4, vethNewlink: 0.5 } } }),
-      report('ctnet', 1.34, { phasesMedianMs: { validation: 0.05, state: 0.12, plan: 0.02, kernel: 1.1, finish: 0.03 } }),
+      report('ctnet', 1.34, { phasesMedianMs: { validation: 0.05, state: 0.12, plan: 0.02, crossingKernel: 1.1, finish: 0.03 } }),
       report('ctnet-plan', 1.13),
       report('iproute2', 12.5),
       { ...report('cni', 30), status: 'unavailable' as const, attach: null, error: 'no plugins' },
@@ -124,8 +124,8 @@ describe('bench/lib/split', () => {
     assert.equal(await tr.timed(2, async () => 'no hook'), 'no hook'); // no boundaries reported: no phases
     const s = tr.attachPhases([1, 2]);
     for (const p of PHASES) assert.equal(s[p].length, 1, p);
-    assert.ok(s.kernel[0]! >= 0 && s.validation[0]! >= 0);
-    assert.equal(tr.attachPhases([0, 1]).kernel.length, 2);
+    assert.ok(s.crossingKernel[0]! >= 0 && s.validation[0]! >= 0);
+    assert.equal(tr.attachPhases([0, 1]).crossingKernel.length, 2);
   });
 });
 
