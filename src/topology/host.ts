@@ -176,6 +176,16 @@ export class Host {
     ctx.fw.forgetBase();
   }
 
+  /**
+   * Run now what detaches leave for just after they return (their anti-spoofing elements and
+   * the conntrack entries of their addresses, topology/after-detach.ts) and wait for it. For
+   * callers that must answer only once a container's flows are gone (a CNI DEL); detach
+   * itself does not wait.
+   */
+  async settle(): Promise<void> {
+    await flushAfterDetach(this.#ctx);
+  }
+
   /** Wait for background teardown, release the backend (if we loaded it) and the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
