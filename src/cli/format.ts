@@ -30,7 +30,7 @@ export function networksTable(out: Output, nets: readonly NetworkInfo[]): string
   return out.table(
     ['NAME', 'SUBNET', 'GATEWAY', 'BRIDGE', 'MTU', 'ENDPOINTS', 'FLAGS'],
     nets.map((n) => [
-      n.name, n.subnet + (n.subnet6 !== undefined ? ` ${n.subnet6}` : ''), n.gateway + (n.gateway6 !== undefined ? ` ${n.gateway6}` : ''),
+      n.name, [n.subnet, n.subnet6].filter((x) => x !== undefined).join(' '), [n.gateway, n.gateway6].filter((x) => x !== undefined).join(' '),
       n.bridge, String(n.mtu), String(n.endpoints), flags(n),
     ]),
   );
@@ -38,8 +38,9 @@ export function networksTable(out: Output, nets: readonly NetworkInfo[]): string
 
 export function networkFields(n: NetworkInfo): string {
   const rows: Array<[string, string]> = [
-    ['Name', n.name], ['Subnet', n.subnet], ['Gateway', n.gateway],
+    ['Name', n.name],
   ];
+  if (n.subnet !== undefined) rows.push(['Subnet', n.subnet], ['Gateway', n.gateway ?? '']);
   if (n.subnet6 !== undefined) rows.push(['Subnet6', n.subnet6]);
   if (n.gateway6 !== undefined) rows.push(['Gateway6', n.gateway6]);
   rows.push(

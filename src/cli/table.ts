@@ -118,7 +118,7 @@ function agentVerbs(group: 'agent' | 'daemon'): VerbDef[] {
 export const VERBS: readonly VerbDef[] = [
   {
     name: 'network create', impl: ['network', 'create'], daemon: true, summary: 'create a bridge network (or check that it exists with these settings)',
-    synopsis: 'NAME --subnet CIDR [--subnet6 CIDR] [--gateway IP] [--bridge IFNAME] [--mtu N] [--internal] [--no-masquerade] [--ignore-host-routes] [--block-host [--allow-host-port PORT[/PROTO]]...]',
+    synopsis: 'NAME (--subnet CIDR [--subnet6 CIDR] | --subnet6 CIDR) [--gateway IP] [--bridge IFNAME] [--mtu N] [--internal] [--no-masquerade] [--ignore-host-routes] [--block-host [--allow-host-port PORT[/PROTO]]...]',
     options: {
       subnet: { type: 'string', arg: 'CIDR', help: 'IPv4 subnet, e.g. 172.18.0.0/16 (required)' },
       subnet6: { type: 'string', arg: 'CIDR', help: 'IPv6 subnet for dual stack, e.g. fd00:18::/64' },

@@ -5,16 +5,15 @@
  * id (AttachOptions.containerId).
  *
  * Layer: cni (docs/ARCHITECTURE.md, "CNI" and "Life of an attach"). Addresses come from the
- * store's IPAM (host-local, static) or a delegated IPAM plugin (delegate.ts); a restricted
- * range (rangeStart/rangeEnd, several ranges of one subnet) is served by asking for a
- * specific free address, the store refusing one taken meanwhile (EADDRINUSE: the next).
+ * store's IPAM (host-local, static: the network's subnet or its `ranges`, with
+ * rangeStart/rangeEnd and several subnets) or a delegated IPAM plugin (delegate.ts).
  */
 import { existsSync } from 'node:fs';
 import type { Endpoint, Host, Network } from '../topology/index.js';
-import type { AttachOptions, EndpointInfo, NetworkInfo, NetworkSpec } from '../model/types.js';
+import type { AddressRange, AttachOptions, EndpointInfo, NetworkInfo, NetworkSpec } from '../model/types.js';
 import type { Link } from '../model/plan.js';
 import { AggregateCtnetError, CODE, codeOf } from '../model/errors.js';
-import { broadcast, familyOf, formatIp, lastAddress, parseCidr, parseIp, type Family } from '../util/ip.js';
+import { familyOf, formatIp, parseCidr, parseIp, type Family } from '../util/ip.js';
 import { networkOf, type CniConfig, type CniRange, type CniRoute } from './config.js';
 import { CniError, ERR } from './errors.js';
 import { execIpam, parseIpamResult, type IpamResult } from './delegate.js';
@@ -30,33 +29,49 @@ export interface CniEnv {
   readonly stdin: string;
 }
 
-/** How many taken addresses an ADD into a restricted range skips before giving up. */
-const MAX_TRIES = 256;
 /** How long an ADD waits for the kernel to reap the veth of a DEL just before (~30 ms normally). */
 const REAP_WAIT_MS = 2000;
 
-/** The network a config describes (its first range of each family, or the delegated IPAM's subnets). */
+/**
+ * The network a config describes: per family its one plain range as subnet/gateway, or its
+ * ranges (rangeStart/rangeEnd, several subnets) as the network's `ranges`; or the delegated
+ * IPAM's subnets. isGateway false: no gateway address on the bridge.
+ */
 export function networkSpec(cfg: CniConfig, delegated?: IpamResult): NetworkSpec {
-  let v4: { subnet: string; gateway?: string } | undefined;
-  let v6: { subnet: string; gateway?: string } | undefined;
+  let r4: readonly CniRange[] = [];
+  let r6: readonly CniRange[] = [];
   if (cfg.ipam.kind === 'native') {
-    const r4 = cfg.ipam.v4?.[0];
-    const r6 = cfg.ipam.v6?.[0];
-    if (r4) v4 = { subnet: r4.subnet, ...(r4.gateway !== undefined ? { gateway: r4.gateway } : {}) };
-    if (r6) v6 = { subnet: r6.subnet, ...(r6.gateway !== undefined ? { gateway: r6.gateway } : {}) };
+    r4 = cfg.ipam.v4 ?? [];
+    r6 = cfg.ipam.v6 ?? [];
   } else if (delegated !== undefined) {
-    if (delegated.v4) v4 = { subnet: networkOf(delegated.v4.address), ...(delegated.v4.gateway !== undefined ? { gateway: delegated.v4.gateway } : {}) };
-    if (delegated.v6) v6 = { subnet: networkOf(delegated.v6.address), ...(delegated.v6.gateway !== undefined ? { gateway: delegated.v6.gateway } : {}) };
+    const one = (a: { address: string; gateway?: string } | undefined, family: Family): CniRange[] =>
+      a === undefined ? [] : [{ subnet: networkOf(a.address), family, ...(a.gateway !== undefined ? { gateway: a.gateway } : {}) }];
+    r4 = one(delegated.v4, 4);
+    r6 = one(delegated.v6, 6);
   }
-  if (v4 === undefined) {
-    throw new CniError(ERR.invalidConfig, `invalid network config: ipam${cfg.ipam.kind === 'native' ? '.ranges' : ''}: an IPv4 range is required (IPv6-only networks are not supported yet)`);
+  if (r4.length === 0 && r6.length === 0) {
+    throw new CniError(ERR.invalidConfig, `invalid network config: ipam${cfg.ipam.kind === 'native' ? '.ranges' : ''}: no address range`);
   }
-  return {
-    name: cfg.name, subnet: v4.subnet, ...(v4.gateway !== undefined ? { gateway: v4.gateway } : {}),
-    ...(v6 !== undefined ? { subnet6: v6.subnet, ...(v6.gateway !== undefined ? { gateway6: v6.gateway } : {}) } : {}),
-    ...(cfg.bridge !== undefined ? { bridge: cfg.bridge } : {}), ...(cfg.mtu !== undefined ? { mtu: cfg.mtu } : {}),
-    masquerade: cfg.ipMasq,
+  const spec: { -readonly [K in keyof NetworkSpec]: NetworkSpec[K] } = {
+    name: cfg.name, ...(cfg.bridge !== undefined ? { bridge: cfg.bridge } : {}), ...(cfg.mtu !== undefined ? { mtu: cfg.mtu } : {}),
+    masquerade: cfg.ipMasq, ...(cfg.isGateway ? {} : { gatewayOnBridge: false }),
   };
+  const ranges: AddressRange[] = [];
+  for (const [rs, f] of [[r4, 4], [r6, 6]] as const) {
+    const r = rs[0];
+    if (r === undefined) continue;
+    if (rs.length === 1 && r.rangeStart === undefined && r.rangeEnd === undefined) {
+      if (f === 4) { spec.subnet = r.subnet; if (r.gateway !== undefined) spec.gateway = r.gateway; }
+      else { spec.subnet6 = r.subnet; if (r.gateway !== undefined) spec.gateway6 = r.gateway; }
+    } else {
+      for (const x of rs) {
+        ranges.push({ subnet: x.subnet, ...(x.gateway !== undefined ? { gateway: x.gateway } : {}),
+          ...(x.rangeStart !== undefined ? { rangeStart: x.rangeStart } : {}), ...(x.rangeEnd !== undefined ? { rangeEnd: x.rangeEnd } : {}) });
+      }
+    }
+  }
+  if (ranges.length > 0) spec.ranges = ranges;
+  return spec;
 }
 
 /** The CNI attachments (endpoints with a container id) of a network, as the state knows them. */
@@ -88,8 +103,17 @@ async function ensureNetwork(host: Host, spec: NetworkSpec): Promise<{ net: Netw
 
 function sameNetwork(n: NetworkInfo, s: NetworkSpec): boolean {
   const gw = (subnet: string): string => { const c = parseCidr(subnet); return formatIp(c.network + 1n, c.family); };
-  return n.subnet === s.subnet && n.gateway === (s.gateway ?? gw(n.subnet)) && n.subnet6 === s.subnet6 &&
-    (s.subnet6 === undefined || n.gateway6 === (s.gateway6 ?? gw(s.subnet6))) &&
+  const rangesText = (rs: readonly AddressRange[] | undefined): string =>
+    JSON.stringify((rs ?? []).map((r) => [r.subnet, r.gateway ?? gw(r.subnet), r.rangeStart ?? '', r.rangeEnd ?? '']));
+  const famOf = (r: AddressRange): number => parseCidr(r.subnet).family;
+  // a stored network with ranges: compare them, per family (the spec gives a plain family as subnet/gateway)
+  const stored = (f: number): AddressRange[] => (n.ranges ?? []).filter((r) => famOf(r) === f);
+  const asked = (f: number): AddressRange[] => (s.ranges ?? []).filter((r) => famOf(r) === f);
+  for (const f of [4, 6]) if (rangesText(asked(f)) !== rangesText(stored(f)) && asked(f).length + stored(f).length > 0) return false;
+  const plain = (subnet: string | undefined, gateway: string | undefined, have: string | undefined, haveGw: string | undefined, f: number): boolean =>
+    asked(f).length > 0 || (subnet === have && (subnet === undefined || haveGw === (gateway ?? gw(subnet))));
+  return plain(s.subnet, s.gateway, n.subnet, n.gateway, 4) && plain(s.subnet6, s.gateway6, n.subnet6, n.gateway6, 6) &&
+    (n.gatewayOnBridge !== false) === (s.gatewayOnBridge !== false) &&
     (s.bridge === undefined || n.bridge === s.bridge) && n.mtu === (s.mtu ?? 1500) && n.masquerade === s.masquerade && !n.internal && n.blockHost !== true;
 }
 
@@ -112,33 +136,18 @@ export async function detachInfo(host: Host, info: EndpointInfo): Promise<void> 
 }
 
 /** The routes the library adds inside the container besides its default route. */
-function extraRoutes(routes: readonly CniRoute[], gw4: string, gw6: string | undefined, has6: boolean): NonNullable<AttachOptions['routes']> {
+function extraRoutes(routes: readonly CniRoute[], gw4: string | undefined, gw6: string | undefined, ownDefault: boolean): NonNullable<AttachOptions['routes']> {
   const out: Array<{ dst: string; via?: string }> = [];
   for (const r of routes) {
     const c = parseCidr(r.dst, 'route');
-    if (c.prefixLen === 0) continue; // the default route: the library's own
-    if (c.family === 6 && !has6) continue;
+    if (c.prefixLen === 0 && ownDefault) continue; // the default route: the library's own
+    if ((c.family === 6 ? gw6 : gw4) === undefined && r.gw === undefined) continue; // no address of that family
     const via = r.gw ?? (c.family === 4 ? gw4 : gw6);
     out.push({ dst: networkOf(r.dst), ...(via !== undefined ? { via } : {}) });
   }
   return out;
 }
 
-/** Addresses of a restricted range set, in order, skipping the reserved ones and `taken`. */
-function* candidates(ranges: readonly CniRange[], gateway: string, taken: ReadonlySet<string>): Generator<string> {
-  for (const r of ranges) {
-    const c = parseCidr(r.subnet);
-    const b = broadcast(c);
-    const lo = r.rangeStart !== undefined ? parseIp(r.rangeStart).value : c.network + 1n;
-    const hi = r.rangeEnd !== undefined ? parseIp(r.rangeEnd).value : (b !== undefined ? b - 1n : lastAddress(c));
-    for (let a = lo; a <= hi; a++) {
-      const ip = formatIp(a, c.family);
-      if (ip !== gateway && !taken.has(ip) && a !== c.network && a !== b) yield ip;
-    }
-  }
-}
-
-const restricted = (rs: readonly CniRange[] | undefined): boolean => rs !== undefined && (rs.length > 1 || rs.some((r) => r.rangeStart !== undefined || r.rangeEnd !== undefined));
 const plain = (ip: string): string => { const p = parseIp(ip.split('/')[0]); return formatIp(p.value, p.family); };
 const byFamily = (ips: readonly string[], f: Family): string | undefined => ips.map(plain).find((ip) => familyOf(ip) === f);
 
@@ -169,16 +178,17 @@ async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamR
     if (i.containerId !== env.containerId && i.ifname === env.ifname) await same.detach();
   }
   const requested = cfg.ipam.kind === 'native' ? [...cfg.ipam.addresses, ...cfg.ips] : [delegated?.v4?.address, delegated?.v6?.address].filter((x): x is string => x !== undefined);
-  const ip = byFamily(requested, 4);
+  const ip = info.subnet !== undefined ? byFamily(requested, 4) : undefined;
   const ip6 = info.subnet6 !== undefined ? byFamily(requested, 6) : undefined;
   const routes = cfg.ipam.kind === 'native' ? cfg.ipam.routes : delegated?.routes ?? [];
   const base: AttachOptions = {
     netns: env.netns, ifname: env.ifname, containerId: env.containerId,
     ...(ip6 !== undefined ? { ip6 } : {}), ...(cfg.mac !== undefined ? { mac: cfg.mac } : {}),
-    publish: cfg.portMappings, routes: extraRoutes(routes, info.gateway, info.gateway6, info.subnet6 !== undefined),
+    publish: cfg.portMappings, routes: extraRoutes(routes, info.gateway, info.gateway6, cfg.isGateway),
+    ...(cfg.hairpinMode ? {} : { hairpin: false }),
   };
-  const attach = (n: Network): Promise<Endpoint> => (ip !== undefined || cfg.ipam.kind !== 'native' || (!restricted(cfg.ipam.v4) && !restricted(cfg.ipam.v6))
-    ? n.attach({ ...base, ...(ip !== undefined ? { ip } : {}) }) : attachInRange(host, n, cfg, base));
+  // rangeStart/rangeEnd and several ranges: the network's own ranges (the store's IPAM)
+  const attach = (n: Network): Promise<Endpoint> => n.attach({ ...base, ...(ip !== undefined ? { ip } : {}) });
   let ep: Endpoint;
   try {
     ep = await attach(net);
@@ -191,30 +201,6 @@ async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamR
     ep = await attach(net);
   }
   return resultOf(host, cfg, env, info, ep.info, delegated);
-}
-
-/** Attach with an address of the restricted range(s); an address taken meanwhile: the next. */
-async function attachInRange(host: Host, net: Network, cfg: CniConfig, base: AttachOptions): Promise<Endpoint> {
-  const info = net.info;
-  const eps = await host.endpoints({ network: cfg.name });
-  const taken = new Set(eps.flatMap((e) => [e.ip, e.ip6 ?? '']));
-  const ipam = cfg.ipam.kind === 'native' ? cfg.ipam : undefined;
-  const it4 = restricted(ipam?.v4) ? candidates(ipam?.v4 ?? [], info.gateway, taken) : undefined;
-  const it6 = restricted(ipam?.v6) && base.ip6 === undefined ? candidates(ipam?.v6 ?? [], info.gateway6 ?? '', taken) : undefined;
-  let ip = it4?.next();
-  let ip6 = it6?.next();
-  for (let i = 0; i < MAX_TRIES; i++) {
-    if (ip?.done === true || ip6?.done === true) break;
-    try {
-      return await net.attach({ ...base, ...(ip !== undefined ? { ip: ip.value } : {}), ...(ip6 !== undefined ? { ip6: ip6.value } : {}) });
-    } catch (e) {
-      if (codeOf(e) !== CODE.addrInUse) throw e;
-      // taken meanwhile (by another ADD): the next candidate of each restricted family
-      if (ip !== undefined) ip = it4?.next();
-      if (ip6 !== undefined) ip6 = it6?.next();
-    }
-  }
-  throw new CniError(ERR.ours, `network ${cfg.name} has no free address in its range${(ipam?.v4?.length ?? 0) + (ipam?.v6?.length ?? 0) > 1 ? 's' : ''} (ipam rangeStart/rangeEnd)`);
 }
 
 /** The result document of an endpoint (one rtnl query: the host veth's MAC). */

@@ -11,6 +11,7 @@
 import type { PortMapping } from '../model/types.js';
 import { familyOf, formatIp, parseCidr, parseIp, type Family } from '../util/ip.js';
 import { CniError, ERR } from './errors.js';
+import { makeRangePool } from '../ipam/index.js';
 
 export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'] as const;
 
@@ -161,25 +162,34 @@ function parseRoutes(ipam: unknown): CniRoute[] {
   });
 }
 
-/** Ranges grouped by family: one range set per family (several ranges of one subnet allowed). */
-function groupRanges(sets: ReadonlyArray<{ path: string; ranges: CniRange[] }>): { v4?: CniRange[]; v6?: CniRange[] } {
+/**
+ * Ranges grouped by family: one range set per family (one address per family, as host-local
+ * with one set per family), each set's ranges in order, possibly in different subnets with
+ * their own gateways. Checked here as the library will (ipam makeRangePool), so a bad range
+ * is code 7 naming its key in the config (`ipam.ranges[0][1].rangeStart`).
+ */
+function groupRanges(name: string, sets: ReadonlyArray<{ path: string; ranges: CniRange[] }>): { v4?: CniRange[]; v6?: CniRange[] } {
   const out: { v4?: CniRange[]; v6?: CniRange[] } = {};
   for (const s of sets) {
     const f = s.ranges[0]?.family;
     if (f === undefined) throw bad(s.path, 'an empty range set');
     for (const [i, r] of s.ranges.entries()) {
       if (r.family !== f) throw bad(`${s.path}[${i}]`, 'a range set mixes IPv4 and IPv6');
-      if (r.subnet !== s.ranges[0]?.subnet) throw bad(`${s.path}[${i}].subnet`, `${r.subnet}: several subnets in one range set are not supported yet (use one subnet, several rangeStart/rangeEnd)`);
-      if ((r.gateway ?? '') !== (s.ranges[0]?.gateway ?? '')) throw bad(`${s.path}[${i}].gateway`, 'ranges of one subnet must share the gateway');
     }
     const key = f === 4 ? 'v4' : 'v6';
     if (out[key] !== undefined) throw bad(s.path, `a second IPv${f} range set (one address per family is supported)`);
+    const many = s.ranges.length > 1 || s.path.startsWith('ipam.ranges');
+    try {
+      makeRangePool(name, s.ranges.map((r, i) => ({ ...r, key: many ? `${s.path}[${i}]` : s.path })), f);
+    } catch (e) {
+      throw new CniError(ERR.invalidConfig, `invalid network config: ${(e as Error).message}`);
+    }
     out[key] = s.ranges;
   }
   return out;
 }
 
-function parseIpam(raw: Obj, reqIps: readonly string[]): CniIpam {
+function parseIpam(raw: Obj, reqIps: readonly string[], name: string): CniIpam {
   const ipam = obj(raw, 'ipam', 'ipam');
   if (ipam === undefined) throw bad('ipam', 'missing (the bridge needs an IPAM section)');
   const type = str(ipam, 'type', 'ipam.type');
@@ -212,7 +222,7 @@ function parseIpam(raw: Obj, reqIps: readonly string[]): CniIpam {
       sets.push({ path: `ips[${i}]`, ranges: [{ subnet: networkOf(ip), family: familyOf(ip.split('/')[0]) as Family }] });
     }
     if (sets.length === 0) throw bad('ipam.addresses', 'missing (the static IPAM needs at least one address)');
-    return { kind: 'native', type, ...groupRanges(sets), routes, ...(dns ? { dns } : {}), addresses };
+    return { kind: 'native', type, ...groupRanges(name, sets), routes, ...(dns ? { dns } : {}), addresses };
   }
   const sets: Array<{ path: string; ranges: CniRange[] }> = [];
   const rangesRaw = list(ipam, 'ranges', 'ipam.ranges');
@@ -228,7 +238,7 @@ function parseIpam(raw: Obj, reqIps: readonly string[]): CniIpam {
   if (sets.length === 0) throw bad('ipam.ranges', 'missing (host-local needs subnet or ranges)');
   const resolvConf = str(ipam, 'resolvConf', 'ipam.resolvConf');
   if (resolvConf !== undefined && resolvConf !== '' && !resolvConf.startsWith('/')) throw bad('ipam.resolvConf', `"${resolvConf}" is not an absolute path`);
-  return { kind: 'native', type, ...groupRanges(sets), routes, ...(dns ? { dns } : {}), addresses: [], ...(resolvConf ? { resolvConf } : {}) };
+  return { kind: 'native', type, ...groupRanges(name, sets), routes, ...(dns ? { dns } : {}), addresses: [], ...(resolvConf ? { resolvConf } : {}) };
 }
 
 /** The network of an address in CIDR form ("10.1.0.5/24" → "10.1.0.0/24"). */
@@ -309,8 +319,10 @@ export function parseConfig(raw: Obj, cniArgs: ReadonlyMap<string, string> = new
     cniVersion, name, ...(bridge !== undefined && bridge !== '' ? { bridge } : {}),
     isGateway: bool(raw, 'isGateway', 'isGateway') || isDefaultGateway, isDefaultGateway,
     ipMasq: bool(raw, 'ipMasq', 'ipMasq'), ...(typeof mtuV === 'number' && mtuV !== 0 ? { mtu: mtuV } : {}),
-    hairpinMode: bool(raw, 'hairpinMode', 'hairpinMode'), promiscMode: bool(raw, 'promiscMode', 'promiscMode'),
-    ipam: parseIpam(raw, ips), ...(dns ? { dns } : {}), ...(mac !== undefined ? { mac: mac.toLowerCase() } : {}),
+    // hairpinMode absent: on (the library's default; the reference's is off), false: off
+    hairpinMode: field(raw, 'hairpinMode') === undefined || field(raw, 'hairpinMode') === null || bool(raw, 'hairpinMode', 'hairpinMode'),
+    promiscMode: bool(raw, 'promiscMode', 'promiscMode'),
+    ipam: parseIpam(raw, ips, name), ...(dns ? { dns } : {}), ...(mac !== undefined ? { mac: mac.toLowerCase() } : {}),
     ips, portMappings: parsePortMappings(rc),
     ...(prev !== undefined && prev !== null ? { prevResult: prev as Obj } : {}),
     ...(stateDir !== undefined ? { stateDir } : {}), ...(validAttachments !== undefined ? { validAttachments } : {}),

@@ -26,7 +26,7 @@ import type { NftElemOp } from '../model/plan.js';
  * the gateways are needed (DNS and allowHostPorts are allowed on them).
  */
 export type FirewallNetwork = Pick<NetworkInfo, 'bridge' | 'subnet' | 'subnet6'>
-  & Partial<Pick<NetworkInfo, 'internal' | 'masquerade' | 'gateway' | 'gateway6' | 'blockHost' | 'allowHostPorts'>>;
+  & Partial<Pick<NetworkInfo, 'internal' | 'masquerade' | 'gateway' | 'gateway6' | 'blockHost' | 'allowHostPorts' | 'ranges'>>;
 
 /** Always allowed to the gateway of a blockHost network: DNS. */
 export const HOST_DNS: readonly HostPort[] = [{ port: 53, protocol: 'udp' }, { port: 53, protocol: 'tcp' }];
@@ -112,20 +112,23 @@ function networkBatch(net: FirewallNetwork, opts: RulesetOptions): Batch {
   const br = `"${net.bridge}"`;
   const internal = net.internal === true;
   const masq = !internal && net.masquerade !== false;
-  const p4 = prefixElem(net.subnet, 4, `subnet of network on ${net.bridge}`);
-  const p6 = net.subnet6 === undefined ? undefined : prefixElem(net.subnet6, 6, `IPv6 subnet of network on ${net.bridge}`);
+  // every subnet of the network: subnet/subnet6 and its address ranges' (NetworkSpec.ranges), once each
+  const more = (net.ranges ?? []).map((r) => r.subnet);
+  const p4 = [...new Set([net.subnet, ...more.filter((x) => !x.includes(':'))].filter((x) => x !== undefined).map((x) => prefixElem(x, 4, `subnet of network on ${net.bridge}`)))];
+  const p6 = [...new Set([net.subnet6, ...more.filter((x) => x.includes(':'))].filter((x) => x !== undefined).map((x) => prefixElem(x, 6, `IPv6 subnet of network on ${net.bridge}`)))];
   const b = new Batch();
   const fams: NftFamily[] = opts.ipv6 === false ? ['ip'] : ['ip', 'ip6'];
-  if (opts.ipv6 === false && p6 !== undefined) {
+  if (opts.ipv6 === false && p6.length > 0) {
     throw new InvalidInputError(`network on ${net.bridge} has an IPv6 subnet but the firewall was set up without IPv6`);
   }
   for (const f of fams) {
-    const p = f === 'ip' ? p4 : p6;
     b.add(f, SET.bridges, br);
     b.add(f, SET.intra, `{"concat":[${br},${br}]}`);
     if (internal) b.add(f, SET.internal, br);
-    if (p !== undefined && !internal) b.add(f, SET.hairpin, `{"concat":[${br},${p}]}`);
-    if (p !== undefined && masq) b.add(f, SET.masq, p);
+    for (const p of f === 'ip' ? p4 : p6) {
+      if (!internal) b.add(f, SET.hairpin, `{"concat":[${br},${p}]}`);
+      if (masq) b.add(f, SET.masq, p);
+    }
     if (net.blockHost === true) blockHostElements(b, f, net, br);
   }
   return b;
@@ -136,8 +139,8 @@ function blockHostElements(b: Batch, f: NftFamily, net: FirewallNetwork, br: str
   b.add(f, SET.blockHost, br);
   const gw = f === 'ip' ? net.gateway : net.gateway6;
   if (gw === undefined) {
-    if (f === 'ip') throw new InvalidInputError(`network on ${net.bridge} blocks the host but has no gateway`);
-    return; // no IPv6 subnet: nothing of IPv6 reaches the host's gateway
+    if (f === 'ip' && net.subnet !== undefined) throw new InvalidInputError(`network on ${net.bridge} blocks the host but has no gateway`);
+    return; // no subnet of this family: nothing of it reaches the host's gateway
   }
   if (!isIp(gw, f === 'ip' ? 4 : 6)) throw new InvalidInputError(`invalid gateway "${String(gw)}" of network on ${net.bridge}`);
   for (const hp of [...HOST_DNS, ...net.allowHostPorts ?? []]) {
@@ -208,7 +211,7 @@ export function removeGuardElements(ep: GuardEndpoint, opts: RulesetOptions = {}
 }
 
 function checkEndpointIp(ip: string | undefined, family: 4 | 6, what: string): string | undefined {
-  if (ip === undefined) return undefined;
+  if (ip === undefined || ip === '') return undefined; // '': no address of this family (EndpointInfo's way)
   if (!isIp(ip, family)) {
     throw new InvalidInputError(`invalid endpoint ${what} "${String(ip)}": not an IPv${family} address`);
   }
@@ -224,7 +227,8 @@ function publishBatch(ep: FirewallEndpoint, mappings: readonly PortMapping[], op
   for (const m of mappings) {
     validatePortMapping(m);
     const spec = formatPortSpec(m);
-    const h = m.hostIp;
+    // the state's canonical "every address" (0.0.0.0) on an endpoint without IPv4 (an IPv6-only network): its IPv6 side
+    const h = m.hostIp === '0.0.0.0' && cip4 === undefined ? undefined : m.hostIp;
     // Which tables/maps this mapping goes to.
     let v4: 'any' | 'ip' | undefined;
     let v6: 'any' | 'ip' | undefined;

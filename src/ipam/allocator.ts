@@ -52,7 +52,7 @@ export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Alloc
   while (c < pool.span) {
     const a = addressAt(pool, c);
     c++;
-    if (a === pool.gateway) continue; // the gateway is always the circle's last position
+    if (pool.gateways.has(a)) continue; // a range's gateway: the last position of its circle
     const ip = formatIp(a, pool.family);
     if (b.tryLease(ip)) return { ip, cursor: c };
     // taken by a static request ahead of the cursor: skip it, once
@@ -65,7 +65,12 @@ export function allocateNext(pool: Pool, cursor: bigint, b: LeaseBackend): Alloc
   }
   throw new CtnetError(
     `network "${pool.network}" has no free IPv${pool.family} address: all ${pool.capacity} ` +
-    `usable addresses of ${pool.subnet} are leased`, CODE.exhausted);
+    `usable addresses of ${rangesText(pool)} are leased`, CODE.exhausted);
+}
+
+/** The pool's subnet, or its ranges ("10.1.0.0/24 (10.1.0.10-10.1.0.20), 10.2.0.0/24"). */
+function rangesText(pool: Pool): string {
+  return pool.ranges.map((r) => r.whole ? r.subnet : `${r.subnet} (${formatIp(r.lo, pool.family)}-${formatIp(r.hi, pool.family)})`).join(', ');
 }
 
 /**
@@ -79,12 +84,14 @@ export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: Le
     throw new InvalidInputError(`invalid ${what}: not an IPv${pool.family} address (subnet ${pool.subnet})`);
   }
   const ip = formatIp(p.value, p.family);
-  if (!contains(pool.cidr, p.value)) {
-    throw new InvalidInputError(`invalid ${what}: ${ip} is outside the subnet ${pool.subnet}`);
+  if (!pool.ranges.some((r) => contains(r.cidr, p.value))) {
+    const subnets = [...new Set(pool.ranges.map((r) => r.subnet))];
+    throw new InvalidInputError(`invalid ${what}: ${ip} is outside the subnet${subnets.length > 1 ? 's' : ''} ${subnets.join(', ')}`);
   }
   const reserved = reservedReason(pool, p.value);
   if (reserved !== undefined) {
-    throw new InvalidInputError(`invalid ${what}: ${ip} is ${reserved} of ${pool.subnet}`);
+    const sub = pool.ranges.find((r) => contains(r.cidr, p.value));
+    throw new InvalidInputError(`invalid ${what}: ${ip} is ${reserved}${reserved.startsWith('outside') ? '' : ` of ${sub?.subnet ?? pool.subnet}`}`);
   }
   if (!b.tryLease(ip)) {
     const holder = b.holderOf(ip);
@@ -104,8 +111,9 @@ export function claimStatic(pool: Pool, cursor: bigint, requested: string, b: Le
  */
 export function noteReleased(pool: Pool, cursor: bigint, ip: string, b: LeaseBackend): void {
   const p = parseIp(ip);
-  if (p.family !== pool.family || p.value < pool.lo || p.value > pool.hi || p.value === pool.gateway) return;
-  if (positionOf(pool, p.value) < cursor) {
+  if (p.family !== pool.family || pool.gateways.has(p.value)) return;
+  const pos = positionOf(pool, p.value);
+  if (pos >= 0n && pos < cursor) {
     b.addFree(formatIp(p.value, p.family));
   }
 }

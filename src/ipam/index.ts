@@ -2,7 +2,8 @@
  * ipam/ — address allocation policy (pure; state/ stores what it decides).
  */
 export {
-  validatePool, defaultGateway, makePool, addressAt, positionOf, reservedReason, macFromIp, type Pool,
+  validatePool, defaultGateway, makePool, makeRangePool, rangeHolding, addressAt, positionOf, reservedReason, macFromIp,
+  type Pool, type PoolRange, type RangeInput,
 } from './pool.js';
 export {
   allocateNext, claimStatic, noteReleased,

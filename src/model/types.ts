@@ -40,7 +40,8 @@ export type Labels = Readonly<Record<string, string>>;
 
 /**
  * One address range of a network, as a CNI host-local `ranges` entry: a subnet, the part
- * of it handed out (default: all of it) and its gateway (default: its first address).
+ * of it handed out (default: all of it) and its gateway (default: its first address, which
+ * the bridge carries).
  */
 export interface AddressRange {
   readonly subnet: string;
@@ -56,8 +57,8 @@ export interface AddressRange {
 export interface NetworkSpec {
   readonly name: string;
   /**
-   * IPv4 subnet in CIDR form, e.g. "172.18.0.0/16". Optional in the type for IPv6-only
-   * networks (subnet6 alone), which are still refused until a later issue enables them.
+   * IPv4 subnet in CIDR form, e.g. "172.18.0.0/16". Absent with subnet6 (or IPv6 ranges)
+   * alone: an IPv6-only network.
    */
   readonly subnet?: string;
   /** Optional IPv6 subnet (dual stack), e.g. "fd00:18::/64". */
@@ -74,10 +75,20 @@ export interface NetworkSpec {
   /** Masquerade traffic leaving the subnet through anything but its bridge. Default true. */
   readonly masquerade?: boolean;
   /**
-   * Further address ranges (CNI `ranges`), of either family, beyond subnet/subnet6. Carried
-   * by the type and the state; refused until IPAM allocates from them (a later issue).
+   * Address ranges (CNI host-local `ranges`), of either family, in order: IPAM takes a
+   * container's address from the first range of its family with a free one (one address per
+   * family), the bridge carries every range's gateway, the container gets the prefix of its
+   * range and its default route via that range's gateway. subnet/subnet6 (when given) is the
+   * first range of its family, unless that family's first range restates it (then with its
+   * rangeStart/rangeEnd). The network's subnet/gateway are its first range's.
    */
   readonly ranges?: readonly AddressRange[];
+  /**
+   * false: the bridge carries no gateway address (CNI `isGateway: false`); the containers
+   * then get no default route unless an attach asks (AttachOptions.defaultRoute). Default true.
+   */
+  readonly gatewayOnBridge?: boolean;
+
   readonly labels?: Labels;
   /**
    * Create the network even when its subnet overlaps one of the host's routes (not its
@@ -105,10 +116,10 @@ export interface NetworkInfo {
   readonly name: string;
   /** stable id (64 hex digits), chosen when the network is created; never reused */
   readonly id?: string;
-  /** IPv4 subnet (always present until IPv6-only networks are enabled) */
-  readonly subnet: string;
+  /** IPv4 subnet (the first IPv4 range's); absent on an IPv6-only network */
+  readonly subnet?: string;
   readonly subnet6?: string;
-  readonly gateway: string;
+  readonly gateway?: string;
   readonly gateway6?: string;
   readonly bridge: string;
   readonly bridgeMac: string;
@@ -117,8 +128,11 @@ export interface NetworkInfo {
   readonly masquerade: boolean;
   readonly endpoints: number;
   readonly createdAt: string;
-  /** present when the spec had them */
+  /** present when the spec had them: every range of both families, gateways resolved */
   readonly ranges?: readonly AddressRange[];
+  /** present (false) when the bridge carries no gateway address */
+  readonly gatewayOnBridge?: false;
+
   readonly labels?: Labels;
   /** present (true) when containers may not reach the host; then allowHostPorts too (DNS not listed: always allowed) */
   readonly blockHost?: boolean;
@@ -158,6 +172,13 @@ export interface AttachOptions {
   readonly name?: string;
   readonly aliases?: readonly string[];
   readonly containerId?: string;
+  /**
+   * Add the default route(s) via the gateway of the container's range. Default: true for the
+   * first network of a netns on a network whose bridge carries its gateway, else false.
+   */
+  readonly defaultRoute?: boolean;
+  /** Hairpin mode on the host port (a container reaching its own published port). Default true. */
+  readonly hairpin?: boolean;
 }
 
 export interface EndpointInfo {
@@ -176,10 +197,11 @@ export interface EndpointInfo {
   readonly ownsNetns: boolean;
   readonly ifname: string;
   readonly hostIfname: string;
-  /** CIDR form, e.g. "172.18.0.2/16" */
+  /** CIDR form, e.g. "172.18.0.2/16" ("" without an IPv4 address: an IPv6-only network) */
   readonly address: string;
-  /** plain IP, e.g. "172.18.0.2" */
+  /** plain IP, e.g. "172.18.0.2" ("" without one) */
   readonly ip: string;
+  /** the gateway of the range the address came from ("" without one) */
   readonly gateway: string;
   readonly address6?: string;
   readonly ip6?: string;

@@ -186,7 +186,7 @@ export class EndpointTable {
           throw new InvalidInputError(`invalid address "${input.ip6}" requested on network "${net.name}": the network has no IPv6 subnet`);
         }
         if (n4 !== c4 || n6 !== c6) this.#nets.setCursors(net.name, n4, n6);
-        if (ip !== null) mac ??= macFromIp(ip);
+        if ((ip ?? ip6) !== null) mac ??= macFromIp((ip ?? ip6) as string); // IPv6-only: from the IPv6 address
         hostIfname ??= `ctv${this.#ifnameTag}${this.#nextVeth().toString(36)}`;
       }
       const row: EndpointRow = {

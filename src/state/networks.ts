@@ -1,6 +1,7 @@
 /**
  * state/networks.ts — the networks table: create (defaults resolved, conflicts refused in
- * the same transaction), read, delete, and each network's address pools for IPAM.
+ * the same transaction), read, delete, and each network's address pools for IPAM: per
+ * family its subnet, or its address ranges (NetworkSpec.ranges), IPv6-only networks too.
  *
  * Layer: state. Address geometry is ipam/pool.ts's; name/MAC/MTU rules are validate/'s.
  * See docs/ARCHITECTURE.md, "State model".
@@ -8,10 +9,10 @@
 import type Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { CtnetError, InvalidInputError, CODE } from '../model/errors.js';
-import { formatIp, overlaps, parseCidr } from '../util/ip.js';
+import { formatIp, networkText, overlaps, parseCidr, parseIp } from '../util/ip.js';
 import { checkIfname, checkMac, checkMtu } from '../validate/kernel.js';
 import { checkNetworkSubnet } from '../validate/subnet.js';
-import { makePool, type Pool } from '../ipam/pool.js';
+import { makePool, makeRangePool, validatePool, type Pool, type RangeInput } from '../ipam/pool.js';
 import type { AddressRange, HostPort, Labels, NetworkSpec } from '../model/types.js';
 import type { NetworkInput, NetworkRecord } from './types.js';
 import { fromJson, type Mutable, type Tx } from './rows.js';
@@ -30,7 +31,7 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const LABEL_KEY_MAX = 253;
 
 /** What putNetwork compares when the network exists (existOk: identical means no change). */
-const COMPARED = ['subnet', 'subnet6', 'gateway', 'gateway6', 'bridge', 'mtu', 'internal', 'masquerade'] as const;
+const COMPARED = ['subnet', 'subnet6', 'gateway', 'gateway6', 'ranges', 'bridge', 'mtu', 'internal', 'masquerade'] as const;
 
 function checkLabels(labels: unknown, name: string): Labels {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
@@ -43,17 +44,66 @@ function checkLabels(labels: unknown, name: string): Labels {
   return labels as Labels;
 }
 
+/** A family's ranges as given, each `ranges` entry with the key that names it in errors ("ranges[1]"). */
+type KeyedRange = RangeInput;
+
 /**
- * What the model can say but the product cannot do yet, refused in one place (a later
- * issue removes these lines): IPv6-only networks and extra address ranges.
+ * The ranges of each family, in order (NetworkSpec.ranges): subnet/subnet6 first unless the
+ * family's first range restates it (then its gateway must agree), then `ranges` of that family.
  */
-function refuseNotYet(input: NetworkInput): void {
-  if (input.subnet === undefined) {
-    throw new InvalidInputError(`invalid network "${input.name}": an IPv4 subnet is required (IPv6-only networks are not supported yet)`);
+function rangesOf(input: NetworkInput): { r4: KeyedRange[]; r6: KeyedRange[] } {
+  const name = input.name;
+  if (input.ranges !== undefined && !Array.isArray(input.ranges)) throw new InvalidInputError(`invalid ranges of network "${name}": expected a list of {subnet, rangeStart?, rangeEnd?, gateway?}`);
+  const given: Array<KeyedRange & { family: 4 | 6; key?: string }> = (input.ranges ?? []).map((r, i) => {
+    const key = `ranges[${i}]`;
+    if (r === null || typeof r !== 'object' || typeof r.subnet !== 'string') throw new InvalidInputError(`invalid ${key} of network "${name}": expected {subnet, rangeStart?, rangeEnd?, gateway?}`);
+    const c = validatePool(r.subnet, `${key}.subnet of network "${name}"`);
+    return { ...r, subnet: networkText(c), key, family: c.family };
+  });
+  const out = { r4: [] as KeyedRange[], r6: [] as KeyedRange[] };
+  for (const [f, subnet, gateway, list] of [[4, input.subnet, input.gateway, out.r4], [6, input.subnet6, input.gateway6, out.r6]] as const) {
+    const mine = given.filter((r) => r.family === f);
+    const key = f === 4 ? 'subnet' : 'subnet6';
+    if (subnet !== undefined) {
+      const canon = networkText(validatePool(subnet, `${key} of network "${name}"`, f));
+      const first = mine[0];
+      if (first !== undefined && first.subnet === canon) {
+        if (gateway !== undefined && first.gateway !== undefined && canonIp(gateway) !== canonIp(first.gateway)) {
+          throw new InvalidInputError(`invalid network "${name}": ${f === 4 ? 'gateway' : 'gateway6'} ${gateway} differs from ${first.key ?? ''}.gateway ${first.gateway} (the same subnet)`);
+        }
+        mine[0] = { ...first, ...(gateway !== undefined && first.gateway === undefined ? { gateway } : {}) };
+      } else {
+        mine.unshift({ subnet: canon, ...(gateway !== undefined ? { gateway } : {}), family: f });
+      }
+    } else if (gateway !== undefined) {
+      throw new InvalidInputError(`invalid network "${name}": ${f === 4 ? 'gateway' : 'gateway6'} ${gateway} given without ${key}`);
+    }
+    list.push(...mine.map(({ family: _f, ...r }) => r as KeyedRange));
   }
-  if (input.ranges !== undefined && input.ranges.length > 0) {
-    throw new InvalidInputError(`invalid network "${input.name}": address ranges are not supported yet (use subnet and subnet6)`);
+  if (out.r4.length === 0 && out.r6.length === 0) {
+    throw new InvalidInputError(`invalid network "${name}": no subnet (give subnet, subnet6 or ranges)`);
   }
+  return out;
+}
+
+const canonIp = (ip: string): string => { const p = parseIp(ip); return formatIp(p.value, p.family); };
+
+/** A pool's ranges as stored (gateways resolved; rangeStart/rangeEnd only when given). */
+function storedRanges(p: Pool | undefined, given: readonly RangeInput[]): AddressRange[] {
+  return (p?.ranges ?? []).map((r, i) => ({
+    subnet: r.subnet, gateway: formatIp(r.gateway, p?.family ?? 4),
+    ...(given[i]?.rangeStart !== undefined ? { rangeStart: formatIp(r.lo, p?.family ?? 4) } : {}),
+    ...(given[i]?.rangeEnd !== undefined ? { rangeEnd: formatIp(r.hi, p?.family ?? 4) } : {}),
+  }));
+}
+
+/** The pool of a stored family: its ranges when the row has some of that family, else subnet/gateway. */
+function rowPool(net: NetworkRow, ranges: readonly AddressRange[] | undefined, f: 4 | 6): Pool | undefined {
+  const mine = (ranges ?? []).filter((r) => parseCidr(r.subnet).family === f);
+  if (mine.length > 0) return makeRangePool(net.name, mine, f);
+  const subnet = f === 4 ? net.subnet : net.subnet6;
+  const gateway = f === 4 ? net.gateway : net.gateway6;
+  return subnet !== null ? makePool(net.name, subnet, gateway ?? undefined, f) : undefined;
 }
 
 /** allowHostPorts as given (8080, "8080", "8080/tcp", {port, protocol}) → sorted, unique HostPorts. */
@@ -83,20 +133,21 @@ export function normalizeHostPorts(list: NetworkSpec['allowHostPorts'], name: st
 const hostPortsText = (l: readonly HostPort[]): string => l.map((p) => `${p.port}/${p.protocol}`).join(',');
 
 export function toNetwork(r: NetworkRow): NetworkRecord {
-  if (r.subnet === null || r.gateway === null) {
-    throw new CtnetError(`network "${r.name}" is IPv6-only, which this ctnet-fast cannot use yet; upgrade ctnet-fast`, CODE.schema);
-  }
   const n: Mutable<NetworkRecord> = {
-    name: r.name, id: r.id, subnet: r.subnet, gateway: r.gateway, bridge: r.bridge, bridgeMac: r.bridge_mac, mtu: r.mtu,
+    name: r.name, id: r.id, bridge: r.bridge, bridgeMac: r.bridge_mac, mtu: r.mtu,
     internal: r.internal === 1, masquerade: r.masquerade === 1, endpoints: r.endpoints ?? 0, createdAt: r.created_at,
     spec: JSON.parse(r.spec) as NetworkSpec,
   };
+  if (r.subnet !== null) n.subnet = r.subnet;
+  if (r.gateway !== null) n.gateway = r.gateway;
   if (r.subnet6 !== null) n.subnet6 = r.subnet6;
   if (r.gateway6 !== null) n.gateway6 = r.gateway6;
   const ranges = fromJson<AddressRange[]>(r.ranges);
   if (ranges !== undefined) n.ranges = ranges;
   const labels = JSON.parse(r.labels) as Labels;
   if (Object.keys(labels).length > 0) n.labels = labels;
+  // like blockHost below: in the spec as given (no column of their own)
+  if (n.spec.gatewayOnBridge === false) n.gatewayOnBridge = false;
   // blockHost lives in the spec as given (no column of its own): resolved the same way as at put
   if (n.spec.blockHost === true) {
     n.blockHost = true;
@@ -119,7 +170,7 @@ export class NetworkTable {
       row: p('SELECT * FROM networks WHERE name = ?'),
       withCount: p(`SELECT n.*, ${COUNT} FROM networks n WHERE n.name = ?`),
       list: p(`SELECT n.*, ${COUNT} FROM networks n ORDER BY n.name`),
-      subnets: p('SELECT name, subnet, subnet6 FROM networks'),
+      subnets: p('SELECT name, subnet, subnet6, ranges FROM networks'),
       byBridge: p('SELECT name FROM networks WHERE bridge = ?'),
       insert: p(`INSERT INTO networks (name, id, subnet, subnet6, gateway, gateway6, ranges, labels, bridge, bridge_mac, mtu, internal, masquerade, created_at, spec)
         VALUES (@name, @id, @subnet, @subnet6, @gateway, @gateway6, @ranges, @labels, @bridge, @bridge_mac, @mtu, @internal, @masquerade, @created_at, @spec)`),
@@ -139,11 +190,12 @@ export class NetworkTable {
     }
     // `attach --network host|none` means host and none mode: a network of that name could never be reached
     if (name === 'host' || name === 'none') throw new InvalidInputError(`invalid network name "${name}": reserved ("--network ${name}" means ${name} mode)`);
-    refuseNotYet(input);
-    const pool4 = makePool(name, input.subnet as string, input.gateway, 4);
-    const pool6 = input.subnet6 !== undefined ? makePool(name, input.subnet6, input.gateway6, 6) : undefined;
-    if (input.subnet6 === undefined && input.gateway6 !== undefined) {
-      throw new InvalidInputError(`invalid network "${name}": gateway6 ${input.gateway6} given without subnet6`);
+    const { r4, r6 } = rangesOf(input);
+    const pool4 = r4.length > 0 ? makeRangePool(name, r4, 4) : undefined;
+    const pool6 = r6.length > 0 ? makeRangePool(name, r6, 6) : undefined;
+    const ranges = input.ranges !== undefined && input.ranges.length > 0 ? [...storedRanges(pool4, r4), ...storedRanges(pool6, r6)] : undefined;
+    for (const k of ['gatewayOnBridge'] as const) {
+      if (input[k] !== undefined && typeof input[k] !== 'boolean') throw new InvalidInputError(`invalid ${k} of network "${name}": expected true or false`);
     }
     const labels = input.labels !== undefined ? checkLabels(input.labels, name) : {};
     const hash = createHash('sha256').update(name).digest();
@@ -162,9 +214,9 @@ export class NetworkTable {
       throw new InvalidInputError(`invalid network "${name}": allowHostPorts ${hostPortsText(hostPorts)} given without blockHost (without it every host port is reachable)`);
     }
     const row = {
-      name, id: randomBytes(32).toString('hex'), subnet: pool4.subnet, subnet6: pool6?.subnet ?? null,
-      gateway: formatIp(pool4.gateway, 4), gateway6: pool6 ? formatIp(pool6.gateway, 6) : null,
-      ranges: input.ranges !== undefined ? JSON.stringify(input.ranges) : null, labels: JSON.stringify(labels),
+      name, id: randomBytes(32).toString('hex'), subnet: pool4?.subnet ?? null, subnet6: pool6?.subnet ?? null,
+      gateway: pool4 ? formatIp(pool4.gateway, 4) : null, gateway6: pool6 ? formatIp(pool6.gateway, 6) : null,
+      ranges: ranges !== undefined ? JSON.stringify(ranges) : null, labels: JSON.stringify(labels),
       bridge, bridge_mac: bridgeMac, mtu, internal: internal ? 1 : 0, masquerade: masquerade ? 1 : 0,
       created_at: new Date().toISOString(), spec: JSON.stringify(input),
     };
@@ -176,6 +228,9 @@ export class NetworkTable {
           if (existing[k] !== row[k]) diffs.push(`${k} ${String(existing[k])} (asked ${String(row[k])})`);
         }
         const had = toNetwork(existing);
+        if ((had.gatewayOnBridge !== false) !== (input.gatewayOnBridge !== false)) {
+          diffs.push(`gatewayOnBridge ${String(had.gatewayOnBridge !== false)} (asked ${String(input.gatewayOnBridge !== false)})`);
+        }
         if ((had.blockHost === true) !== blockHost) diffs.push(`blockHost ${String(had.blockHost === true)} (asked ${String(blockHost)})`);
         else if (hostPortsText(had.allowHostPorts ?? []) !== hostPortsText(hostPorts)) {
           diffs.push(`allowHostPorts ${hostPortsText(had.allowHostPorts ?? []) || 'none'} (asked ${hostPortsText(hostPorts) || 'none'})`);
@@ -184,16 +239,13 @@ export class NetworkTable {
         throw new CtnetError(`network "${name}" already exists${diffs.length ? ` with ${diffs.join(', ')}` : ''}`, CODE.exists);
       }
       // a new network never takes a special range (loopback, multicast, link-local, /0…)
-      checkNetworkSubnet(pool4.subnet, 4, `subnet of network "${name}"`);
-      if (pool6 !== undefined) checkNetworkSubnet(pool6.subnet, 6, `subnet6 of network "${name}"`);
+      const subnets = [...new Set([pool4, pool6].flatMap((p) => p?.ranges.map((r) => r.subnet) ?? []))];
+      for (const subnet of subnets) checkNetworkSubnet(subnet, parseCidr(subnet).family, `subnet of network "${name}"`);
       const byBridge = this.#s.byBridge.get(bridge) as { name: string } | undefined;
       if (byBridge) throw new CtnetError(`bridge ${bridge} is already used by network "${byBridge.name}"`, CODE.exists);
-      for (const p of pool6 ? [pool4, pool6] : [pool4]) {
-        const other = this.findOverlapping(p.subnet);
-        if (other) {
-          const theirs = p.family === 4 ? other.subnet : other.subnet6;
-          throw new CtnetError(`subnet ${p.subnet} of network "${name}" overlaps ${String(theirs)} of network "${other.name}"`, CODE.overlap);
-        }
+      for (const subnet of subnets) {
+        const other = this.#overlapping(subnet);
+        if (other) throw new CtnetError(`subnet ${subnet} of network "${name}" overlaps ${other.theirs} of network "${other.name}"`, CODE.overlap);
       }
       this.#s.insert.run(row);
       return { network: this.get(name) as NetworkRecord, created: true };
@@ -217,11 +269,21 @@ export class NetworkTable {
 
   /** See Store.findOverlappingNetwork. */
   findOverlapping(subnet: string, exceptName?: string): NetworkRecord | undefined {
+    const hit = this.#overlapping(subnet, exceptName);
+    return hit !== undefined ? this.get(hit.name) : undefined;
+  }
+
+  /** The first network with a subnet (its own or a range's) overlapping `subnet`, and that subnet. */
+  #overlapping(subnet: string, exceptName?: string): { name: string; theirs: string } | undefined {
     const c = parseCidr(subnet, 'subnet');
-    for (const r of this.#s.subnets.all() as Array<{ name: string; subnet: string | null; subnet6: string | null }>) {
+    for (const r of this.#s.subnets.all() as Array<{ name: string; subnet: string | null; subnet6: string | null; ranges: string | null }>) {
       if (r.name === exceptName) continue;
-      const theirs = c.family === 4 ? r.subnet : r.subnet6;
-      if (theirs !== null && overlaps(c, parseCidr(theirs))) return this.get(r.name);
+      const theirs = [c.family === 4 ? r.subnet : r.subnet6, ...(fromJson<AddressRange[]>(r.ranges) ?? []).map((x) => x.subnet)];
+      for (const t of theirs) {
+        if (t === null) continue;
+        const tc = parseCidr(t);
+        if (tc.family === c.family && overlaps(c, tc)) return { name: r.name, theirs: t };
+      }
     }
     return undefined;
   }
@@ -245,14 +307,11 @@ export class NetworkTable {
 
   /** The IPAM pools of a network row (cached). */
   poolsOf(net: NetworkRow): Pools {
-    const key = `${net.subnet ?? ''}|${net.gateway ?? ''}|${net.subnet6 ?? ''}|${net.gateway6 ?? ''}`;
+    const key = `${net.subnet ?? ''}|${net.gateway ?? ''}|${net.subnet6 ?? ''}|${net.gateway6 ?? ''}|${net.ranges ?? ''}`;
     const hit = this.#pools.get(net.name);
     if (hit && hit.key === key) return hit;
-    const e: Pools = {
-      key,
-      pool4: net.subnet !== null ? makePool(net.name, net.subnet, net.gateway ?? undefined, 4) : undefined,
-      pool6: net.subnet6 !== null ? makePool(net.name, net.subnet6, net.gateway6 ?? undefined, 6) : undefined,
-    };
+    const ranges = fromJson<AddressRange[]>(net.ranges);
+    const e: Pools = { key, pool4: rowPool(net, ranges, 4), pool6: rowPool(net, ranges, 6) };
     this.#pools.set(net.name, e);
     return e;
   }

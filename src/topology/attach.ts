@@ -61,6 +61,8 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
   const withRules = ctx.fw.active;
   if (withRules) await ctx.fw.ensureBase();
 
+  // the first network of a netns gives the default route, if its bridge has a gateway (AttachOptions.defaultRoute)
+  const defaultRoute = opts.defaultRoute ?? (others.length === 0 && net.gatewayOnBridge !== false);
   ctx.trace?.('validated');
   // addresses of detached containers whose netns lives on stay leased (linger.ts)
   const rec = await allocateAfterLingering(ctx, () => ctx.store.transaction(() => {
@@ -71,14 +73,14 @@ export async function attachBridge(ctx: HostContext, net: NetworkView, opts: Att
     return ctx.store.beginAttach({
       network: net.name, netns: ns.path, ...(ns.name !== undefined ? { netnsName: ns.name } : {}), ownsNetns: create,
       ifname, ...(opts.ip !== undefined ? { ip: opts.ip } : {}), ...(opts.ip6 !== undefined ? { ip6: opts.ip6 } : {}),
-      ...(mac !== undefined ? { mac } : {}), ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}), ports, data: { ...selfOwner(), ...intentData(routes, others.length === 0) },
+      ...(mac !== undefined ? { mac } : {}), ...(opts.containerId !== undefined ? { containerId: opts.containerId } : {}), ports, data: { ...selfOwner(), ...intentData(routes, defaultRoute), ...(opts.hairpin === false ? { hairpin: false } : {}) },
     });
   }));
   ctx.trace?.('recorded');
   const input: EndpointPlanInput = {
     id: rec.id, netnsPath: ns.path, createNetns: create, ifname, hostIfname: rec.hostIfname ?? '',
-    ip: rec.ip ?? '', ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
-    defaultRoute: others.length === 0,
+    ...(rec.ip !== undefined ? { ip: rec.ip } : {}), ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}), mac: rec.mac ?? '', routes,
+    defaultRoute, ...(opts.hairpin === false ? { hairpin: false } : {}),
   };
   // the guard and the published ports: steps in the same plan, or applied right after it (firewall driver's choice)
   const fw = withRules ? ctx.fw.contribute(attachBatch(guardEndpoint(input), rec.ports, ctx.fw.ruleOpts), `guard ${input.hostIfname} and publish ports of ${ns.path}`) : undefined;
@@ -128,7 +130,7 @@ function intentData(routes: EndpointPlanInput['routes'], defaultRoute: boolean):
 
 /** What the guard reads of an attach (its host veth, MAC and addresses). */
 function guardEndpoint(input: EndpointPlanInput): GuardEndpoint {
-  return { hostIfname: input.hostIfname, mac: input.mac, ip: input.ip, ...(input.ip6 !== undefined ? { ip6: input.ip6 } : {}) };
+  return { hostIfname: input.hostIfname, mac: input.mac, ip: input.ip ?? '', ...(input.ip6 !== undefined ? { ip6: input.ip6 } : {}) };
 }
 
 /** The nsfs identity (device, inode) of a netns path. */

@@ -115,7 +115,7 @@ function unpublish(ctx: HostContext, rec: EndpointRecord): FirewallContribution 
 
 /** What its anti-spoofing element holds (none before the attach knew its veth, MAC and address). */
 function guardOf(rec: EndpointRecord): GuardEndpoint | undefined {
-  if (rec.hostIfname === undefined || rec.mac === undefined || rec.ip === undefined) return undefined;
+  if (rec.hostIfname === undefined || rec.mac === undefined || (rec.ip ?? rec.ip6) === undefined) return undefined;
   return { hostIfname: rec.hostIfname, mac: rec.mac, ...firewallEndpoint(rec) };
 }
 

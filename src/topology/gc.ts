@@ -50,13 +50,13 @@ export interface GcOptions {
  */
 async function attachComplete(ctx: HostContext, ep: EndpointRecord, hostLinks: ReadonlySet<string>): Promise<NetnsIdentity | undefined> {
   if (ep.mode !== 'bridge') return existsSync(ep.netns) ? {} : undefined;
-  if (!existsSync(ep.netns) || ep.hostIfname === undefined || !hostLinks.has(ep.hostIfname) || ep.ip === undefined) return undefined;
-  const r = await ctx.backend.run({ steps: [{ kind: 'netnsOpen', path: ep.netns }, { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkGet', link: ep.ifname }, { op: 'addrList', family: 4 }] }] });
+  if (!existsSync(ep.netns) || ep.hostIfname === undefined || !hostLinks.has(ep.hostIfname) || (ep.ip ?? ep.ip6) === undefined) return undefined;
+  const r = await ctx.backend.run({ steps: [{ kind: 'netnsOpen', path: ep.netns }, { kind: 'rtnl', ns: { slot: 0 }, ops: [{ op: 'linkGet', link: ep.ifname }, { op: 'addrList', family: ep.ip !== undefined ? 4 : 6 }] }] });
   const ops = r[1]?.ok === true ? r[1].ops : undefined;
   const link = ops?.[0]?.ok === true ? ops[0].value as Link : undefined;
   const addrs = ops?.[1]?.ok === true ? ops[1].value as readonly Addr[] : [];
   // complete: its identity is the one the ready mark records (the netns our veth is in)
-  return link?.up === true && addrs.some((a) => a.index === link.index && a.local === ep.ip) ? identityOf(r[0]) : undefined;
+  return link?.up === true && addrs.some((a) => a.index === link.index && a.local === (ep.ip ?? ep.ip6)) ? identityOf(r[0]) : undefined;
 }
 
 /**

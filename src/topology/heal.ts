@@ -25,7 +25,7 @@ import { endpointAlias } from '../model/names.js';
 import { planFailures, rtnlStep, toNetlinkError, type Labelled } from '../backend/result.js';
 import type { EndpointRecord, NetworkRecord } from '../state/index.js';
 import type { HostContext } from './context.js';
-import { atSlot, attachSteps, type EndpointPlanInput, type NetworkView } from './plans.js';
+import { atSlot, attachSteps, bridgeAddrOps, containerAddrOp, rangeOf, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { networkView } from './records.js';
 
 /** gc's report, filled in place. */
@@ -94,8 +94,7 @@ function gatewayRepairs(ctx: HostContext, n: NetworkRecord, br: Link, addrs: rea
     const what = `re-add the gateway address ${op.local}/${op.prefixLen} to bridge ${n.bridge} of network ${n.name}`;
     out.push({ what, steps: [rtnlStep(ctx.hostNs, [op], what)] });
   };
-  if (!has(v.gateway)) add({ op: 'addrAdd', link: br.index, family: 4, local: v.gateway, prefixLen: v.prefixLen, ...(v.broadcast !== undefined ? { broadcast: v.broadcast } : {}) });
-  if (v.gateway6 !== undefined && v.prefixLen6 !== undefined && !has(v.gateway6)) add({ op: 'addrAdd', link: br.index, family: 6, local: v.gateway6, prefixLen: v.prefixLen6, nodad: true });
+  for (const op of bridgeAddrOps(v, br.index)) if (!has(op.local)) add(op);
   return out;
 }
 
@@ -105,21 +104,15 @@ function inPlaceRepair(ep: EndpointRecord, v: NetworkView, c: Link, ins: Inside,
   const labels: string[] = [];
   const has = (ip: string): boolean => ins.addrs.some((a) => a.index === c.index && a.local === ip);
   if (!c.up) { ops.push({ op: 'linkSet', link: c.index, up: true }); labels.push(`set ${ep.ifname} up`); }
-  if (ep.ip !== undefined && !has(ep.ip)) {
-    ops.push({ op: 'addrAdd', link: c.index, family: 4, local: ep.ip, prefixLen: v.prefixLen, ...(v.broadcast !== undefined ? { broadcast: v.broadcast } : {}) });
-    labels.push(`add ${ep.ip}/${v.prefixLen}`);
-  }
-  if (ep.ip6 !== undefined && v.prefixLen6 !== undefined && !has(ep.ip6)) {
-    ops.push({ op: 'addrAdd', link: c.index, family: 6, local: ep.ip6, prefixLen: v.prefixLen6, nodad: true });
-    labels.push(`add ${ep.ip6}/${v.prefixLen6}`);
-  }
-  if (wantsDefault && !ins.routes.some(isDefault(4))) {
-    ops.push({ op: 'routeAdd', family: 4, gateway: v.gateway, link: c.index });
-    labels.push(`add the default route via ${v.gateway}`);
-  }
-  if (wantsDefault && ep.ip6 !== undefined && v.gateway6 !== undefined && !ins.routes.some(isDefault(6))) {
-    ops.push({ op: 'routeAdd', family: 6, gateway: v.gateway6, link: c.index });
-    labels.push(`add the default IPv6 route via ${v.gateway6}`);
+  for (const ip of [ep.ip, ep.ip6]) {
+    if (ip === undefined) continue;
+    const op = containerAddrOp(v, c.index, ip);
+    if (!has(ip)) { ops.push(op); labels.push(`add ${ip}/${op.prefixLen}`); }
+    const gw = rangeOf(v, ip)?.gateway;
+    if (wantsDefault && gw !== undefined && !ins.routes.some(isDefault(op.family))) {
+      ops.push({ op: 'routeAdd', family: op.family, gateway: gw, link: c.index });
+      labels.push(`add the default ${op.family === 6 ? 'IPv6 ' : ''}route via ${gw}`);
+    }
   }
   for (const r of routes) {
     if (ins.routes.some((x) => x.family === r.family && x.dst === r.dst && x.dstLen === r.dstLen)) continue;
@@ -194,8 +187,8 @@ export async function healEndpoints(ctx: HostContext, links: readonly Link[], dr
       name = renewed ?? name;
     }
     const input: EndpointPlanInput = {
-      id: ep.id, netnsPath: ep.netns, createNetns: false, ifname: ep.ifname, hostIfname: name, ip: ep.ip ?? '',
-      ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}), mac: ep.mac ?? '', routes,
+      id: ep.id, netnsPath: ep.netns, createNetns: false, ifname: ep.ifname, hostIfname: name, ...(ep.ip !== undefined ? { ip: ep.ip } : {}),
+      ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}), mac: ep.mac ?? '', routes, ...((ep.data as { hairpin?: unknown } | null)?.hairpin === false ? { hairpin: false } : {}),
       defaultRoute: wantsDefault && !ins.routes.some(isDefault(4)),
     };
     repairs.push(vethRepair(ctx, ep, v, br.index, input, note));

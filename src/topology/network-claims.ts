@@ -91,9 +91,9 @@ export async function waitForAttaches(ctx: HostContext, network: string): Promis
 }
 
 /** A subnet as given, parsed loosely (the store checks it strictly), or undefined if it does not parse. */
-function parsed(cidr: unknown, family: 4 | 6): ReturnType<typeof parseCidr> | undefined {
+function parsed(cidr: unknown, family?: 4 | 6): ReturnType<typeof parseCidr> | undefined {
   if (typeof cidr !== 'string') return undefined;
-  try { return parseCidr(cidr, 'subnet', { family }); } catch { return undefined; }
+  try { return parseCidr(cidr, 'subnet', family !== undefined ? { family } : {}); } catch { return undefined; }
 }
 
 /**
@@ -104,7 +104,8 @@ function parsed(cidr: unknown, family: 4 | 6): ReturnType<typeof parseCidr> | un
  */
 export async function checkHostOverlap(ctx: HostContext, spec: NetworkSpec): Promise<void> {
   if (spec === null || typeof spec !== 'object') throw new InvalidInputError('invalid network: not an object');
-  const subnets = [parsed(spec.subnet, 4), parsed(spec.subnet6, 6)].filter((c) => c !== undefined);
+  const ranges = Array.isArray(spec.ranges) ? spec.ranges.map((r: unknown) => parsed((r as { subnet?: unknown } | null)?.subnet)) : [];
+  const subnets = [parsed(spec.subnet, 4), parsed(spec.subnet6, 6), ...ranges].filter((c) => c !== undefined);
   for (const c of subnets) checkNetworkSubnet(networkText(c), c.family, c.family === 4 ? 'subnet' : 'subnet6');
   if (subnets.length === 0) return;
   const [r] = await runSteps(ctx.backend, [rtnlStep(ctx.hostNs, [{ op: 'addrList' }, { op: 'routeList' }, { op: 'linkList' }],

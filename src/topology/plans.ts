@@ -17,6 +17,7 @@
 import type { NsRef, RtnlOp, Family, NetnsIdentity } from '../model/plan.js';
 import type { Labelled } from '../backend/result.js';
 import type { NetworkInfo } from '../model/types.js';
+import { contains, lastAddress, parseCidr, parseIp, type Cidr } from '../util/ip.js';
 import { rtnlStep } from '../backend/result.js';
 import { bridgeAlias, endpointAlias } from '../model/names.js';
 import { requiredSysctls } from '../firewall/ruleset.js';
@@ -27,10 +28,72 @@ import { requiredSysctls } from '../firewall/ruleset.js';
  */
 export interface NetworkView extends Pick<NetworkInfo,
   'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'
-  | 'blockHost' | 'allowHostPorts'> {
-  readonly prefixLen: number;
+  | 'blockHost' | 'allowHostPorts' | 'ranges' | 'gatewayOnBridge'> {
+  /** the first IPv4 range's (absent on an IPv6-only network) */
+  readonly prefixLen?: number;
   readonly broadcast?: string;
   readonly prefixLen6?: number;
+  /**
+   * every address range of both families, in order (records.ts networkView fills it); absent:
+   * the subnet and subnet6 with their gateways, whole (a view built by hand)
+   */
+  readonly nets?: readonly ViewRange[];
+}
+
+/** One address range of a network as plans need it: its subnet's prefix, gateway, broadcast, and bounds. */
+export interface ViewRange {
+  readonly family: Family;
+  readonly subnet: string;
+  readonly cidr: Cidr;
+  readonly prefixLen: number;
+  readonly gateway: string;
+  readonly broadcast?: string;
+  /** the addresses handed out from it: [lo, hi] */
+  readonly lo: bigint;
+  readonly hi: bigint;
+}
+
+/** The view's ranges: `nets`, or its subnet/subnet6 with their gateways (whole). */
+function netsOf(net: NetworkView): readonly ViewRange[] {
+  if (net.nets !== undefined) return net.nets;
+  const out: ViewRange[] = [];
+  for (const [subnet, gateway, broadcast] of [[net.subnet, net.gateway, net.broadcast], [net.subnet6, net.gateway6, undefined]] as const) {
+    if (subnet === undefined || gateway === undefined) continue;
+    const c = parseCidr(subnet);
+    out.push({ family: c.family, subnet, cidr: c, prefixLen: c.prefixLen, gateway, lo: c.network, hi: lastAddress(c), ...(broadcast !== undefined ? { broadcast } : {}) });
+  }
+  return out;
+}
+
+/** The range a container address came from (by its bounds, else by its subnet), if any. */
+export function rangeOf(net: NetworkView, ip: string): ViewRange | undefined {
+  const p = parseIp(ip);
+  const nets = netsOf(net);
+  return nets.find((r) => r.family === p.family && p.value >= r.lo && p.value <= r.hi)
+    ?? nets.find((r) => r.family === p.family && contains(r.cidr, p.value));
+}
+
+/** The addresses the bridge carries: each range's gateway with its prefix, once; none without gatewayOnBridge. */
+export function bridgeAddrOps(net: NetworkView, link: number | string): Array<RtnlOp & { op: 'addrAdd' }> {
+  if (net.gatewayOnBridge === false) return [];
+  const out: Array<RtnlOp & { op: 'addrAdd' }> = [];
+  for (const r of netsOf(net)) {
+    if (out.some((o) => o.local === r.gateway && o.prefixLen === r.prefixLen)) continue;
+    out.push(r.family === 4
+      ? { op: 'addrAdd', link, family: 4, local: r.gateway, prefixLen: r.prefixLen, ...(r.broadcast !== undefined ? { broadcast: r.broadcast } : {}) }
+      : { op: 'addrAdd', link, family: 6, local: r.gateway, prefixLen: r.prefixLen, nodad: true });
+  }
+  return out;
+}
+
+/** The address op of a container address (`ip` of family `f`), with the prefix/broadcast of its range. */
+export function containerAddrOp(net: NetworkView, link: number | string, ip: string): RtnlOp & { op: 'addrAdd' } {
+  const r = rangeOf(net, ip);
+  const f = r?.family ?? (ip.includes(':') ? 6 : 4);
+  const prefixLen = r?.prefixLen ?? (f === 4 ? 32 : 128);
+  return f === 4
+    ? { op: 'addrAdd', link, family: 4, local: ip, prefixLen, ...(r?.broadcast !== undefined ? { broadcast: r.broadcast } : {}) }
+    : { op: 'addrAdd', link, family: 6, local: ip, prefixLen, nodad: true };
 }
 
 export interface EndpointPlanInput {
@@ -40,11 +103,14 @@ export interface EndpointPlanInput {
   readonly createNetns: boolean;
   readonly ifname: string;
   readonly hostIfname: string;
-  readonly ip: string;
+  /** absent on an IPv6-only network */
+  readonly ip?: string;
   readonly ip6?: string;
   readonly mac: string;
-  /** add the default route(s) via the gateway (false when the netns is already on another network) */
+  /** add the default route(s) via the gateway of the address's range (false when the netns is already on another network) */
   readonly defaultRoute?: boolean;
+  /** hairpin mode on the host port (default true) */
+  readonly hairpin?: boolean;
   readonly routes: ReadonlyArray<{ readonly dst: string; readonly dstLen: number; readonly family: Family; readonly via?: string }>;
 }
 
@@ -57,35 +123,25 @@ export interface EndpointPlanInput {
 export const FRESH_PEER_INDEX = 2;
 
 /**
- * Create the bridge with its gateway address(es), up, quiet about IPv6 when IPv4-only;
+ * Create the bridge with its gateway address(es) (each range's, unless gatewayOnBridge is
+ * false), up, quiet about IPv6 when IPv4-only;
  * tagged with the store's tag (`storeTag`: Store.ifnameTag) so gc knows whose it is.
  */
 export function networkSteps(host: NsRef, net: NetworkView, storeTag: string): Labelled[] {
-  const ops: RtnlOp[] = [
-    {
-      op: 'linkAdd', kind: 'bridge', name: net.bridge, mac: net.bridgeMac, mtu: net.mtu, up: true,
-      alias: bridgeAlias(storeTag, net.name), noIpv6LinkLocal: net.subnet6 === undefined,
-      // forward delay 0: ports forward at once (no STP on a container bridge)
-      bridge: { forwardDelay: 0, stp: false },
-    },
-    {
-      op: 'addrAdd', link: net.bridge, family: 4, local: net.gateway, prefixLen: net.prefixLen,
-      ...(net.broadcast !== undefined ? { broadcast: net.broadcast } : {}),
-    },
-  ];
-  const labels = [`add ${net.gateway}/${net.prefixLen} to bridge ${net.bridge}`];
-  if (net.gateway6 !== undefined && net.prefixLen6 !== undefined) {
-    ops.push({ op: 'addrAdd', link: net.bridge, family: 6, local: net.gateway6, prefixLen: net.prefixLen6, nodad: true });
-    labels.push(`add ${net.gateway6}/${net.prefixLen6} to bridge ${net.bridge}`);
-  }
+  const create: RtnlOp = {
+    op: 'linkAdd', kind: 'bridge', name: net.bridge, mac: net.bridgeMac, mtu: net.mtu, up: true,
+    alias: bridgeAlias(storeTag, net.name), noIpv6LinkLocal: net.subnet6 === undefined,
+    // forward delay 0: ports forward at once (no STP on a container bridge)
+    bridge: { forwardDelay: 0, stp: false },
+  };
+  const addrs = bridgeAddrOps(net, net.bridge);
+  const labels = addrs.map((a) => `add ${a.local}/${a.prefixLen} to bridge ${net.bridge}`);
   // Two steps, not one: the ops of one step are all sent, so an address op beside a create
   // that failed (EEXIST: an interface of someone else under that name) would name THEIR
   // interface. A failed create stops the plan before the addresses.
-  const [create, ...addrs] = ops as [RtnlOp, ...RtnlOp[]];
-  return [
-    rtnlStep(host, [create], `create bridge ${net.bridge} for network ${net.name}`, [`create bridge ${net.bridge}`]),
-    rtnlStep(host, addrs, `add the gateway address(es) to bridge ${net.bridge}`, labels),
-  ];
+  const steps = [rtnlStep(host, [create], `create bridge ${net.bridge} for network ${net.name}`, [`create bridge ${net.bridge}`])];
+  if (addrs.length > 0) steps.push(rtnlStep(host, addrs, `add the gateway address(es) to bridge ${net.bridge}`, labels));
+  return steps;
 }
 
 /** The sysctls the firewall's rules need for a network (firewall/rules.ts requiredSysctls), as steps in the host netns. */
@@ -116,7 +172,7 @@ export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number |
     alias: endpointAlias(ep.id), noIpv6LinkLocal: quiet6,
     // a container reaching its own published port comes back through its own bridge port
     // (with br_netfilter the DNAT-ed packet is bridged back): hairpin mode, in the same follow-up
-    hairpin: true,
+    ...(ep.hairpin === false ? {} : { hairpin: true }),
     peer: { name: ep.ifname, ns: container, mtu: net.mtu, mac: ep.mac },
   }];
   const hostLabels = [`create veth ${ep.hostIfname}→${ep.ifname} in ${ep.netnsPath} on bridge ${net.bridge}`];
@@ -134,22 +190,21 @@ export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number |
     ops.push({ op: 'linkSet', link: peerLink, noIpv6LinkLocal: true });
     labels.push(`set ${ep.ifname} addrgenmode none in ${ep.netnsPath}`);
   }
-  ops.push({ op: 'linkSet', link: peerLink, up: true }, {
-    op: 'addrAdd', link: peerLink, family: 4, local: ep.ip, prefixLen: net.prefixLen,
-    ...(net.broadcast !== undefined ? { broadcast: net.broadcast } : {}),
-  });
-  labels.push(`set ${ep.ifname} up in ${ep.netnsPath}`, `add ${ep.ip}/${net.prefixLen} to ${ep.ifname} in ${ep.netnsPath}`);
-  if (ep.ip6 !== undefined && net.prefixLen6 !== undefined) {
-    ops.push({ op: 'addrAdd', link: peerLink, family: 6, local: ep.ip6, prefixLen: net.prefixLen6, nodad: true });
-    labels.push(`add ${ep.ip6}/${net.prefixLen6} to ${ep.ifname} in ${ep.netnsPath}`);
+  ops.push({ op: 'linkSet', link: peerLink, up: true });
+  labels.push(`set ${ep.ifname} up in ${ep.netnsPath}`);
+  const gateways: Array<{ family: Family; gateway: string }> = [];
+  for (const ip of [ep.ip, ep.ip6]) {
+    if (ip === undefined) continue;
+    const op = containerAddrOp(net, peerLink, ip);
+    ops.push(op);
+    labels.push(`add ${ip}/${op.prefixLen} to ${ep.ifname} in ${ep.netnsPath}`);
+    const gw = rangeOf(net, ip)?.gateway;
+    if (gw !== undefined) gateways.push({ family: op.family, gateway: gw });
   }
-  if (ep.defaultRoute !== false) {
-    ops.push({ op: 'routeAdd', family: 4, gateway: net.gateway, link: peerLink });
-    labels.push(`add default route via ${net.gateway} in ${ep.netnsPath}`);
-  }
-  if (ep.defaultRoute !== false && ep.ip6 !== undefined && net.gateway6 !== undefined) {
-    ops.push({ op: 'routeAdd', family: 6, gateway: net.gateway6, link: peerLink });
-    labels.push(`add default IPv6 route via ${net.gateway6} in ${ep.netnsPath}`);
+  // the default route via the gateway of the address's own range (on-link: its subnet)
+  for (const g of ep.defaultRoute !== false ? gateways : []) {
+    ops.push({ op: 'routeAdd', family: g.family, gateway: g.gateway, link: peerLink });
+    labels.push(`add default ${g.family === 6 ? 'IPv6 ' : ''}route via ${g.gateway} in ${ep.netnsPath}`);
   }
   for (const r of ep.routes) {
     ops.push({

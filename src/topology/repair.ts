@@ -74,7 +74,7 @@ export function stateElements(ctx: HostContext): StateElements[] {
   const nets = ctx.store.listNetworks().filter((n) => !claimed(ctx, 'removing', n.name));
   const out: StateElements[] = nets.map((n) => ({ what: `network ${n.name}`, json: addNetworkElements(networkView(n), opts), network: n }));
   for (const ep of ctx.store.listEndpoints()) {
-    if (ep.mode !== 'bridge' || ep.state === 'detaching' || ep.hostIfname === undefined || ep.ip === undefined || ep.mac === undefined) continue;
+    if (ep.mode !== 'bridge' || ep.state === 'detaching' || ep.hostIfname === undefined || (ep.ip ?? ep.ip6) === undefined || ep.mac === undefined) continue;
     const guard = { hostIfname: ep.hostIfname, mac: ep.mac, ...firewallEndpoint(ep) };
     out.push({ what: `${ep.netns} (its guard${ep.ports.length > 0 ? ' and published ports' : ''})`, json: attachElements(guard, ep.ports, opts), endpoint: ep });
   }

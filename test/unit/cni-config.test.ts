@@ -87,7 +87,12 @@ describe('cni config', () => {
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/33' } }, 'ipam.subnet');
     refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: 'nonsense' }]] } }, 'ipam.ranges[0][1].subnet');
     refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] } }, 'ipam.ranges[1]');
-    refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: '10.9.0.0/24' }]] } }, 'ipam.ranges[0][1].subnet');
+    // ranges: outside its subnet, start after end, overlapping, gateway outside — the key named
+    refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.2.0.5' }]] } }, 'ipam.ranges[0][0].rangeStart');
+    refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: '10.9.0.0/24', rangeStart: '10.9.0.9', rangeEnd: '10.9.0.5' }]] } }, 'ipam.ranges[0][1].rangeStart');
+    refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.50' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.50' }]] } }, 'ipam.ranges[0][1]');
+    refused({ ...BASE, ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: '10.9.0.0/24', gateway: '10.1.0.1' }]] } }, 'ipam.ranges[0][1].gateway');
+    refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', rangeStart: '10.1.0.9', rangeEnd: '10.1.0.5' } }, 'ipam.rangeStart');
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', rangeStart: 'x' } }, 'ipam.rangeStart');
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', gateway: 'fd00::1' } }, 'ipam.gateway');
     refused({ ...BASE, ipam: { type: 'host-local', subnet: '10.1.0.0/24', routes: [{ dst: 'x' }] } }, 'ipam.routes[0].dst');
@@ -130,13 +135,15 @@ describe('cni IPAM delegation and network mapping', () => {
     assert.throws(() => findPlugin('absent-plugin', '/nonexistent:/also-not'), (e: unknown) => e instanceof CniError && e.cniCode === 7 && e.message.includes('ipam.type'));
   });
 
-  it('maps a config onto a network: first range of each family, ipMasq → masquerade; IPv6-only is code 7', () => {
-    const c = parse({ ...BASE, bridge: 'b0', mtu: 1450, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.6.0.0/24', gateway: '10.6.0.254' }], [{ subnet: 'fd00:6::/64' }]] } });
+  it('maps a config onto a network: a plain range as subnet, ranges as ranges, ipMasq → masquerade, isGateway false → no gateway on the bridge; IPv6-only', () => {
+    const c = parse({ ...BASE, bridge: 'b0', mtu: 1450, ipMasq: true, isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.6.0.0/24', gateway: '10.6.0.254' }], [{ subnet: 'fd00:6::/64' }]] } });
     assert.deepEqual(networkSpec(c), { name: 'n1', subnet: '10.6.0.0/24', gateway: '10.6.0.254', subnet6: 'fd00:6::/64', bridge: 'b0', mtu: 1450, masquerade: true });
     const d = parse({ ...BASE, ipam: { type: 'dhcp' } });
-    assert.deepEqual(networkSpec(d, { v4: { address: '10.7.0.9/16', gateway: '10.7.0.1' }, routes: [] }), { name: 'n1', subnet: '10.7.0.0/16', gateway: '10.7.0.1', masquerade: false });
-    const v6 = parse({ ...BASE, ipam: { type: 'host-local', subnet: 'fd00:8::/64' } });
-    assert.throws(() => networkSpec(v6), (e: unknown) => e instanceof CniError && e.cniCode === 7 && e.message.includes('IPv6-only'));
+    assert.deepEqual(networkSpec(d, { v4: { address: '10.7.0.9/16', gateway: '10.7.0.1' }, routes: [] }), { name: 'n1', subnet: '10.7.0.0/16', gateway: '10.7.0.1', masquerade: false, gatewayOnBridge: false });
+    const v6 = parse({ ...BASE, isGateway: true, ipam: { type: 'host-local', subnet: 'fd00:8::/64' } });
+    assert.deepEqual(networkSpec(v6), { name: 'n1', subnet6: 'fd00:8::/64', masquerade: false });
+    const r = parse({ ...BASE, isDefaultGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.8.0.0/24', rangeStart: '10.8.0.10', rangeEnd: '10.8.0.11' }, { subnet: '10.9.0.0/24', gateway: '10.9.0.254' }]] } });
+    assert.deepEqual(networkSpec(r), { name: 'n1', masquerade: false, ranges: [{ subnet: '10.8.0.0/24', rangeStart: '10.8.0.10', rangeEnd: '10.8.0.11' }, { subnet: '10.9.0.0/24', gateway: '10.9.0.254' }] });
   });
 
   it("CHECK's expected MAC is the chain's result's for the container interface", () => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, openStore, RESERVE_BYTES, RESERVE_FILE, SCHEMA_VERSION, STATE_FILE } from '../../src/state/index.js';
-import { CtnetError, InvalidInputError } from '../../src/model/errors.js';
+import { CODE, CtnetError, InvalidInputError, codeOf } from '../../src/model/errors.js';
 import { storeProblems } from '../helpers/state.js';
 
 describe('state: opening and schema v3', () => {
@@ -133,25 +133,21 @@ describe('state: opening and schema v3', () => {
       }
     });
 
-    it('IPv6-only networks and extra ranges: typed and storable, refused until enabled', () => {
+    it('IPv6-only networks and address ranges: stored, read back, allocated from; bad ranges refused naming the key', () => {
       const s = openStore(dir);
       try {
-        assert.throws(() => s.putNetwork({ name: 'v6', subnet6: 'fd00:6::/64' }), (e: Error) => e instanceof InvalidInputError && /IPv6-only networks are not supported yet/.test(e.message));
-        assert.throws(() => s.putNetwork({ name: 'r', subnet: '10.30.0.0/24', ranges: [{ subnet: '10.31.0.0/24' }] }), /ranges are not supported yet/);
-        assert.deepEqual(s.listNetworks(), []);
+        const v6 = s.putNetwork({ name: 'v6', subnet6: 'fd00:6::/64' }).network;
+        assert.deepEqual([v6.subnet, v6.gateway, v6.subnet6, v6.gateway6], [undefined, undefined, 'fd00:6::/64', 'fd00:6::1']);
+        const e6 = s.beginAttach({ network: 'v6', netns: '/run/netns/v61' });
+        assert.deepEqual([e6.ip, e6.ip6, e6.mac], [undefined, 'fd00:6::2', '02:43:00:00:00:02']);
+        const r = s.putNetwork({ name: 'r', subnet: '10.30.0.0/24', ranges: [{ subnet: '10.31.0.0/24', rangeStart: '10.31.0.10' }] }).network;
+        assert.deepEqual(r.ranges, [{ subnet: '10.30.0.0/24', gateway: '10.30.0.1' }, { subnet: '10.31.0.0/24', gateway: '10.31.0.1', rangeStart: '10.31.0.10' }]);
+        assert.throws(() => s.putNetwork({ name: 'bad', subnet: '10.32.0.0/24', ranges: [{ subnet: '10.33.0.0/24', rangeStart: '10.33.0.20', rangeEnd: '10.33.0.10' }] }),
+          (e: Error) => e instanceof InvalidInputError && /ranges\[0\]\.rangeStart "10\.33\.0\.20".*after ranges\[0\]\.rangeEnd/.test(e.message));
+        assert.throws(() => s.putNetwork({ name: 'bad', subnet: '10.34.0.0/24', ranges: [{ subnet: '10.31.0.0/16' }] }), (e: Error) => codeOf(e) === CODE.overlap && /10\.31\.0\.0\/16.*overlaps 10\.31\.0\.0\/24 of network "r"/.test(e.message));
+        assert.equal(s.getNetwork('bad'), undefined);
       } finally {
         s.close();
-      }
-      // the schema holds them already (a later version writes such rows)
-      const db = new Database(path.join(dir, STATE_FILE));
-      db.prepare(`INSERT INTO networks (name, id, subnet6, gateway6, ranges, bridge, bridge_mac, mtu, internal, masquerade, created_at, spec)
-        VALUES ('v6', 'x', 'fd00:6::/64', 'fd00:6::1', '[{"subnet":"fd00:7::/64"}]', 'br-v6', '06:00:00:00:00:02', 1500, 0, 1, 'now', '{}')`).run();
-      db.close();
-      const s2 = openStore(dir);
-      try {
-        assert.throws(() => s2.getNetwork('v6'), (e: Error) => e instanceof CtnetError && e.code === 'ESCHEMA' && /IPv6-only/.test(e.message));
-      } finally {
-        s2.close();
       }
     });
   });

@@ -270,7 +270,7 @@ async function inside(ctx: Context, marker: string): Promise<number> {
     rows.push({ step: `publish ${PUBLISH} on netns0`, ctnet: tPub });
     const ip0 = ep0.info.ip;
     const ip1 = ep1.info.ip;
-    const gw = net.info.gateway;
+    const gw = net.info.gateway ?? '';
 
     // ---- prove it with traffic ----
     status('checks');

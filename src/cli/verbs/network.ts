@@ -20,13 +20,15 @@ export async function networkSpecFrom(name: string, o: Readonly<Record<string, s
     try { f(); } catch (e) { throw new UsageError(`network create: --${opt}: ${(e as Error).message}`, 'network create'); }
   };
   const subnet = s('subnet');
-  if (subnet === undefined) throw new UsageError('network create: missing --subnet CIDR (e.g. --subnet 172.18.0.0/16)', 'network create');
-  named('subnet', () => parseCidr(subnet, 'subnet', { requireNetwork: true, family: 4 }));
-  const spec: { -readonly [K in keyof NetworkSpec]: NetworkSpec[K] } = { name, subnet };
   const subnet6 = s('subnet6');
+  // --subnet6 alone: an IPv6-only network
+  if (subnet === undefined && subnet6 === undefined) throw new UsageError('network create: missing --subnet CIDR (e.g. --subnet 172.18.0.0/16) or --subnet6 CIDR (IPv6-only)', 'network create');
+  if (subnet !== undefined) named('subnet', () => parseCidr(subnet, 'subnet', { requireNetwork: true, family: 4 }));
+  const spec: { -readonly [K in keyof NetworkSpec]: NetworkSpec[K] } = { name, ...(subnet !== undefined ? { subnet } : {}) };
   if (subnet6 !== undefined) { named('subnet6', () => parseCidr(subnet6, 'subnet6', { requireNetwork: true, family: 6 })); spec.subnet6 = subnet6; }
   const gateway = s('gateway');
   if (gateway !== undefined) {
+    if (subnet === undefined) throw new UsageError('network create: --gateway needs --subnet (for IPv6 use --gateway6)', 'network create');
     named('gateway', () => { if (parseIp(gateway, 'gateway').family !== 4) throw new Error(`"${gateway}" is not an IPv4 address`); });
     spec.gateway = gateway;
   }
