@@ -1,0 +1,125 @@
+/**
+ * Privileged: the CNI plugin with an IPv6-only config, with host-local `ranges` in two
+ * subnets (rangeStart/rangeEnd, a gateway each), with `isGateway: false` and with
+ * `hairpinMode: false` — driven as a runtime drives it (a process per call, env + stdin),
+ * checked against the kernel (ip -j) and with real traffic. Names start with "cnir-".
+ * Rebuild first: npx tsc -p tsconfig.json && npm run bundle.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { assertSandbox, ip, ipJson, removeLeftovers } from '../helpers/index.js';
+import { ping } from '../helpers/traffic.js';
+import { ok, ours, type CniCall } from '../fixtures/cni/plugin.js';
+
+const run = promisify(execFile);
+const P = 'cnir-';
+
+interface Res { ips: Array<{ address: string; gateway?: string; interface?: number }>; routes?: Array<{ dst: string; gw?: string }> }
+type AddrLink = { addr_info: Array<{ family: string; local: string; prefixlen: number; scope: string }> };
+const globalAddrs = async (dev: string, ns?: string): Promise<string[]> =>
+  ((await ipJson<AddrLink>(['addr', 'show', dev], ns))[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+const hairpin = async (dev: string): Promise<boolean | undefined> =>
+  (await ipJson<{ linkinfo?: { info_slave_data?: { hairpin?: boolean } } }>(['-d', 'link', 'show', dev]))[0]?.linkinfo?.info_slave_data?.hairpin;
+
+describe('cni plugin (privileged): IPv6-only, ranges in two subnets, isGateway false, hairpinMode false', function () {
+  this.timeout(300000);
+  let stateDir: string;
+  const conf = (name: string, ipam: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    cniVersion: '1.1.0', name: `${P}${name}`, type: 'ctnet-cni', bridge: `${P}${name}`, isGateway: true, isDefaultGateway: true, ipMasq: true,
+    ctnetStateDir: stateDir, ipam, ...extra,
+  });
+  const call = (command: string, id: string, more: Partial<CniCall> = {}): CniCall => ({ command, containerId: id, netns: `/run/netns/${P}${id}`, ifname: 'eth0', ...more });
+  const add = async (id: string, c: Record<string, unknown>): Promise<Res> => {
+    await ip(['netns', 'add', `${P}${id}`]);
+    return ok(await ours(call('ADD', id), c), `ADD ${id}`) as unknown as Res;
+  };
+  const del = async (id: string, c: Record<string, unknown>): Promise<void> => {
+    ok(await ours(call('DEL', id), c), `DEL ${id}`);
+    await ip(['netns', 'del', `${P}${id}`]);
+  };
+
+  before(async () => {
+    assertSandbox();
+    await removeLeftovers(P);
+    await run('nft', ['flush', 'ruleset']);
+    stateDir = mkdtempSync(path.join(tmpdir(), `${P}state-`));
+  });
+  after(async () => {
+    await removeLeftovers(P);
+    await run('nft', ['flush', 'ruleset']).catch(() => undefined);
+    if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('an IPv6-only config: ADD gives only an IPv6 address with its gateway and ::/0; ping6 between two containers; CHECK and DEL succeed', async () => {
+    const c = conf('v6', { type: 'host-local', ranges: [[{ subnet: 'fd00:70::/64' }]] });
+    const r0 = await add('a0', c);
+    const r1 = await add('a1', c);
+    assert.deepEqual(r0.ips, [{ address: 'fd00:70::2/64', gateway: 'fd00:70::1', interface: 2 }]);
+    assert.deepEqual(r0.routes, [{ dst: '::/0', gw: 'fd00:70::1' }]);
+    assert.deepEqual(await globalAddrs(`${P}v6`), ['fd00:70::1/64']);
+    assert.deepEqual(await globalAddrs('eth0', `${P}a0`), ['fd00:70::2/64']);
+    assert.equal((await ipJson<{ gateway?: string }>(['-6', 'route', 'show', 'default'], `${P}a0`))[0]?.gateway, 'fd00:70::1');
+    assert.ok(await ping(`${P}a0`, (r1.ips[0]?.address ?? '').split('/')[0] ?? ''), 'a0 → a1 over IPv6');
+    ok(await ours(call('CHECK', 'a0'), { ...c, prevResult: { cniVersion: '1.1.0', ...r0 } }), 'CHECK a0');
+    await del('a0', c);
+    await del('a1', c);
+  });
+
+  it('ranges in two subnets: the first range (one address) then the second; each its own gateway and prefix; they reach each other; a bad range is code 7 naming its key', async () => {
+    const c = conf('rg', { type: 'host-local', ranges: [[
+      { subnet: '10.81.0.0/24', rangeStart: '10.81.0.10', rangeEnd: '10.81.0.10' },
+      { subnet: '10.82.0.0/24', gateway: '10.82.0.254' },
+    ]] });
+    const r0 = await add('b0', c);
+    const r1 = await add('b1', c);
+    assert.deepEqual(r0.ips, [{ address: '10.81.0.10/24', gateway: '10.81.0.1', interface: 2 }]);
+    assert.deepEqual(r1.ips, [{ address: '10.82.0.1/24', gateway: '10.82.0.254', interface: 2 }]);
+    assert.deepEqual((await globalAddrs(`${P}rg`)).sort(), ['10.81.0.1/24', '10.82.0.254/24']);
+    assert.equal((await ipJson<{ gateway?: string }>(['route', 'show', 'default'], `${P}b1`))[0]?.gateway, '10.82.0.254');
+    assert.ok(await ping(`${P}b0`, '10.82.0.1'), 'range 1 → range 2');
+    assert.ok(await ping(`${P}b1`, '10.81.0.10'), 'range 2 → range 1');
+    await del('b0', c);
+    await del('b1', c);
+    await ip(['netns', 'add', `${P}b9`]);
+    const bad = await ours(call('ADD', 'b9'), conf('bd', { type: 'host-local', ranges: [[{ subnet: '10.83.0.0/24' }, { subnet: '10.84.0.0/24', rangeStart: '10.84.0.9', rangeEnd: '10.84.0.2' }]] }));
+    assert.equal(bad.code, 1);
+    assert.equal(bad.doc?.code, 7);
+    assert.match(String(bad.doc?.msg), /ipam\.ranges\[0\]\[1\]\.rangeStart "10\.84\.0\.9".*after/);
+    assert.deepEqual(await ipJson(['link', 'show', `${P}bd`]).catch(() => []), [], 'no bridge made');
+    await ip(['netns', 'del', `${P}b9`]);
+  });
+
+  it('isGateway false: no address on the bridge, no default route in the container; containers still reach each other', async () => {
+    const c = conf('ng', { type: 'host-local', subnet: '10.85.0.0/24' }, { isGateway: false, isDefaultGateway: false });
+    const r0 = await add('c0', c);
+    await add('c1', c);
+    assert.deepEqual(await globalAddrs(`${P}ng`), []);
+    assert.deepEqual(await ipJson(['route', 'show', 'default'], `${P}c0`), []);
+    assert.deepEqual(r0.routes ?? [], []);
+    assert.ok(await ping(`${P}c1`, (r0.ips[0]?.address ?? '').split('/')[0] ?? ''), 'c1 → c0 on the bridge');
+    await del('c0', c);
+    await del('c1', c);
+  });
+
+  it('hairpinMode false: the host port is not in hairpin mode; absent: it is (the library default)', async () => {
+    const off = conf('hp', { type: 'host-local', subnet: '10.86.0.0/24' }, { hairpinMode: false });
+    const on = conf('hp', { type: 'host-local', subnet: '10.86.0.0/24' });
+    await add('d0', off);
+    await add('d1', on);
+    // the host end of a container's eth0: the bridge port whose ifindex eth0 names as its peer
+    const hostIf = async (id: string): Promise<string> => {
+      const peerIndex = (await ipJson<{ link_index?: number }>(['link', 'show', 'eth0'], `${P}${id}`))[0]?.link_index;
+      const port = (await ipJson<{ ifindex: number; ifname: string }>(['link', 'show', 'master', `${P}hp`])).find((l) => l.ifindex === peerIndex);
+      assert.ok(port !== undefined, `host end of ${id}`);
+      return port.ifname;
+    };
+    assert.equal(await hairpin(await hostIf('d0')), false);
+    assert.equal(await hairpin(await hostIf('d1')), true);
+    await del('d0', off);
+    await del('d1', on);
+  });
+});
