@@ -231,7 +231,7 @@ function parseIpam(raw: Obj, reqIps: readonly string[], name: string): CniIpam {
     if (!Array.isArray(set)) throw bad(p, 'expected a list of ranges (a range set)');
     sets.push({ path: p, ranges: set.map((r, j) => parseRange(r, `${p}[${j}]`)) });
   }
-  if (field(ipam, 'subnet') !== undefined) {
+  if (field(ipam, 'subnet') !== undefined && field(ipam, 'subnet') !== null) { // null: absent, as Go reads it
     if (sets.length > 0) throw bad('ipam.subnet', 'give either subnet or ranges, not both');
     sets.push({ path: 'ipam', ranges: [parseRange(ipam, 'ipam')] });
   }

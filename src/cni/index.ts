@@ -7,13 +7,17 @@
  * Layer: cni (docs/ARCHITECTURE.md, "Layers" and "CNI"); the contract with the agent and the
  * shim is /work/tools/agent-wire.md (CniRequest, CniReply, CniHosts, CniCaller).
  */
-import { statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Host } from '../topology/index.js';
 import { checkIfname } from '../validate/kernel.js';
 import { configVersion, decodeConfig, field, parseCniArgs, parseConfig, SUPPORTED_VERSIONS } from './config.js';
 import { CniError, ERR, errorDocument } from './errors.js';
 import { cmdAdd, cmdDel, cmdGc, cmdStatus, type CniEnv } from './commands.js';
 import { cmdCheck } from './check.js';
+import { checkCniArgs, checkDocument, checkIfnameNotLo } from './input.js';
+import { checkCaller, checkNetnsPath, type CniCaller } from './netns.js';
+import { withKey } from './keylock.js';
+import { detachKey, prepareAdd } from './attachments.js';
 
 export { SUPPORTED_VERSIONS } from './config.js';
 export { ERR } from './errors.js';
@@ -23,7 +27,7 @@ export interface CniReply { readonly exitCode: number; readonly stdout: string; 
 /** One Host per state dir: the agent's cache, or the self-contained entry's open-and-close. */
 export interface CniHosts { open(stateDir: string): Promise<Host> }
 /** The peer as the kernel names it (SO_PEERCRED), when the agent serves the call. */
-export interface CniCaller { readonly uid: number; readonly pid: number }
+export type { CniCaller } from './netns.js';
 
 const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
 const DEFAULT_STATE_DIR = '/run/ctnet-fast';
@@ -49,17 +53,6 @@ export function stateDirOf(configDir: string | undefined, env: Readonly<Record<s
   return e !== undefined && e !== '' ? e : DEFAULT_STATE_DIR;
 }
 
-/**
- * A peer that is not root may only name a netns it could open itself: the nsfs file must be
- * its own (a /proc/PID/ns/net of its process, or a netns it pinned).
- */
-function checkCaller(caller: CniCaller | undefined, netns: string): void {
-  if (caller === undefined || caller.uid === 0 || netns === '') return;
-  let uid: number;
-  try { uid = statSync(netns).uid; } catch { return; } // gone: nothing of it to reach
-  if (uid !== caller.uid) throw new CniError(ERR.invalidEnv, `CNI_NETNS ${netns} belongs to uid ${uid}, not to the caller (uid ${caller.uid})`);
-}
-
 /** One plugin call. Never throws: every failure is a CNI error document on stdout, exit code 1. */
 export async function handleCni(hosts: CniHosts, req: CniRequest, caller?: CniCaller): Promise<CniReply> {
   const env = req.env;
@@ -71,10 +64,25 @@ export async function handleCni(hosts: CniHosts, req: CniRequest, caller?: CniCa
     const raw = decodeConfig(req.stdin);
     const given = field(raw, 'cniVersion');
     if (typeof given === 'string' && given !== '') version = given;
+    checkDocument(raw, cmd);
     configVersion(raw);
-    const cfg = parseConfig(raw, parseCniArgs(env.CNI_ARGS));
+    const args = parseCniArgs(env.CNI_ARGS);
+    checkCniArgs(args);
+    const cfg = parseConfig(raw, args);
     const base = { raw: env, stdin: req.stdin };
     const dir = stateDirOf(cfg.stateDir, env);
+    let cenv: CniEnv | undefined;
+    if (cmd !== 'GC' && cmd !== 'STATUS') {
+      cenv = {
+        ...base, containerId: need(env, 'CNI_CONTAINERID', cmd), ifname: need(env, 'CNI_IFNAME', cmd),
+        netns: cmd === 'DEL' ? env.CNI_NETNS ?? '' : need(env, 'CNI_NETNS', cmd),
+      };
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/.test(cenv.containerId)) throw new CniError(ERR.invalidEnv, `CNI_CONTAINERID ${JSON.stringify(cenv.containerId)}: use letters, digits, "_", "." or "-", starting with a letter or digit`);
+      try { checkIfname(cenv.ifname, 'CNI_IFNAME'); } catch (e) { throw new CniError(ERR.invalidEnv, (e as Error).message); }
+      if (cmd !== 'DEL') checkIfnameNotLo(cenv.ifname);
+      if (cmd !== 'DEL' && !cenv.netns.startsWith('/')) throw new CniError(ERR.invalidEnv, `CNI_NETNS ${JSON.stringify(cenv.netns)} is not an absolute path`);
+      if (cmd !== 'DEL' || existsSync(cenv.netns)) checkCaller(caller, cenv.netns);
+    }
     let host: Host;
     try {
       host = await hosts.open(dir);
@@ -84,21 +92,34 @@ export async function handleCni(hosts: CniHosts, req: CniRequest, caller?: CniCa
       throw e;
     }
     host.refresh(); // a Host kept open (the agent's) forgets what other processes changed
-    if (cmd === 'GC') { await cmdGc(host, cfg, base); return { exitCode: 0, stdout: '' }; }
-    if (cmd === 'STATUS') { await cmdStatus(host, cfg, base); return { exitCode: 0, stdout: '' }; }
-    const cenv: CniEnv = {
-      ...base, containerId: need(env, 'CNI_CONTAINERID', cmd), ifname: need(env, 'CNI_IFNAME', cmd),
-      netns: cmd === 'DEL' ? env.CNI_NETNS ?? '' : need(env, 'CNI_NETNS', cmd),
-    };
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/.test(cenv.containerId)) throw new CniError(ERR.invalidEnv, `CNI_CONTAINERID ${JSON.stringify(cenv.containerId)}: use letters, digits, "_", "." or "-", starting with a letter or digit`);
-    try { checkIfname(cenv.ifname, 'CNI_IFNAME'); } catch (e) { throw new CniError(ERR.invalidEnv, (e as Error).message); }
-    if (cmd !== 'DEL' && !cenv.netns.startsWith('/')) throw new CniError(ERR.invalidEnv, `CNI_NETNS ${JSON.stringify(cenv.netns)} is not an absolute path`);
-    checkCaller(caller, cenv.netns);
-    if (cmd === 'ADD') return { exitCode: 0, stdout: `${JSON.stringify(await cmdAdd(host, cfg, cenv))}\n` };
-    if (cmd === 'DEL') { await cmdDel(host, cfg, cenv); return { exitCode: 0, stdout: '' }; }
-    await cmdCheck(host, cfg, cenv); // CHECK: every version we speak has it
-    return { exitCode: 0, stdout: '' };
+    if (cmd === 'GC') { await cmdGc(host, cfg, base); await host.settle(); return { exitCode: 0, stdout: '' }; }
+    if (cmd === 'STATUS' || cenv === undefined) { await cmdStatus(host, cfg, base); return { exitCode: 0, stdout: '' }; }
+    const c = cenv;
+    if (cmd !== 'DEL') checkNetnsPath(c.netns, host.netnsPath);
+    // one call at a time per attachment key (a runtime may race DEL against ADD: keylock.ts)
+    return await withKey(`${dir}\n${cfg.name}\n${c.containerId}\n${c.ifname}`, async () => {
+      if (cmd === 'ADD') {
+        await prepareAdd(host, cfg, c);
+        return { exitCode: 0, stdout: `${JSON.stringify(await cmdAdd(host, cfg, c))}\n` };
+      }
+      if (cmd === 'DEL') { await del(host, cfg, c); return { exitCode: 0, stdout: '' }; }
+      await cmdCheck(host, cfg, c); // CHECK: every version we speak has it
+      return { exitCode: 0, stdout: '' };
+    });
   } catch (e) {
     return { exitCode: 1, stdout: `${errorDocument(e, version)}\n` };
   }
+}
+
+/**
+ * DEL: every attachment of the key (attachments.ts), then what cmdDel does beyond it (the
+ * delegated IPAM's DEL), then the detached containers' flows (conntrack, anti-spoofing
+ * elements) removed before answering: Host.settle runs that window now.
+ */
+async function del(host: Host, cfg: Parameters<typeof cmdDel>[1], env: CniEnv): Promise<void> {
+  const errors: unknown[] = [];
+  await detachKey(host, cfg.name, env).catch((e: unknown) => errors.push(e));
+  await cmdDel(host, cfg, env).catch((e: unknown) => errors.push(e));
+  await host.settle();
+  if (errors.length > 0) throw errors[0];
 }
