@@ -136,14 +136,14 @@ export async function detachInfo(host: Host, info: EndpointInfo): Promise<void> 
 }
 
 /** The routes the library adds inside the container besides its default route. */
-function extraRoutes(routes: readonly CniRoute[], gw4: string | undefined, gw6: string | undefined, ownDefault: boolean): NonNullable<AttachOptions['routes']> {
-  const out: Array<{ dst: string; via?: string }> = [];
+function extraRoutes(routes: readonly CniRoute[], has4: boolean, has6: boolean, ownDefault: boolean): NonNullable<AttachOptions['routes']> {
+  const out: Array<{ dst: string; via?: string; viaGateway?: boolean }> = [];
   for (const r of routes) {
     const c = parseCidr(r.dst, 'route');
     if (c.prefixLen === 0 && ownDefault) continue; // the default route: the library's own
-    if ((c.family === 6 ? gw6 : gw4) === undefined && r.gw === undefined) continue; // no address of that family
-    const via = r.gw ?? (c.family === 4 ? gw4 : gw6);
-    out.push({ dst: networkOf(r.dst), ...(via !== undefined ? { via } : {}) });
+    if (!(c.family === 6 ? has6 : has4) && r.gw === undefined) continue; // no address of that family
+    // without gw: via the gateway of the container's own range (as the reference: its IP's gateway)
+    out.push({ dst: networkOf(r.dst), ...(r.gw !== undefined ? { via: r.gw } : { viaGateway: true }) });
   }
   return out;
 }
@@ -184,7 +184,7 @@ async function addWith(host: Host, cfg: CniConfig, env: CniEnv, delegated: IpamR
   const base: AttachOptions = {
     netns: env.netns, ifname: env.ifname, containerId: env.containerId,
     ...(ip6 !== undefined ? { ip6 } : {}), ...(cfg.mac !== undefined ? { mac: cfg.mac } : {}),
-    publish: cfg.portMappings, routes: extraRoutes(routes, info.gateway, info.gateway6, cfg.isGateway),
+    publish: cfg.portMappings, routes: extraRoutes(routes, info.subnet !== undefined, info.subnet6 !== undefined, cfg.isGateway),
     ...(cfg.hairpinMode ? {} : { hairpin: false }),
   };
   // rangeStart/rangeEnd and several ranges: the network's own ranges (the store's IPAM)

@@ -166,8 +166,12 @@ export interface AttachOptions {
   readonly mac?: string;
   /** Ports to publish, as specs ("8080:80/tcp") or objects. */
   readonly publish?: ReadonlyArray<string | PortMapping>;
-  /** Extra routes inside the container, besides the default route via the gateway. */
-  readonly routes?: ReadonlyArray<{ readonly dst: string; readonly via?: string }>;
+  /**
+   * Extra routes inside the container, besides the default route via the gateway: via an
+   * address, via the gateway of the container's range (`viaGateway`: on a network with
+   * ranges in several subnets, the one on-link), or on-link (neither).
+   */
+  readonly routes?: ReadonlyArray<{ readonly dst: string; readonly via?: string; readonly viaGateway?: boolean }>;
   /** The container's name (Docker's --name), its DNS aliases, and the CNI CONTAINERID. */
   readonly name?: string;
   readonly aliases?: readonly string[];

@@ -176,6 +176,8 @@ export class EndpointTable {
           const a4 = input.ip !== undefined ? claimStatic(pools.pool4, c4, input.ip, b4) : allocateNext(pools.pool4, c4, b4);
           ip = a4.ip;
           n4 = a4.cursor;
+        } else if (input.ip !== undefined) {
+          throw new InvalidInputError(`invalid address "${input.ip}" requested on network "${net.name}": the network has no IPv4 subnet (IPv6-only)`);
         }
         if (pools.pool6) {
           const b6 = this.#leases(net.name, 6, id);

@@ -25,7 +25,7 @@ import { endpointAlias } from '../model/names.js';
 import { planFailures, rtnlStep, toNetlinkError, type Labelled } from '../backend/result.js';
 import type { EndpointRecord, NetworkRecord } from '../state/index.js';
 import type { HostContext } from './context.js';
-import { atSlot, attachSteps, bridgeAddrOps, containerAddrOp, rangeOf, type EndpointPlanInput, type NetworkView } from './plans.js';
+import { atSlot, attachSteps, bridgeAddrOps, containerAddrOp, rangeOf, routeVia, type EndpointPlanInput, type NetworkView } from './plans.js';
 import { networkView } from './records.js';
 
 /** gc's report, filled in place. */
@@ -116,8 +116,9 @@ function inPlaceRepair(ep: EndpointRecord, v: NetworkView, c: Link, ins: Inside,
   }
   for (const r of routes) {
     if (ins.routes.some((x) => x.family === r.family && x.dst === r.dst && x.dstLen === r.dstLen)) continue;
-    ops.push({ op: 'routeAdd', family: r.family, dst: r.dst, dstLen: r.dstLen, link: c.index, ...(r.via !== undefined ? { gateway: r.via } : {}) });
-    labels.push(`add the route ${r.dst}/${r.dstLen}${r.via !== undefined ? ` via ${r.via}` : ''}`);
+    const via = routeVia(v, ep, r);
+    ops.push({ op: 'routeAdd', family: r.family, dst: r.dst, dstLen: r.dstLen, link: c.index, ...(via !== undefined ? { gateway: via } : {}) });
+    labels.push(`add the route ${r.dst}/${r.dstLen}${via !== undefined ? ` via ${via}` : ''}`);
   }
   if (ops.length === 0) return undefined;
   const what = `repair ${ep.ifname} of endpoint ${ep.id} in ${ep.netns}: ${labels.join(', ')}`;
@@ -146,7 +147,7 @@ export async function healEndpoints(ctx: HostContext, links: readonly Link[], dr
   if (nets.size === 0) return;
   const all = ctx.store.listEndpoints();
   const eps = all.filter((e) => e.state === 'ready' && e.mode === 'bridge' && e.network !== undefined && nets.has(e.network)
-    && e.hostIfname !== undefined && e.ip !== undefined && e.mac !== undefined && existsSync(e.netns) && !strangers.has(e.id));
+    && e.hostIfname !== undefined && (e.ip ?? e.ip6) !== undefined && e.mac !== undefined && existsSync(e.netns) && !strangers.has(e.id));
   const { inside, hostAddrs } = await readKernel(ctx, [...new Set(eps.map((e) => e.netns))]);
   const byName = new Map(links.map((l) => [l.name, l]));
   const repairs: Repair[] = [];

@@ -65,6 +65,22 @@ function netsOf(net: NetworkView): readonly ViewRange[] {
   return out;
 }
 
+/** An extra route inside the container: via an address, via the gateway of the container's range, or on-link. */
+export type PlanRoute = {
+  readonly dst: string;
+  readonly dstLen: number;
+  readonly family: Family;
+  readonly via?: string;
+  readonly viaGateway?: true;
+};
+
+/** The gateway of a route (`via`, or with viaGateway the gateway of the range of the endpoint's address of its family). */
+export function routeVia(net: NetworkView, ep: { readonly ip?: string | undefined; readonly ip6?: string | undefined }, r: PlanRoute): string | undefined {
+  if (r.via !== undefined || r.viaGateway !== true) return r.via;
+  const ip = r.family === 6 ? ep.ip6 : ep.ip;
+  return ip !== undefined ? rangeOf(net, ip)?.gateway : undefined;
+}
+
 /** The range a container address came from (by its bounds, else by its subnet), if any. */
 export function rangeOf(net: NetworkView, ip: string): ViewRange | undefined {
   const p = parseIp(ip);
@@ -111,7 +127,7 @@ export interface EndpointPlanInput {
   readonly defaultRoute?: boolean;
   /** hairpin mode on the host port (default true) */
   readonly hairpin?: boolean;
-  readonly routes: ReadonlyArray<{ readonly dst: string; readonly dstLen: number; readonly family: Family; readonly via?: string }>;
+  readonly routes: readonly PlanRoute[];
 }
 
 /**
@@ -207,11 +223,12 @@ export function attachSteps(host: NsRef, net: NetworkView, bridgeIndex: number |
     labels.push(`add default ${g.family === 6 ? 'IPv6 ' : ''}route via ${g.gateway} in ${ep.netnsPath}`);
   }
   for (const r of ep.routes) {
+    const via = routeVia(net, ep, r);
     ops.push({
       op: 'routeAdd', family: r.family, dst: r.dst, dstLen: r.dstLen, link: peerLink,
-      ...(r.via !== undefined ? { gateway: r.via } : {}),
+      ...(via !== undefined ? { gateway: via } : {}),
     });
-    labels.push(`add route ${r.dst}/${r.dstLen}${r.via !== undefined ? ` via ${r.via}` : ''} in ${ep.netnsPath}`);
+    labels.push(`add route ${r.dst}/${r.dstLen}${via !== undefined ? ` via ${via}` : ''} in ${ep.netnsPath}`);
   }
   steps.push(rtnlStep(container, ops, `configure ${ep.ifname} in ${ep.netnsPath}`, labels));
   steps.push(...firewall);

@@ -88,7 +88,10 @@ export function parseRoutes(routes: AttachOptions['routes']): EndpointPlanInput[
     if (r.via !== undefined && parseIp(r.via, 'route gateway').family !== c.family) {
       throw new InvalidInputError(`invalid route ${r.dst} via ${r.via}: gateway family differs from the destination's`);
     }
-    return { dst: formatIp(c.network, c.family), dstLen: c.prefixLen, family: c.family, ...(r.via !== undefined ? { via: r.via } : {}) };
+    return {
+      dst: formatIp(c.network, c.family), dstLen: c.prefixLen, family: c.family,
+      ...(r.via !== undefined ? { via: r.via } : r.viaGateway === true ? { viaGateway: true as const } : {}),
+    };
   });
 }
 

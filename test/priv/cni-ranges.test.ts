@@ -69,17 +69,20 @@ describe('cni plugin (privileged): IPv6-only, ranges in two subnets, isGateway f
     await del('a1', c);
   });
 
-  it('ranges in two subnets: the first range (one address) then the second; each its own gateway and prefix; they reach each other; a bad range is code 7 naming its key', async () => {
+  it('ranges in two subnets: the first range (one address) then the second; each its own gateway, prefix and routes; they reach each other; a bad range is code 7 naming its key', async () => {
     const c = conf('rg', { type: 'host-local', ranges: [[
       { subnet: '10.81.0.0/24', rangeStart: '10.81.0.10', rangeEnd: '10.81.0.10' },
       { subnet: '10.82.0.0/24', gateway: '10.82.0.254' },
-    ]] });
+    ]], routes: [{ dst: '198.51.100.0/24' }] });
     const r0 = await add('b0', c);
     const r1 = await add('b1', c);
     assert.deepEqual(r0.ips, [{ address: '10.81.0.10/24', gateway: '10.81.0.1', interface: 2 }]);
     assert.deepEqual(r1.ips, [{ address: '10.82.0.1/24', gateway: '10.82.0.254', interface: 2 }]);
     assert.deepEqual((await globalAddrs(`${P}rg`)).sort(), ['10.81.0.1/24', '10.82.0.254/24']);
     assert.equal((await ipJson<{ gateway?: string }>(['route', 'show', 'default'], `${P}b1`))[0]?.gateway, '10.82.0.254');
+    // an ipam route without gw: via the gateway of each container's own range
+    assert.equal((await ipJson<{ gateway?: string }>(['route', 'show', '198.51.100.0/24'], `${P}b0`))[0]?.gateway, '10.81.0.1');
+    assert.equal((await ipJson<{ gateway?: string }>(['route', 'show', '198.51.100.0/24'], `${P}b1`))[0]?.gateway, '10.82.0.254');
     assert.ok(await ping(`${P}b0`, '10.82.0.1'), 'range 1 → range 2');
     assert.ok(await ping(`${P}b1`, '10.81.0.10'), 'range 2 → range 1');
     await del('b0', c);

@@ -117,6 +117,18 @@ describe('a network with two address ranges in different subnets (native backend
     assert.equal(await connect('ctr-c3', '192.0.2.2', 7202), '192.0.2.1', 'range 2 → outside, masqueraded');
   });
 
+  it('gc puts back what was removed behind its back: the second range\'s gateway on the bridge, a container\'s address and default route (its range\'s)', async () => {
+    await ip(['addr', 'del', '10.72.0.254/24', 'dev', 'ctr-br0']);
+    await ip(['addr', 'del', '10.72.0.20/24', 'dev', 'eth0'], 'ctr-c2');
+    const report = await host.gc();
+    assert.equal(report.errors.length, 0, report.errors.join('\n'));
+    assert.deepEqual((await v4Addrs('ctr-br0')).sort(), ['10.71.0.1/24', '10.72.0.254/24']);
+    assert.deepEqual(await v4Addrs('eth0', 'ctr-c2'), ['10.72.0.20/24']);
+    assert.equal((await ipJson<{ gateway?: string }>(['route', 'show', 'default'], 'ctr-c2'))[0]?.gateway, '10.72.0.254');
+    assert.ok(await ping('ctr-c2', '10.71.0.10'), 'range 2 → range 1 again');
+    assert.deepEqual((await host.gc()).actions, [], 'a second gc finds nothing');
+  });
+
   it('bad ranges are a clear error naming the key, and nothing is made', async () => {
     const bad: Array<[unknown[], RegExp]> = [
       [[{ subnet: '10.73.0.0/24', rangeStart: '10.74.0.5' }], /ranges\[0\]\.rangeStart "10\.74\.0\.5" of network "ctr-bad": it is outside subnet 10\.73\.0\.0\/24/],

@@ -130,6 +130,17 @@ for (const backendName of BACKENDS) {
       assert.equal(await connect(OUT, '2001:db8:6::1', 8086), undefined, 'unpublished');
     });
 
+    it('gc puts back the bridge\'s IPv6 gateway and a container\'s IPv6 address and default route removed behind its back', async () => {
+      await ip(['addr', 'del', 'fd00:60::1/64', 'dev', 'ct6-br0']);
+      await ip(['addr', 'del', 'fd00:60::3/64', 'dev', 'eth0'], 'ct6-c1');
+      const report = await host.gc();
+      assert.equal(report.errors.length, 0, report.errors.join('\n'));
+      assert.deepEqual(globalAddrs(await ipJson<AddrLink>(['addr', 'show', 'ct6-br0'])), ['fd00:60::1/64']);
+      assert.deepEqual(globalAddrs(await ipJson<AddrLink>(['addr', 'show', 'eth0'], 'ct6-c1')), ['fd00:60::3/64']);
+      assert.equal((await ipJson<{ gateway?: string }>(['-6', 'route', 'show', 'default'], 'ct6-c1'))[0]?.gateway, 'fd00:60::1');
+      assert.ok(await ping('ct6-c1', 'fd00:60::1'), 'c1 → gateway again');
+    });
+
     it('detach and network remove leave no link, address or element behind', async () => {
       await c0.detach();
       await c1.detach();
