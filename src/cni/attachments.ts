@@ -38,7 +38,9 @@ function nsIdentity(p: string): string | undefined {
 }
 
 const plainIp = (ip: string): string => { const p = parseIp(ip.split('/')[0] ?? ''); return formatIp(p.value, p.family); };
-const portText = (m: PortMapping): string => `${m.protocol}/${m.hostIp ?? ''}/${m.hostPort}-${m.hostPortEnd ?? m.hostPort}/${m.containerPort}`;
+/** hostIp absent, 0.0.0.0 and :: all mean any address (the library stores the first as 0.0.0.0). */
+const anyIp = (h: string | undefined): string => (h === undefined || h === '0.0.0.0' || h === '::' ? '' : h);
+const portText = (m: PortMapping): string => `${m.protocol}/${anyIp(m.hostIp)}/${m.hostPort}-${m.hostPortEnd ?? m.hostPort}/${m.containerPort}`;
 const portsText = (ms: readonly PortMapping[]): string => ms.map(portText).sort().join(',');
 
 /** What a repeated ADD asks that the attachment `e` does not have; undefined when nothing. */
@@ -60,11 +62,12 @@ function difference(cfg: CniConfig, e: EndpointInfo): string | undefined {
  */
 export async function prepareAdd(host: Host, cfg: CniConfig, env: CniEnv): Promise<void> {
   const here = nsIdentity(env.netns);
+  if (here === undefined) return; // no such netns: ADD fails on its own (code 3), and replaces nothing
   const all = await cniEndpoints(host, cfg.name);
   const errors: Error[] = [];
   for (const e of all) {
     if (e.containerId !== env.containerId || e.ifname !== env.ifname) continue;
-    if (here !== undefined && nsIdentity(e.netns) === here) {
+    if (nsIdentity(e.netns) === here) {
       const diff = difference(cfg, e);
       if (diff !== undefined) {
         throw new CniError(ERR.invalidConfig, `${keyText(cfg.name, env)} is already attached in ${e.netns}: this ADD ${diff} (DEL it first to change them)`);

@@ -86,19 +86,24 @@ describe('cni fixes (privileged): races of one key, one key in two netns, DEL an
 
   it('one key ADDed into another netns replaces the first; a task restarted (/proc/PID) too; DEL with no netns removes it', async () => {
     for (const n of ['a', 'b']) await ip(['netns', 'add', `${P}${n}`]);
-    assert.equal((await cni('ADD', 'X', `/run/netns/${P}a`)).exitCode, 0);
-    const r = await cni('ADD', 'X', `/run/netns/${P}b`);
+    const pub = conf({ runtimeConfig: { portMappings: [{ hostPort: 8931, containerPort: 80, protocol: 'tcp' }, { hostPort: 8932, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' }] } });
+    assert.equal((await cni('ADD', 'X', `/run/netns/${P}a`, pub)).exitCode, 0);
+    // into a netns that does not exist: code 3, and the attachment in a stays
+    assert.equal((JSON.parse((await cni('ADD', 'X', `/run/netns/${P}nowhere`, pub)).stdout) as { code: number }).code, 3);
+    assert.equal((await v4(`${P}a`)).length, 1);
+    const r = await cni('ADD', 'X', `/run/netns/${P}b`, pub);
     assert.equal(r.exitCode, 0, r.stdout);
     assert.deepEqual(await v4(`${P}a`), [], 'the first netns lost its attachment');
     assert.equal((await v4(`${P}b`)).length, 1);
     assert.deepEqual((await rows('X')).map((e) => e.netns), [`/run/netns/${P}b`]);
     // the same netns again, asking another address: code 7 naming the key; the same ask: the old result
     const again = await cni('ADD', 'X', `/run/netns/${P}b`, conf({ runtimeConfig: { ips: ['10.231.0.77/24'] } }));
+    assert.match((await cni('ADD', 'X', `/run/netns/${P}b`)).stdout, /"code":7.*asks for port mappings \[\], the attachment has/);
     assert.equal(again.exitCode, 1);
     const doc = JSON.parse(again.stdout) as { code: number; msg: string };
     assert.equal(doc.code, 7, again.stdout);
     assert.match(doc.msg, /CNI_CONTAINERID X CNI_IFNAME eth0 on network cnifx-net is already attached/);
-    assert.equal((await cni('ADD', 'X', `/run/netns/${P}b`)).stdout, r.stdout);
+    assert.equal((await cni('ADD', 'X', `/run/netns/${P}b`, pub)).stdout, r.stdout);
     // /proc/PID of a task that died, then ADD of the restarted task (no DEL between)
     const p1 = spawn('unshare', ['-n', 'sleep', '100'], { stdio: 'ignore' });
     await new Promise((res) => setTimeout(res, 300));
