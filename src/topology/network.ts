@@ -58,11 +58,40 @@ export class Network {
    * end on the bridge, lo/eth0 up, address, routes, published ports). Rolls back on failure.
    */
   async attach(opts: AttachOptions): Promise<Endpoint> {
+    const ctx = this.#ctx;
+    const wrap = (e: unknown): unknown => (e instanceof CtnetError ? e.withContext(`attach ${opts.netns} to network ${this.#rec.name}`) : e);
+    const knownBridge = ctx.bridgeIndex.get(this.#rec.name);
     try {
-      return await attachBridge(this.#ctx, this.#net, opts);
+      return await attachBridge(ctx, this.#net, opts);
     } catch (e) {
-      throw e instanceof CtnetError ? e.withContext(`attach ${opts.netns} to network ${this.#rec.name}`) : e;
+      // A long-lived Host (the agent) whose firewall tables or bridge were removed behind its
+      // back: the failed attach left nothing (rolled back); put back what this network needs
+      // (the base ruleset with every element the state knows; the bridge, its gateway and
+      // elements) and try once more, as a fresh process would.
+      if (!await this.#damaged(e, knownBridge)) throw wrap(e);
+      try {
+        await ctx.fw.ensureBase();
+        ctx.bridgeIndex.set(this.#rec.name, await ensureNetworkKernel(ctx, this.#net, false));
+        return await attachBridge(ctx, this.#net, opts);
+      } catch (e2) {
+        throw wrap(e2);
+      }
     }
+  }
+
+  /**
+   * Whether an attach failed because our tables or this network's bridge are gone, or the
+   * bridge was re-created with another ifindex than the one we knew (checked, not guessed).
+   */
+  async #damaged(e: unknown, knownBridge: number | undefined): Promise<boolean> {
+    if (isMissingTable(e)) return true;
+    const code = codeOf(e);
+    if (code !== 'ENODEV' && code !== 'EINVAL') return false;
+    const ctx = this.#ctx;
+    const link = await hostLinkOp<Link>(ctx, { op: 'linkGet', link: this.#net.bridge }).catch(() => undefined);
+    if (link !== undefined && link.kind === 'bridge' && (knownBridge === undefined || link.index === knownBridge)) return false;
+    ctx.bridgeIndex.delete(this.#rec.name);
+    return link === undefined || link.kind === 'bridge';
   }
 
   /** Attach several netns one after the other (one process, one start-up). Stops at the first failure. */
