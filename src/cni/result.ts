@@ -17,7 +17,7 @@ export interface CniResult {
   readonly cniVersion: string;
   readonly interfaces: ReadonlyArray<{ readonly name: string; readonly mac: string; readonly mtu?: number; readonly sandbox?: string }>;
   readonly ips: readonly CniIpEntry[];
-  readonly routes: ReadonlyArray<{ readonly dst: string; readonly gw?: string }>;
+  readonly routes?: ReadonlyArray<{ readonly dst: string; readonly gw?: string }>;
   readonly dns: CniDns;
 }
 
@@ -46,6 +46,7 @@ export function resultRoutes(cfg: CniConfig, ep: EndpointInfo, ipamRoutes: reado
 export function buildResult(x: ResultInput): CniResult {
   const { cfg, ep, net } = x;
   const v04 = cfg.cniVersion === '0.4.0';
+  const routes = resultRoutes(cfg, ep, x.ipamRoutes);
   const ips: CniIpEntry[] = [];
   if (ep.ip !== '') ips.push({ ...(v04 ? { version: '4' as const } : {}), address: ep.address, gateway: ep.gateway, interface: 2 });
   if (ep.address6 !== undefined) {
@@ -59,7 +60,8 @@ export function buildResult(x: ResultInput): CniResult {
       { name: ep.ifname, mac: ep.mac, sandbox: x.sandbox },
     ],
     ips,
-    routes: resultRoutes(cfg, ep, x.ipamRoutes),
+    // none: no key (as the reference: a Go nil slice with omitempty)
+    ...(routes.length > 0 ? { routes } : {}),
     dns: cfg.dns ?? x.ipamDns ?? {},
   };
 }

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { assertSandbox, ip, ipJson, removeLeftovers } from '../helpers/index.js';
 import { ping } from '../helpers/traffic.js';
-import { ok, ours, type CniCall } from '../fixtures/cni/plugin.js';
+import { haveReference, ok, ours, reference, type CniCall } from '../fixtures/cni/plugin.js';
 
 const run = promisify(execFile);
 const P = 'cnir-';
@@ -124,5 +124,52 @@ describe('cni plugin (privileged): IPv6-only, ranges in two subnets, isGateway f
     assert.equal(await hairpin(await hostIf('d1')), true);
     await del('d0', off);
     await del('d1', on);
+  });
+
+  describe('the same configs through the reference bridge + host-local: the same result document but names and MACs', function () {
+    before(function () { if (!haveReference('bridge') || !haveReference('host-local')) this.skip(); });
+    // each case over subnet number n (10.9n…, fd00:9n::), normalised so two subnets compare equal
+    const cases: Array<[string, (n: number) => Record<string, unknown>, Record<string, unknown>]> = [
+      ['IPv6-only', (n) => ({ ranges: [[{ subnet: `fd00:9${n}::/64` }]] }), {}],
+      ['ranges in two subnets, rangeStart/rangeEnd, a gateway each, a route without gw', (n) => ({
+        ranges: [[{ subnet: `10.9${n}.1.0/24`, rangeStart: `10.9${n}.1.7`, rangeEnd: `10.9${n}.1.9` }, { subnet: `10.9${n}.2.0/24`, gateway: `10.9${n}.2.254` }]],
+        routes: [{ dst: '198.51.100.0/24' }],
+      }), {}],
+      ['isGateway false', (n) => ({ subnet: `10.9${n}.3.0/24` }), { isGateway: false, isDefaultGateway: false }],
+    ];
+    const norm = (doc: Record<string, unknown>, n: number): Record<string, unknown> =>
+      JSON.parse(JSON.stringify(doc).replaceAll(`10.9${n}.`, 'V4.').replaceAll(`fd00:9${n}::`, 'V6::')) as Record<string, unknown>;
+    let n = 0;
+    for (const [what, ipamOf, extra] of cases) {
+      it(what, async () => {
+        const [a, b] = [++n, ++n];
+        const common = { cniVersion: '1.0.0', isGateway: true, isDefaultGateway: true, ipMasq: true, ...extra };
+        const ourConf = { ...common, name: `${P}q${a}`, type: 'ctnet-cni', bridge: `${P}q${a}`, ctnetStateDir: stateDir, ipam: { type: 'host-local', ...ipamOf(a) } };
+        const refConf = { ...common, name: `${P}q${b}`, type: 'bridge', bridge: `${P}q${b}`, ipam: { type: 'host-local', dataDir: `/run/${P}ipam`, ...ipamOf(b) } };
+        await ip(['netns', 'add', `${P}q${a}`]);
+        await ip(['netns', 'add', `${P}q${b}`]);
+        type Doc = { interfaces: Array<Record<string, unknown>>; ips: unknown; routes: unknown };
+        const A = norm(ok(await ours(call('ADD', `q${a}`), ourConf), 'ours'), a) as unknown as Doc;
+        const B = norm(ok(await reference('bridge', call('ADD', `q${b}`), refConf), 'reference'), b) as unknown as Doc;
+        assert.deepEqual(Object.keys(A).sort(), Object.keys(B).sort(), 'top-level keys');
+        assert.deepEqual(A.ips, B.ips, 'ips');
+        assert.deepEqual(A.routes, B.routes, 'routes');
+        assert.deepEqual(A.interfaces.map((x) => Object.keys(x).sort()), B.interfaces.map((x) => Object.keys(x).sort()), 'interfaces keys');
+        // the kernel agrees: the same addresses on the bridge and routes in the container, but the prefixes
+        const brA = (await globalAddrs(`${P}q${a}`)).map((x) => x.replaceAll(`10.9${a}.`, 'V4.').replaceAll(`fd00:9${a}::`, 'V6::')).sort();
+        const brB = (await globalAddrs(`${P}q${b}`)).map((x) => x.replaceAll(`10.9${b}.`, 'V4.').replaceAll(`fd00:9${b}::`, 'V6::')).sort();
+        // the reference adds a range's gateway when its first container comes; we add every range's at creation (a superset)
+        assert.ok(brB.every((x) => brA.includes(x)), `bridge addresses: ${brA.join(' ')} ⊇ ${brB.join(' ')}`);
+        assert.deepEqual(brA, [...new Set(brA)].sort(), 'no duplicates');
+        const rt = async (ns: string, k: number): Promise<string[]> => (await Promise.all(['-4', '-6'].map((f) => ipJson<{ dst: string; gateway?: string }>([f, 'route', 'show'], ns))))
+          .flat().filter((r) => !r.dst.startsWith('fe80')).map((r) => `${r.dst} ${r.gateway ?? ''}`.replaceAll(`10.9${k}.`, 'V4.').replaceAll(`fd00:9${k}::`, 'V6::')).sort();
+        assert.deepEqual(await rt(`${P}q${a}`, a), await rt(`${P}q${b}`, b), 'container routes');
+        ok(await ours(call('DEL', `q${a}`), ourConf), 'DEL ours');
+        ok(await reference('bridge', call('DEL', `q${b}`), refConf), 'DEL reference');
+        await ip(['netns', 'del', `${P}q${a}`]);
+        await ip(['netns', 'del', `${P}q${b}`]);
+        await ip(['link', 'del', `${P}q${b}`]).catch(() => undefined);
+      });
+    }
   });
 });
