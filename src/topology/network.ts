@@ -177,7 +177,14 @@ export async function createNetwork(ctx: HostContext, spec: NetworkSpec): Promis
       ctx.bridgeIndex.set(net.name, await ensureNetworkKernel(ctx, net, created));
     } catch (e) {
       if (created) {
-        ctx.store.transaction(() => { ctx.store.deleteNetwork(net.name); releaseClaim(ctx, 'creating', net.name); });
+        // attaches of other processes may already use the record (they found it and the bridge):
+        // then the network stays for them, and the caller still learns why its kernel work failed
+        try {
+          ctx.store.transaction(() => { ctx.store.deleteNetwork(net.name); releaseClaim(ctx, 'creating', net.name); });
+        } catch (d) {
+          releaseClaim(ctx, 'creating', net.name);
+          ctx.warn(`create network ${net.name}: not rolled back: ${(d as Error).message}`);
+        }
       } else if (codeOf(e) === 'EEXIST' && attempt < 3) {
         continue; // another process re-created the missing bridge at the same instant: look again
       }
