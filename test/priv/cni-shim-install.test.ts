@@ -3,12 +3,13 @@
  * directories, and the installed plugin running self-contained through its manifest
  * (native/cni-shim/fallback.c → node dist/bundle/cni.cjs): a real ADD, CHECK and DEL checked
  * with ip -j. Uninstall leaves the directories exactly as before install, and refuses a file
- * changed since install. Root: the plugin trusts ctnet-cni.json only when root owns it.
+ * changed since install, and a manifest others could have edited or that names paths outside
+ * the bin/conf dirs (exit 4, nothing removed). Root: the plugin trusts ctnet-cni.json only when root owns it.
  * Run: node test/run.mjs test/priv/cni-shim-install.test.ts
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { assertSandbox, ip, ipJson, removeLeftovers } from '../helpers/index.js';
@@ -115,6 +116,40 @@ describe('cni install / uninstall (privileged)', function () {
     assert.equal((await cli(['cni', 'install', '--bin-dir', bin, '--conf-dir', conf, '--force'])).code, 0);
     assert.equal((await cli(['cni', 'uninstall', '--bin-dir', bin])).code, 0);
     assert.deepEqual(readdirSync(bin), [], 'the replaced file was ours after --force; the dir install did not create stays');
+  });
+
+  it('uninstall refuses (exit 4) a manifest others could have edited, or one naming files or directories outside the bin/conf dirs; nothing is removed', async () => {
+    assert.equal((await cli(['cni', 'install', '--bin-dir', bin, '--conf-dir', conf])).code, 0);
+    const manifest = path.join(bin, 'ctnet-cni.json');
+    const original = readFileSync(manifest, 'utf8');
+    const victimDir = path.join(t.dir, 'victim');
+    mkdirSync(victimDir);
+    const victim = path.join(victimDir, 'precious');
+    writeFileSync(victim, 'keep me\n');
+    const hash = createHash('sha256').update('keep me\n').digest('hex');
+    const after = snapshot(t.dir);
+    const refused = async (why: RegExp, what: string): Promise<void> => {
+      const r = await cli(['cni', 'uninstall', '--bin-dir', bin]);
+      assert.equal(r.code, 4, `${what}: ${r.err}`);
+      assert.ok(r.err.includes(manifest), `${what}: the manifest is named: ${r.err}`);
+      assert.match(r.err, why, what);
+    };
+    chmodSync(manifest, 0o666);
+    await refused(/is writable by its group \(mode 666\).*chown root:root .*chmod 0644/, 'mode 0666');
+    assert.deepEqual(snapshot(t.dir).filter((l) => !l.startsWith('opt/cni/bin/ctnet-cni.json ')), after.filter((l) => !l.startsWith('opt/cni/bin/ctnet-cni.json ')), 'nothing removed');
+    chmodSync(manifest, 0o644);
+    chownSync(manifest, 65534, 65534);
+    await refused(/is owned by uid 65534, not root/, 'owned by nobody');
+    chownSync(manifest, 0, 0);
+    const m = JSON.parse(original) as { installed: Array<{ path: string; kind: string; sha256: string }>; createdDirs: string[] };
+    writeFileSync(manifest, JSON.stringify({ ...m, installed: [...m.installed, { path: victim, kind: 'conflist', sha256: hash }] }));
+    await refused(/names the file ".*victim\/precious", outside what cni install places/, 'a file outside');
+    writeFileSync(manifest, JSON.stringify({ ...m, createdDirs: [...m.createdDirs, victimDir] }));
+    await refused(/names the directory ".*victim", outside/, 'a directory outside');
+    assert.equal(readFileSync(victim, 'utf8'), 'keep me\n');
+    writeFileSync(manifest, original);
+    assert.equal((await cli(['cni', 'uninstall', '--bin-dir', bin])).code, 0, 'the manifest as install wrote it');
+    assert.ok(existsSync(victim) && !existsSync(path.join(t.dir, 'opt')));
   });
 
   it('the installed plugin runs self-contained through its manifest, and refuses an untrusted one', async () => {

@@ -42,6 +42,9 @@ export interface Manifest {
   readonly installed: readonly Placed[];
   /** Directories install created, deepest first: uninstall removes them when empty. */
   readonly createdDirs: readonly string[];
+  /** The directories install placed into (uninstall touches nothing outside them). */
+  readonly binDir?: string;
+  readonly confDir?: string;
 }
 
 function sha256(data: Buffer | string): string {
@@ -182,7 +185,7 @@ export async function install(ctx: Context): Promise<number> {
     ...(prev?.installed ?? []).filter((p) => !targets.some((t) => t.path === p.path)),
   ];
   const manifest: Manifest = {
-    format: FORMAT, node: process.execPath, pkg, version: version(pkg), installed,
+    format: FORMAT, node: process.execPath, pkg, version: version(pkg), installed, binDir, confDir,
     createdDirs: [...createdDirs, ...(prev?.createdDirs ?? []).filter((d) => !createdDirs.includes(d))],
   };
   const manifestPath = path.join(binDir, MANIFEST);
@@ -206,13 +209,56 @@ export async function install(ctx: Context): Promise<number> {
   return 0;
 }
 
+/**
+ * Uninstall deletes what the manifest names, so the manifest must be one only root (or the
+ * user running uninstall) could have written: a regular file of that owner, writable by
+ * nobody else. Throws EACCES (exit 4) naming it and the fix.
+ */
+function checkManifestTrust(p: string): void {
+  const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  if (st === undefined) return;
+  const euid = process.geteuid?.() ?? 0;
+  const why = !st.isFile() ? 'is not a regular file'
+    : st.uid !== 0 && st.uid !== euid ? `is owned by uid ${st.uid}, not root`
+      : (st.mode & 0o022) !== 0 ? `is writable by ${(st.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(st.mode & 0o777).toString(8)})`
+        : undefined;
+  if (why !== undefined) {
+    throw new CtnetError(`${p} ${why}: anyone could have edited what it says to delete, so cni uninstall does not trust it; check its contents, then chown root:root ${p} && chmod 0644 ${p} (or remove the files it names yourself)`, 'EACCES');
+  }
+}
+
+const within = (dir: string, p: string): boolean => p === dir || p.startsWith(`${dir}/`);
+
+/**
+ * Only what install could have placed: the plugin in the bin dir, a 50-NAME.conflist in the
+ * conf dir; directories install made are the bin or conf dir or one of their parents. Throws
+ * EACCES naming the first entry outside them (nothing is removed then).
+ */
+function checkManifestPaths(p: string, m: Manifest, binDir: string): void {
+  const confDir = typeof m.confDir === 'string' ? path.resolve(m.confDir) : DEFAULT_CONF_DIR;
+  const bad = (what: string): CtnetError => new CtnetError(`${p} names ${what}, outside what cni install places (${binDir}/${PLUGIN}, ${confDir}/50-NAME.conflist): not trusted, nothing was removed; remove the manifest and the files yourself`, 'EACCES');
+  for (const f of m.installed) {
+    const fp = typeof f?.path === 'string' ? f.path : '';
+    const ok = path.isAbsolute(fp) && path.normalize(fp) === fp && (f.kind === 'plugin'
+      ? fp === path.join(binDir, PLUGIN)
+      : f.kind === 'conflist' && path.dirname(fp) === confDir && /^50-[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.conflist$/.test(path.basename(fp)));
+    if (!ok) throw bad(`the file ${JSON.stringify(fp)}`);
+  }
+  for (const d of m.createdDirs) {
+    const ok = typeof d === 'string' && path.isAbsolute(d) && path.normalize(d) === d && d !== '/' && (within(d, binDir) || within(d, confDir));
+    if (!ok) throw bad(`the directory ${JSON.stringify(d)}`);
+  }
+}
+
 export async function uninstall(ctx: Context): Promise<number> {
   const binDir = dirOption(ctx, 'bin-dir', DEFAULT_BIN_DIR);
   const manifestPath = path.join(binDir, MANIFEST);
+  checkManifestTrust(manifestPath);
   const m = readManifest(binDir);
   if (m === undefined) {
     throw new CtnetError(`${manifestPath} does not exist: ctnet-fast cni install placed nothing in ${binDir} (give --bin-dir DIR as at install)`, CODE.notFound);
   }
+  checkManifestPaths(manifestPath, m, binDir);
   const changed: string[] = [];
   const present: Placed[] = [];
   for (const p of m.installed) {
