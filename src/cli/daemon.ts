@@ -33,7 +33,7 @@ import { CtnetError, CODE } from '../model/errors.js';
 import { checkPrivilege } from './privilege.js';
 import { processAlive } from '../util/proc.js';
 import { defaultStateDir, ensureStateDir } from '../state/dir.js';
-import { daemonStatus, log, ownSocket, request, type DaemonStatus } from './daemon/channel.js';
+import { checkStateDirAccess, daemonStatus, log, ownSocket, request, type DaemonStatus } from './daemon/channel.js';
 import { readConfig, type AgentConfig } from './daemon/access.js';
 import { openLog, readPid, readSmall } from './daemon/files.js';
 import { callerOf } from './daemon/peer.js';
@@ -156,27 +156,46 @@ function tailOf(file: string): string {
 /** `agent stop`: ask the agent to finish its requests and exit; wait for it. Not running: nothing to do. */
 export async function stop(ctx: Context): Promise<number> {
   const stateDir = stateDirOf(ctx);
-  const s = await daemonStatus(stateDir);
+  checkStateDirAccess(stateDir);
+  let s = await daemonStatus(stateDir, true);
+  // an agent without its socket is stopping (wait for it to go) or starting (wait for the socket)
+  const deadline = Date.now() + 30_000;
+  for (let pid = lockOwner(stateDir); s === undefined && pid !== undefined; pid = lockOwner(stateDir)) {
+    if (Date.now() > deadline) throw new CtnetError(`agent stop: pid ${pid} has had no socket for 30 s (neither started nor stopped)`, 'ETIMEDOUT');
+    await new Promise((r) => setTimeout(r, 20));
+    s = await daemonStatus(stateDir, true);
+    if (s === undefined && lockOwner(stateDir) === undefined) {
+      ctx.out.result({ running: false, stopped: pid, stateDir }, () => `ctnet-fast agent stopped (pid ${pid}, it was already stopping)`);
+      return EXIT.OK;
+    }
+  }
   if (s === undefined) {
     ctx.out.result({ running: false, stateDir }, () => `no ctnet-fast agent is running for ${stateDir}`);
     return EXIT.OK;
   }
   const socket = ownSocket(stateDir);
   if (socket !== undefined) await request(socket, { type: 'stop' });
-  const deadline = Date.now() + 30_000;
-  while (processAlive(s.pid)) {
-    if (Date.now() > deadline) throw new CtnetError(`agent stop: pid ${s.pid} is still running after 30 s`, 'ETIMEDOUT');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitGone(s.pid);
   ctx.out.result({ running: false, stopped: s.pid, served: s.served, stateDir }, () => `ctnet-fast agent stopped (pid ${s.pid}, served ${s.served} requests)`);
   return EXIT.OK;
+}
+
+async function waitGone(pid: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) throw new CtnetError(`agent stop: pid ${pid} is still running after 30 s`, 'ETIMEDOUT');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** `agent status`: exit 0 and the status when running; exit 3 when not. */
 export async function status(ctx: Context): Promise<number> {
   const stateDir = stateDirOf(ctx);
+  checkStateDirAccess(stateDir);
   const s = await daemonStatus(stateDir, true);
   if (s === undefined) {
+    const pid = lockOwner(stateDir);
+    if (pid !== undefined) throw new CtnetError(`the ctnet-fast agent for ${stateDir} (pid ${pid}) is running but takes no requests: it is starting (repairing what a killed agent left) or stopping (finishing its requests in flight)`, CODE.notFound);
     throw new CtnetError(`no ctnet-fast agent is running for ${stateDir}: start one with ctnet-fast agent start`, CODE.notFound);
   }
   ctx.out.result(s, () => [

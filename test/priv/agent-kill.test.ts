@@ -1,14 +1,17 @@
 // Privileged test of the agent's repair at start (docs/agent-protocol.md, "Restarts, kills and
 // vanished agents"): 20 typed `attach` requests in flight through the agent, SIGKILL the moment all
 // 20 are in it, then: every client ends (a reply, or a closed connection: never a hang), `agent
-// start` runs gc over the intent log before it listens, and every netns is either fully attached
-// (state, `ip -j` in the netns and on the bridge agree, the address is the one a client was told)
-// or fully gone (no state, no /run/netns entry), with no address given twice. Then the CLI through
+// start` runs gc over the intent log before it listens and undoes every ADD it had not answered
+// (STATE_DIR/agent.inflight): every ADD whose client got an error is fully gone (no state, no
+// /run/netns entry), every one whose client got a result is fully attached (state, `ip -j` in the
+// netns and on the bridge agree, the address is the one the client was told), with no address
+// given twice. The same for CNI ADDs, and for an agent stopped (SIGSTOP) until its clients gave up. Then the CLI through
 // the restarted agent works. Names start with "agk-", subnet 10.237.0.0/22.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import type { EndpointInfo } from '../../src/model/types.js';
 import { assertSandbox } from '../helpers/index.js';
@@ -34,7 +37,7 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
     rmSync(state, { recursive: true, force: true });
   });
 
-  it('kill -9 mid-flight, restart: each netns fully attached or fully gone, no duplicate address, clients never hang', async () => {
+  it('kill -9 mid-flight, restart: each netns whose client got a result fully attached, each whose client got an error fully gone, no duplicate address, clients never hang', async () => {
     const NET = 'agk-n';
     const BR = 'agk-br';
     ok(ctnet(state, ['network', 'create', NET, '--subnet', '10.237.0.0/22', '--bridge', BR], { env: OFF }));
@@ -79,6 +82,7 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
         assert.equal(told.has(n), false, `${n}: its client was told it is attached, but it is gone`);
         continue;
       }
+      assert.ok(told.has(n), `${n}: its client got an error (no reply), but it was finished instead of undone`);
       assert.deepEqual(addrsOf('eth0', n), [ep.address], `${n}: kernel and state disagree`);
       assert.equal(ipj(['link', 'show', 'dev', ep.hostIfname])[0]?.master, BR, `${n}: host veth ${ep.hostIfname} not on the bridge`);
       const t = told.get(n);
@@ -103,7 +107,7 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
     assert.ok(!eps.some((e) => e.ip === a.ip), 'a new address was given twice');
   });
 
-  it('the same with 20 CNI ADDs (as the shim sends them): after the restart each container fully attached or not at all, no duplicate address; every DEL then succeeds and leaves nothing', async () => {
+  it('the same with 20 CNI ADDs (as the shim sends them): after the restart each container with a result fully attached, each without one fully gone, no duplicate address; every DEL then succeeds and leaves nothing', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `agk-k${i}`);
     for (const id of ids) assert.equal(spawnSync('ip', ['netns', 'add', id]).status, 0, id);
     const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'agk-cni', type: 'ctnet-cni', bridge: 'agk-cbr', isGateway: true, ctnetStateDir: state, ipam: { type: 'host-local', subnet: '10.237.8.0/24' } });
@@ -139,6 +143,7 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
         assert.equal(told.has(id), false, `${id}: its ADD answered 0, but it is gone`);
         continue;
       }
+      assert.ok(told.has(id), `${id}: its client got an error (no result), but the ADD was finished instead of undone`);
       assert.deepEqual(addrsOf('eth0', id), [ep.address], `${id}: kernel and state disagree`);
       assert.equal(ipj(['link', 'show', 'dev', ep.hostIfname])[0]?.master, 'agk-cbr', `${id}: host veth not on the bridge`);
       if (told.has(id)) assert.equal(told.get(id), ep.address, id);
@@ -149,6 +154,66 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
     assert.deepEqual(ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>().filter((e) => e.network === 'agk-cni'), []);
     for (const id of ids) {
       assert.deepEqual(ipj(['link', 'show', 'dev', 'eth0'], id), [], `${id}: eth0 left after DEL`);
+      spawnSync('ip', ['netns', 'del', id]);
+    }
+  });
+
+  it('an agent stopped (SIGSTOP) until its clients gave up, then continued: every ADD whose client got no result is undone, not finished', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `agk-s${i}`);
+    for (const id of ids) assert.equal(spawnSync('ip', ['netns', 'add', id]).status, 0, id);
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'agk-stop', type: 'ctnet-cni', bridge: 'agk-sbr', isGateway: true, ctnetStateDir: state, ipam: { type: 'host-local', subnet: '10.237.9.0/24' } });
+    const env = (command: string, id: string): Record<string, string> => ({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
+    const sock = path.join(state, 'agent.sock');
+    await killAgents(state);
+    const agent = ok(ctnet(state, ['--json', 'agent', 'start']), 'agent start').json<{ pid: number }>();
+    const told = new Set<string>();
+    const conns: net.Socket[] = [];
+    let hellos = 0;
+    let stopped = false;
+    const allIn = new Promise<void>((resolve) => {
+      for (const id of ids) {
+        const c = net.createConnection(sock);
+        conns.push(c);
+        let buf = '';
+        c.on('connect', () => c.write(`${JSON.stringify(HELLO)}\n${JSON.stringify({ v: 1, type: 'cni', id: 1, env: env('ADD', id), stdin: conf })}\n`));
+        c.on('error', () => undefined);
+        c.on('data', (d: Buffer) => {
+          buf += d.toString();
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const l = JSON.parse(buf.slice(0, nl)) as Line;
+            buf = buf.slice(nl + 1);
+            if (l.type === 'reply' && l.exitCode === 0) told.add(id);
+            // all requests are in the agent once every hello is answered: stop it there
+            if (l.type === 'hello' && ++hellos === ids.length && !stopped) { stopped = true; process.kill(agent.pid, 'SIGSTOP'); resolve(); }
+          }
+        });
+      }
+    });
+    await allIn;
+    await sleep(300); // what was written before the stop is read (a runtime's client reads it too)
+    // the clients time out: each one without a result closes its connection
+    for (const c of conns) c.destroy();
+    process.kill(agent.pid, 'SIGCONT');
+    assert.ok(told.size < ids.length, 'every ADD had answered before the stop: nothing was in flight');
+    for (let i = 0; i < 1500; i++) {
+      const st = await ask(sock, { type: 'status' }).catch(() => ({} as Line));
+      if ((st.result as { inFlight?: number } | undefined)?.inFlight === 0) break;
+      await sleep(20);
+    }
+    const eps = ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>().filter((e) => e.network === 'agk-stop');
+    for (const id of ids) {
+      const ep = eps.find((e) => e.netns === `/run/netns/${id}`);
+      if (told.has(id)) {
+        assert.ok(ep !== undefined, `${id}: its client got a result, but it is not attached`);
+        assert.deepEqual(addrsOf('eth0', id), [ep.address], `${id}: kernel and state disagree`);
+      } else {
+        assert.equal(ep, undefined, `${id}: its client gave up (no result), but the ADD was finished instead of undone`);
+        assert.deepEqual(ipj(['link', 'show', 'dev', 'eth0'], id), [], `${id}: no endpoint, but eth0 is in its netns`);
+      }
+    }
+    for (const id of ids) {
+      const d = await ask(sock, { type: 'cni', env: env('DEL', id), stdin: conf });
+      assert.deepEqual([d.type, d.exitCode], ['reply', 0], `DEL ${id}: ${JSON.stringify(d)}`);
       spawnSync('ip', ['netns', 'del', id]);
     }
   });

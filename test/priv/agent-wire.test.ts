@@ -8,7 +8,7 @@
 // subnets are in 10.236.0.0/16; afterEach kills the agent by pid and removes what a test made.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,6 +76,26 @@ export async function ask(sock: string, req: Line): Promise<Line> {
 export function result<T>(answer: Line): T {
   assert.equal(answer.type, 'reply', `not a reply: ${JSON.stringify(answer)}`);
   return answer.result as T;
+}
+
+let publicBin: string | undefined;
+/**
+ * The CLI as another uid: that uid may not read the repository (CI clones it into a 0700
+ * directory under /root), so a copy of bin/ctnet-fast.cjs and the bundles it loads
+ * (dist/bundle: enough for `agent status|stop`) in a fresh world-readable temp dir runs.
+ */
+export function ctnetAs(uid: number, state: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  if (publicBin === undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'agw-pub-'));
+    for (const sub of ['bin', 'dist/bundle']) mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
+    copyFileSync(BIN, path.join(dir, 'bin', 'ctnet-fast.cjs'));
+    const bundles = path.join(path.dirname(BIN), '..', 'dist', 'bundle');
+    for (const f of readdirSync(bundles).filter((x) => x.endsWith('.cjs'))) copyFileSync(path.join(bundles, f), path.join(dir, 'dist', 'bundle', f));
+    spawnSync('chmod', ['-R', 'a+rX', dir]);
+    publicBin = path.join(dir, 'bin', 'ctnet-fast.cjs');
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return spawnSync(process.execPath, [publicBin, ...args], { uid, gid: uid, cwd: '/', encoding: 'utf8', env: testEnv(state) });
 }
 
 /** Kill every agent serving `state` (by pid, checked to be one right before) and wait for them. */
@@ -226,7 +246,7 @@ describe('the agent protocol (privileged)', function () {
     const garbage = await talk(sock, [{ not: 'a hello' }], { uid: NOBODY });
     assert.equal(garbage[0]?.code, 'EACCES', 'refused before the line was parsed');
     // the CLI as that user says so (exit 4), not "no agent running"
-    const cliStatus = spawnSync(process.execPath, [BIN, 'agent', 'status'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', env: testEnv(state) });
+    const cliStatus = ctnetAs(NOBODY, state, ['agent', 'status']);
     assert.equal(cliStatus.status, 4, cliStatus.stderr);
     assert.match(cliStatus.stderr, new RegExp(`the agent at ${sock} refuses you \\(uid 65534\\): .*root and members of its configured group may talk to it`));
     const st = result<{ served: number }>(await ask(sock, { type: 'status' }));
@@ -235,11 +255,11 @@ describe('the agent protocol (privileged)', function () {
 
   it('a member of the configured group: served; names only a netns it could enter (its own user netns yes; a named one, that of init, its own in the host userns, /proc/self no); no host-check skips, no gc, no stop, no cli', async () => {
     const cfg = path.join(state, 'agent.json');
-    writeFileSync(cfg, JSON.stringify({ group: String(NOBODY), cniAgentMode: 'auto' }));
+    writeFileSync(cfg, JSON.stringify({ group: String(NOBODY) }));
     ok(ctnet(state, ['network', 'create', 'agw-n2', '--subnet', '10.236.2.0/24', '--bridge', 'agw-br2'], { env: OFF }));
     start(['--config', cfg]);
-    const s0 = result<{ group: string; gid: number; cniAgentMode: string }>(await ask(sock, { type: 'status' }));
-    assert.deepEqual([s0.group, s0.gid, s0.cniAgentMode], [String(NOBODY), NOBODY, 'auto']);
+    const s0 = result<{ group: string; gid: number }>(await ask(sock, { type: 'status' }));
+    assert.deepEqual([s0.group, s0.gid], [String(NOBODY), NOBODY]);
     chmodSync(state, 0o711);
     const asNobody = async (req: Line): Promise<Line> => {
       const got = await talk(sock, [HELLO, { v: 1, id: 3, ...req }], { uid: NOBODY });
@@ -247,7 +267,7 @@ describe('the agent protocol (privileged)', function () {
       return got[1] ?? {};
     };
     assert.equal((await asNobody({ type: 'status' })).type, 'reply');
-    const cliStatus = spawnSync(process.execPath, [BIN, '--json', 'agent', 'status'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', env: testEnv(state) });
+    const cliStatus = ctnetAs(NOBODY, state, ['--json', 'agent', 'status']);
     assert.equal(cliStatus.status, 0, cliStatus.stderr);
     assert.equal((JSON.parse(cliStatus.stdout) as { group: string }).group, String(NOBODY));
     // netns nobody could not enter: a named one root made, init's, its own process's in the host's user namespace

@@ -26,7 +26,7 @@ describe('agent install / uninstall / config', () => {
   it('install writes one unit (ExecStart = agent run with the state dir and config); again updates it; uninstall removes exactly it', async () => {
     const units = path.join(dir, 'units');
     const cfg = path.join(dir, 'agent.json');
-    writeFileSync(cfg, JSON.stringify({ group: '0', cniAgentMode: 'required' }));
+    writeFileSync(cfg, JSON.stringify({ group: '0' }));
     const r = await cli(['--json', '--state-dir', path.join(dir, 'st ate'), 'agent', 'install', '--unit-dir', units, '--config', cfg]);
     assert.equal(r.code, 0, r.err);
     const doc = JSON.parse(r.out) as { unit: string; changed: string; execStart: string; stateDir: string; config: string };
@@ -67,7 +67,7 @@ describe('agent install / uninstall / config', () => {
     const cfg = path.join(dir, 'c.json');
     const bad: Array<[unknown, RegExp]> = [
       [{ group: 'no-such-group-agu' }, /group "no-such-group-agu" not found in \/etc\/group/],
-      [{ cniAgentMode: 'sometimes' }, /"cniAgentMode" must be required, auto or fallback/],
+      [{ cniAgentMode: 'required' }, /"cniAgentMode" was removed: it had no effect .*"agent": "fallback" \| "auto" \| "required" in each CNI network config/],
       [{ colour: 'blue' }, /unknown key "colour"/],
       [{ metricsListen: 9090 }, /"metricsListen" must be a string/],
       [[1], /expected a JSON object/],

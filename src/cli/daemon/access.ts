@@ -1,6 +1,6 @@
 /**
  * cli/daemon/access.ts — who may talk to the agent and what a non-root peer may name: the
- * agent's config file (`--config`: group, cniAgentMode, metricsListen), the group resolved
+ * agent's config file (`--config`: group, metricsListen), the group resolved
  * from /etc/group, the peer's groups from /proc, and the netns check (docs/agent-protocol.md,
  * "Who may talk").
  *
@@ -21,11 +21,14 @@ export interface AgentConfig {
   readonly group?: string;
   /** Reserved for a later issue (metrics over HTTP); accepted and reported, not served. */
   readonly metricsListen?: string;
-  /** What the CNI shim should do when no agent answers (agent-wire.md): shown by `agent status`. */
-  readonly cniAgentMode?: 'required' | 'auto' | 'fallback';
 }
 
-const CONFIG_KEYS = ['group', 'metricsListen', 'cniAgentMode'];
+const CONFIG_KEYS = ['group', 'metricsListen'];
+/** Keys that were removed, and what to do instead. */
+const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  // the plugin never read it: what it does without an agent is each network config's "agent" key
+  cniAgentMode: 'it had no effect (ctnet-cni never asked the agent); set "agent": "fallback" | "auto" | "required" in each CNI network config instead, and remove the key',
+};
 
 /** Read and check a config file; throws naming the file and the key. */
 export function readConfig(file: string): AgentConfig {
@@ -38,13 +41,11 @@ export function readConfig(file: string): AgentConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidInputError(`agent config ${file}: expected a JSON object`);
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
+    if (Object.hasOwn(REMOVED_KEYS, k)) throw new InvalidInputError(`agent config ${file}: "${k}" was removed: ${REMOVED_KEYS[k] as string}`);
     if (!CONFIG_KEYS.includes(k)) throw new InvalidInputError(`agent config ${file}: unknown key "${k}" (known: ${CONFIG_KEYS.join(', ')})`);
   }
   if (o.group !== undefined && (typeof o.group !== 'string' || o.group === '')) throw new InvalidInputError(`agent config ${file}: "group" must be a group name or number`);
   if (o.metricsListen !== undefined && typeof o.metricsListen !== 'string') throw new InvalidInputError(`agent config ${file}: "metricsListen" must be a string (HOST:PORT)`);
-  if (o.cniAgentMode !== undefined && !['required', 'auto', 'fallback'].includes(o.cniAgentMode as string)) {
-    throw new InvalidInputError(`agent config ${file}: "cniAgentMode" must be required, auto or fallback`);
-  }
   if (o.group !== undefined) groupId(o.group as string); // a group that does not exist is an error now, not at the first caller
   return o as AgentConfig;
 }

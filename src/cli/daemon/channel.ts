@@ -51,7 +51,6 @@ export interface DaemonStatus {
   /** The group whose members may talk to it (besides root), as configured; null: root only. */
   readonly group: string | null;
   readonly gid: number;
-  readonly cniAgentMode: string;
   readonly config: string | null;
   /** Clients following `events`. */
   readonly subscribers: number;
@@ -63,19 +62,21 @@ export interface DaemonStatus {
 export interface Channel {
   send(m: object): void;
   end(): void;
+  /** Send the last line and end; true when it was written to the client (false: the client is gone). */
+  deliver?(m: object): Promise<boolean>;
   /** Called once when the peer goes away (events streams stop then). */
   onClose?(fn: () => void): void;
 }
 
 /**
  * Call `fn` with each line `stream` carries, until `fn` returns false. A line longer than
- * MAX_REQUEST_BYTES, or an end in the middle of a line before `fn` said stop, calls `broken`
- * instead (once).
+ * MAX_REQUEST_BYTES ('long'), or an end in the middle of a line before `fn` said stop ('end'),
+ * calls `broken` instead (once).
  */
-export function onLines(stream: net.Socket, fn: (line: string) => boolean, broken: () => void = () => stream.destroy()): void {
+export function onLines(stream: net.Socket, fn: (line: string) => boolean, broken: (why: 'long' | 'end') => void = () => stream.destroy()): void {
   let buf = '';
   let settled = false;
-  const fail = (): void => { if (!settled) { settled = true; stream.off('data', onData); broken(); } };
+  const fail = (why: 'long' | 'end'): void => { if (!settled) { settled = true; stream.off('data', onData); broken(why); } };
   const onData = (chunk: Buffer): void => {
     buf += chunk.toString('utf8');
     for (let nl = buf.indexOf('\n'); nl >= 0 && !settled; nl = buf.indexOf('\n')) {
@@ -83,10 +84,10 @@ export function onLines(stream: net.Socket, fn: (line: string) => boolean, broke
       buf = buf.slice(nl + 1);
       if (!fn(line)) { settled = true; stream.off('data', onData); }
     }
-    if (!settled && buf.length > MAX_REQUEST_BYTES) fail();
+    if (!settled && buf.length > MAX_REQUEST_BYTES) fail('long');
   };
   stream.on('data', onData);
-  stream.on('end', fail);
+  stream.on('end', () => fail('end'));
 }
 
 /** A line as an object; undefined when it is not JSON or not an object. */
@@ -103,6 +104,11 @@ export function socketChannel(c: net.Socket): Channel {
   return {
     send: (m) => { if (!c.destroyed && c.writable) c.write(JSON.stringify(m) + '\n'); },
     end: () => { c.end(); },
+    deliver: (m) => new Promise<boolean>((resolve) => {
+      if (c.destroyed || !c.writable || c.readableEnded) { resolve(false); return; }
+      c.write(JSON.stringify(m) + '\n', (e) => resolve(e === undefined || e === null));
+      c.end();
+    }),
     onClose: (fn) => { c.once('close', fn); },
   };
 }
@@ -125,6 +131,17 @@ export function ownSocket(stateDir: string): string | undefined {
     return st.isSocket() && (st.uid === (process.geteuid?.() ?? 0) || st.uid === 0) ? socket : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Throw EACCES naming the state directory when this user cannot look into it (root's 0700
+ * directory): "no agent" would be a guess. Used by `agent status|stop`.
+ */
+export function checkStateDirAccess(stateDir: string): void {
+  try { lstatSync(path.join(stateDir, SOCKET_NAME)); } catch (e) {
+    if ((e as { code?: string }).code !== 'EACCES') return;
+    throw new CtnetError(`the agent's state directory ${stateDir} is not accessible to you (uid ${process.geteuid?.() ?? '?'}), so whether an agent runs there cannot be told: ask as root, or have root let the agent's group in (chgrp GROUP ${stateDir} && chmod 0750 ${stateDir}, with "group" in the agent's config)`, 'EACCES');
   }
 }
 

@@ -16,6 +16,7 @@ import { CtnetError, CODE, InvalidInputError } from '../../model/errors.js';
 import type { AttachOptions, NetworkSpec, PortMapping } from '../../model/types.js';
 import type { Host } from '../../topology/host.js';
 import { Rtnl } from '../../rtnl/index.js';
+import { inflightBegin, ownerOf, setOwner, type AttachmentKey, type InflightRecord } from './ledger.js';
 
 /** What the requests need from the server. */
 export interface AgentServices {
@@ -27,7 +28,14 @@ export interface AgentServices {
   stop(why: string): void;
 }
 
-/** A `cni` request's answer (agent-wire.md; handleCni of src/cni/index.ts). */
+/**
+ * An ADD being served (attach, cni ADD): the handler records it (ledger.ts) once the access
+ * checks passed, and says how to undo it; the session undoes it when the reply cannot be
+ * written (the client is gone), then drops the record.
+ */
+export interface Undo { file?: string; run?: () => Promise<void> }
+
+/** A `cni` request's answer (handleCni of src/cni/index.ts): the plugin's exit code and output. */
 export interface CniAnswer { readonly exitCode: number; readonly stdout: string; readonly stderr?: string }
 
 const str = (m: Message, k: string, required = false): string | undefined => {
@@ -61,10 +69,15 @@ function ports(m: Message, k: string): Array<string | PortMapping> | undefined {
   return v as Array<string | PortMapping>;
 }
 
-async function attach(m: Message, peer: Peer, svc: AgentServices): Promise<object> {
+async function attach(m: Message, peer: Peer, svc: AgentServices, undo?: Undo): Promise<object> {
   const netns = netnsOf(m, peer, svc);
   if (m.skipHostPortChecks === true) rootOnly(peer, svc, 'attach: skipHostPortChecks');
   const network = str(m, 'network', true) as string;
+  if (undo !== undefined) {
+    const rec: InflightRecord = { kind: 'attach', netns, network, uid: peer.uid };
+    undo.file = inflightBegin(svc.stateDir, rec);
+    undo.run = () => undoAdd(rec, svc);
+  }
   const opts: { -readonly [K in keyof AttachOptions]: AttachOptions[K] } = { netns };
   for (const k of ['ifname', 'ip', 'ip6', 'mac', 'name', 'containerId'] as const) {
     const v = str(m, k);
@@ -174,19 +187,40 @@ function loadCni(): Promise<HandleCni | undefined> {
   return cniModule;
 }
 
-async function cni(m: Message, peer: Peer, svc: AgentServices): Promise<CniAnswer> {
-  const env = m.env;
-  if (typeof env !== 'object' || env === null || Array.isArray(env) || !Object.values(env).every((v) => typeof v === 'string')) {
-    throw new InvalidInputError('cni: "env" must be an object of strings (the CNI_* variables)');
+/** The attachment a CNI ADD/DEL/CHECK names, as the CNI core reads the config; undefined when it cannot (the core then fails alike). */
+async function attachmentOf(e: Readonly<Record<string, string>>, stdin: string): Promise<AttachmentKey | undefined> {
+  const cmd = e.CNI_COMMAND;
+  if (cmd !== 'ADD' && cmd !== 'DEL' && cmd !== 'CHECK') return undefined;
+  try {
+    const c = await import('../../cni/config.js');
+    const name = c.parseConfig(c.decodeConfig(stdin), c.parseCniArgs(e.CNI_ARGS)).name;
+    return { network: name, containerId: e.CNI_CONTAINERID ?? '', ifname: e.CNI_IFNAME ?? '' };
+  } catch {
+    return undefined;
   }
-  if (typeof m.stdin !== 'string') throw new InvalidInputError('cni: "stdin" must be the network config text');
-  const e = env as Record<string, string>;
-  const root = isRoot(peer, svc.ownUid);
+}
+
+/**
+ * A non-root member's CNI call: never GC (it would remove everyone's), and an ADD, DEL or
+ * CHECK only of an attachment the member made through this agent (ledger.ts), or of one that
+ * does not exist (yet).
+ */
+async function checkCniMember(e: Readonly<Record<string, string>>, key: AttachmentKey | undefined, peer: Peer, svc: AgentServices): Promise<void> {
+  const cmd = e.CNI_COMMAND;
+  if (cmd === 'GC') throw new CtnetError(`cni GC: only root may collect attachments (you are uid ${peer.uid}): GC removes every attachment of the network not in cni.dev/valid-attachments, whoever made it`, 'EPERM');
   // a non-root runtime names only a netns it could open itself (a DEL of a netns already gone is left to the state)
-  if (!root && e.CNI_NETNS !== undefined && e.CNI_NETNS !== '' && (e.CNI_COMMAND !== 'DEL' || existsSync(e.CNI_NETNS))) checkNetnsAccess(peer, e.CNI_NETNS);
-  const handleCni = await loadCni();
-  if (handleCni === undefined) throw new CtnetError('cni: this agent was built without the CNI core (src/cni/index.ts): rebuild ctnet-fast (npm run build)', CODE.environment);
-  const hosts = {
+  if (e.CNI_NETNS !== undefined && e.CNI_NETNS !== '' && (cmd !== 'DEL' || existsSync(e.CNI_NETNS))) checkNetnsAccess(peer, e.CNI_NETNS);
+  if (key === undefined) return;
+  const host = await hostOf(svc);
+  const there = (await host.endpoints({ network: key.network }).catch(() => [])).some((x) => x.containerId === key.containerId && x.ifname === key.ifname);
+  if (there && ownerOf(svc.stateDir, key) !== peer.uid) {
+    throw new CtnetError(`cni ${cmd ?? ''}: container ${key.containerId} (${key.ifname}) on network ${key.network} was not attached by uid ${peer.uid}: a member may only touch its own attachments`, 'EPERM');
+  }
+}
+
+/** The CNI core's view of the state directories, for a peer (root may name another one). */
+function cniHosts(root: boolean, svc: AgentServices): { open(stateDir: string): Promise<Host> } {
+  return {
     open: async (stateDir: string): Promise<Host> => {
       if (!stateDir.startsWith('/')) throw new InvalidInputError(`cni: ctnetStateDir "${stateDir}" must be an absolute path`);
       if (!root && statSync(stateDir, { throwIfNoEntry: false })?.ino !== statSync(svc.stateDir).ino) {
@@ -197,13 +231,58 @@ async function cni(m: Message, peer: Peer, svc: AgentServices): Promise<CniAnswe
       return host;
     },
   };
-  const r = await handleCni(hosts, { env: e, stdin: m.stdin }, { uid: peer.uid, pid: peer.pid });
+}
+
+async function cni(m: Message, peer: Peer, svc: AgentServices, undo?: Undo): Promise<CniAnswer> {
+  const env = m.env;
+  if (typeof env !== 'object' || env === null || Array.isArray(env) || !Object.values(env).every((v) => typeof v === 'string')) {
+    throw new InvalidInputError('cni: "env" must be an object of strings (the CNI_* variables)');
+  }
+  if (typeof m.stdin !== 'string') throw new InvalidInputError('cni: "stdin" must be the network config text');
+  const e = env as Record<string, string>;
+  const root = isRoot(peer, svc.ownUid);
+  const key = await attachmentOf(e, m.stdin);
+  if (!root) await checkCniMember(e, key, peer, svc);
+  const handleCni = await loadCni();
+  if (handleCni === undefined) throw new CtnetError('cni: this agent was built without the CNI core (src/cni/index.ts): rebuild ctnet-fast (npm run build)', CODE.environment);
+  if (undo !== undefined && e.CNI_COMMAND === 'ADD') {
+    const rec: InflightRecord = { kind: 'cni', env: e, stdin: m.stdin, uid: peer.uid, pid: peer.pid };
+    undo.file = inflightBegin(svc.stateDir, rec);
+    undo.run = () => undoAdd(rec, svc);
+  }
+  const r = await handleCni(cniHosts(root, svc), { env: e, stdin: m.stdin }, { uid: peer.uid, pid: peer.pid });
+  if (r.exitCode === 0 && key !== undefined && e.CNI_COMMAND !== 'CHECK') setOwner(svc.stateDir, key, e.CNI_COMMAND === 'ADD' && !root ? peer.uid : undefined);
   svc.emit('cni', { command: e.CNI_COMMAND ?? '', containerId: e.CNI_CONTAINERID ?? '', netns: e.CNI_NETNS ?? '', ifname: e.CNI_IFNAME ?? '', exitCode: r.exitCode });
   return r;
 }
 
+/**
+ * Undo an ADD whose client got an error (the reply could not be written, or the agent died
+ * before it): the CNI DEL of the same call, or the detach of the attach. Throws naming what
+ * could not be undone.
+ */
+export async function undoAdd(rec: InflightRecord, svc: AgentServices): Promise<void> {
+  if (rec.kind === 'cni') {
+    const handleCni = await loadCni();
+    if (handleCni === undefined) throw new CtnetError('cni: no CNI core in this build to undo an ADD with', CODE.environment);
+    const env = { ...rec.env, CNI_COMMAND: 'DEL' };
+    const r = await handleCni(cniHosts(true, svc), { env, stdin: rec.stdin });
+    if (r.exitCode !== 0) throw new CtnetError(`undo of CNI ADD ${rec.env.CNI_CONTAINERID ?? ''} ${rec.env.CNI_IFNAME ?? ''}: ${r.stdout.trim()}`, CODE.failure);
+    const key = await attachmentOf(env, rec.stdin);
+    if (key !== undefined) setOwner(svc.stateDir, key, undefined);
+    svc.emit('cni', { command: 'DEL', containerId: rec.env.CNI_CONTAINERID ?? '', netns: rec.env.CNI_NETNS ?? '', ifname: rec.env.CNI_IFNAME ?? '', exitCode: 0, undone: true });
+    return;
+  }
+  const host = await hostOf(svc);
+  const ep = await host.findEndpoint(rec.netns, rec.network).catch(() => undefined);
+  if (ep === undefined) return; // never made (or already gone)
+  const info = ep.info;
+  await ep.detach();
+  svc.emit('detach', { endpoint: info, undone: true });
+}
+
 /** Typed requests by type (not cli and events: the session serves those itself). */
-export const HANDLERS: Readonly<Record<string, (m: Message, peer: Peer, svc: AgentServices) => Promise<object>>> = {
+export const HANDLERS: Readonly<Record<string, (m: Message, peer: Peer, svc: AgentServices, undo?: Undo) => Promise<object>>> = {
   attach, detach, publish, check, gc, network, cni,
   status: async (_m, _peer, svc) => svc.status(),
   stop: async (_m, peer, svc) => {

@@ -16,7 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HostCache, MainFn } from '../context.js';
-import { PID_NAME, PIPES_NAME, PROTOCOL_MAX, PROTOCOL_MIN, SOCKET_NAME, STARTING_NAME } from '../protocol.js';
+import { MAX_REQUEST_BYTES, PID_NAME, PIPES_NAME, PROTOCOL, PROTOCOL_MAX, PROTOCOL_MIN, SOCKET_NAME, STARTING_NAME } from '../protocol.js';
 import { versionInfo } from '../version.js';
 import { CtnetError, CODE } from '../../model/errors.js';
 import type { Host } from '../../topology/host.js';
@@ -30,6 +30,11 @@ import { createExclusive, readPid } from './files.js';
 import { PipePairs } from './pipes.js';
 import { OUTPUT_ENV } from './relay.js';
 import { Session, type SessionServer } from './session.js';
+import { inflightDone, inflightLeft } from './ledger.js';
+import { undoAdd } from './requests.js';
+
+/** A connection that has not sent its whole request within this is closed (a client that stalls holds nothing). */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The file this code was loaded from: when it changes (an upgrade), a running agent is stale. */
 function ownBuild(): { file: string; mtimeMs: number } | undefined {
@@ -69,6 +74,7 @@ export class Server implements SessionServer {
   readonly main: MainFn;
   readonly #subscribers = new Map<(e: object) => void, () => void>();
   #server: net.Server | undefined;
+  readonly #conns = new Set<net.Socket>();
   #peerCred: PeerCredFn | undefined;
   #pipes: PipePairs | undefined;
   #cwd = process.cwd();
@@ -171,14 +177,35 @@ export class Server implements SessionServer {
    * half done, from the intent log (Host.gc). An attach whose client got an error is undone.
    */
   async #repair(): Promise<void> {
+    this.#startGc = { actions: 0, errors: [] };
+    await this.#gcAtStart();
+    // ADDs a killed agent never answered (STATE_DIR/agent.inflight): their clients got an error, so they are undone
+    let undone = 0;
+    for (const { file, rec } of inflightLeft(this.stateDir)) {
+      if (rec === undefined) { inflightDone(file); continue; }
+      try {
+        await undoAdd(rec, this);
+        inflightDone(file);
+        undone++;
+        log(`undid an unanswered ${rec.kind === 'cni' ? `CNI ADD ${rec.env.CNI_CONTAINERID ?? ''} ${rec.env.CNI_IFNAME ?? ''}` : `attach of ${rec.netns} to ${rec.network}`}`);
+      } catch (e) {
+        this.#startGc.errors.push((e as Error).message);
+        log(`could not undo an unanswered ${rec.kind} (${file}): ${(e as Error).message}`);
+      }
+    }
+    this.#startGc.actions += undone;
+    if (undone > 0) await this.#gcAtStart(); // what the undone detaches left for gc (leases of netns now gone)
+  }
+
+  async #gcAtStart(): Promise<void> {
     try {
-      const host = await this.hosts.get({});
-      const r = await host.gc();
-      this.#startGc = { actions: r.actions.length, errors: [...r.errors] };
+      const r = await (await this.hosts.get({})).gc();
+      this.#startGc.actions += r.actions.length;
+      this.#startGc.errors.push(...r.errors);
       if (r.actions.length > 0 || r.errors.length > 0) log(`gc at start: ${r.actions.length} repairs${r.actions.length > 0 ? ` (${r.actions.join('; ')})` : ''}${r.errors.length > 0 ? `; errors: ${r.errors.join('; ')}` : ''}`);
     } catch (e) {
       log(`gc at start failed: ${(e as Error).message}`);
-      this.#startGc = { actions: 0, errors: [(e as Error).message] };
+      this.#startGc.errors.push((e as Error).message);
     }
   }
 
@@ -216,7 +243,7 @@ export class Server implements SessionServer {
       startedAt: new Date(this.#started).toISOString(), uptimeMs: Date.now() - this.#started,
       served: this.#served, declined: this.#declined, inFlight: this.#inFlight, idleTimeout: this.#idleTimeout,
       freePairs: this.#pipes?.free ?? 0, agent: this.agentName, protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
-      group: this.#config.group ?? null, gid: this.#gid, cniAgentMode: this.#config.cniAgentMode ?? 'fallback',
+      group: this.#config.group ?? null, gid: this.#gid,
       config: this.#configFile ?? null, subscribers: this.#subscribers.size, startGc: this.#startGc,
     };
   }
@@ -231,11 +258,24 @@ export class Server implements SessionServer {
   }
 
   #connection(c: net.Socket): void {
-    c.on('error', () => undefined); // a caller that went away: its request still finishes
+    c.on('error', () => undefined); // a caller that went away: its request still finishes (an ADD is undone)
+    this.#conns.add(c);
+    c.once('close', () => this.#conns.delete(c));
     const peer = socketPeer(c, this.#peerCred);
-    const session = new Session(this, socketChannel(c), () => peer);
+    const ch = socketChannel(c);
+    const session = new Session(this, ch, () => peer);
     if (!session.admit(peer)) return; // refused before a byte is read
-    onLines(c, (line) => session.feed(line));
+    const bye = (message: string): void => {
+      ch.send({ v: PROTOCOL, type: 'error', code: 'EPROTO', message });
+      c.end();
+      c.destroySoon();
+    };
+    c.setTimeout(REQUEST_TIMEOUT_MS, () => bye(`no complete request within ${REQUEST_TIMEOUT_MS / 1000} s: closed`));
+    onLines(c, (line) => {
+      const more = session.feed(line);
+      if (!more) c.setTimeout(0);
+      return more;
+    }, (why) => { c.setTimeout(0); if (why === 'long') bye(`a line longer than ${MAX_REQUEST_BYTES} bytes: closed`); else c.destroy(); });
   }
 
   log(message: string): void { log(message); }
@@ -298,15 +338,22 @@ export class Server implements SessionServer {
       for (const end of this.#subscribers.values()) end();
       this.#subscribers.clear();
       while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      // what is left is idle: connections that sent no request, events streams, answered ones not yet closed
+      await new Promise((resolve) => setImmediate(resolve)); // (the `stop` request's own answer goes out first)
+      for (const c of this.#conns) c.destroySoon();
+      const stuck = setTimeout(() => { for (const c of this.#conns) c.destroy(); }, 1000);
+      stuck.unref();
       for (const p of this.#hosts.values()) {
         const host = await p.catch(() => undefined);
         await host?.close().catch((e: Error) => log(`close: ${e.message}`));
       }
       this.#hosts.clear();
       this.#pipes?.remove();
+      await closed;
+      clearTimeout(stuck);
+      // the pid file last: while it names us, `agent status` says we are stopping, not gone
       const pidFile = path.join(this.stateDir, PID_NAME);
       try { if (readPid(pidFile) === process.pid) unlinkSync(pidFile); } catch { /* gone */ }
-      await closed;
       log('stopped');
       this.#resolveStopped();
     })();

@@ -10,7 +10,8 @@
 import { PROTOCOL, PROTOCOL_MAX, PROTOCOL_MIN, REQUEST_TYPES } from '../protocol.js';
 import { parseLine, type Channel, type Message } from './channel.js';
 import type { Peer } from './access.js';
-import { HANDLERS, type AgentServices } from './requests.js';
+import { HANDLERS, type AgentServices, type Undo } from './requests.js';
+import { inflightDone } from './ledger.js';
 import { relay, type RelayServer } from './relay.js';
 
 /** What a session needs from the server. */
@@ -27,6 +28,14 @@ export interface SessionServer extends AgentServices, RelayServer {
 
 /** How the transport names the peer: known at connect (socket), or proven per request (pipes). */
 export type PeerOf = (req: Message) => Peer | undefined;
+
+/** Write the last line; true when it reached the client's socket (false: the client is gone). */
+function deliver(ch: Channel, m: object): Promise<boolean> {
+  if (ch.deliver !== undefined) return ch.deliver(m);
+  ch.send(m);
+  ch.end();
+  return Promise.resolve(true);
+}
 
 function error(ch: Channel, code: string, message: string, id?: unknown): void {
   ch.send({ v: PROTOCOL, type: 'error', ...(typeof id === 'number' ? { id } : {}), code, message });
@@ -65,6 +74,14 @@ export class Session {
       error(this.#ch, 'EPROTO', 'expected a request object with a "type" (see docs/agent-protocol.md)', m?.id);
       return false;
     }
+    if (m.v !== this.#version) {
+      error(this.#ch, 'EPROTO', `request "v" is ${JSON.stringify(m.v ?? null)}, but this connection speaks version ${this.#version} (agreed in the hello): write every line in it`, m.id);
+      return false;
+    }
+    if (typeof m.id !== 'number' || !Number.isSafeInteger(m.id)) {
+      error(this.#ch, 'EPROTO', `request "${m.type}" has no numeric "id" (the answer echoes it): add "id":1`);
+      return false;
+    }
     const p = this.#request(m);
     // (a cli request counts itself in flight once it knows the caller's cwd, relay.ts; status and
     // stop are not work: they neither keep the agent from its idle exit nor make stop wait)
@@ -86,8 +103,12 @@ export class Session {
       error(this.#ch, 'EPROTO', `expected a hello first: {"v":${PROTOCOL},"type":"hello","min":${PROTOCOL_MIN},"max":${PROTOCOL_MAX}} (see docs/agent-protocol.md)`);
       return false;
     }
-    const min = Number.isSafeInteger(m.min) ? m.min as number : typeof m.v === 'number' ? m.v : NaN;
-    const max = Number.isSafeInteger(m.max) ? m.max as number : min;
+    if (!Number.isSafeInteger(m.min) || !Number.isSafeInteger(m.max)) {
+      error(this.#ch, 'EPROTO', `hello: "min" and "max" must be whole numbers (the protocol versions you speak; this agent speaks ${PROTOCOL_MIN}..${PROTOCOL_MAX}): {"v":${PROTOCOL},"type":"hello","min":${PROTOCOL_MIN},"max":${PROTOCOL_MAX}}`);
+      return false;
+    }
+    const min = m.min as number;
+    const max = m.max as number;
     const client = typeof m.client === 'string' ? m.client : 'the client';
     const version = Math.min(max, PROTOCOL_MAX);
     if (!(version >= min && version >= PROTOCOL_MIN)) {
@@ -114,17 +135,29 @@ export class Session {
       return error(ch, 'EPROTO', `unknown request type "${type}" (protocol ${this.#version}: ${REQUEST_TYPES.join(', ')})`, m.id);
     }
     if (type !== 'status' && type !== 'stop' && this.#s.stopping()) return error(ch, 'ESHUTDOWN', 'ctnet-fast agent is stopping; retry with the next one', m.id);
-    let result: object;
+    const undo: Undo = {};
+    let keep = false; // an undo that failed: its record stays for the next start
     try {
-      result = await handler(m, peer, this.#s);
-      if (type !== 'status' && type !== 'stop') this.#s.count('served');
-    } catch (e) {
-      const err = e as { code?: unknown; message?: unknown };
-      return error(ch, typeof err.code === 'string' ? err.code : 'EFAILURE', String(err.message), m.id);
+      let result: object;
+      try {
+        result = await handler(m, peer, this.#s, undo);
+        if (type !== 'status' && type !== 'stop') this.#s.count('served');
+      } catch (e) {
+        const err = e as { code?: unknown; message?: unknown };
+        return error(ch, typeof err.code === 'string' ? err.code : 'EFAILURE', String(err.message), m.id);
+      }
+      // a cni answer is the plugin's own output (exitCode, stdout, stderr); the others carry `result`
+      const reply = type === 'cni' ? { v: this.#version, type: 'reply', id: m.id, ...result } : { v: this.#version, type: 'reply', id: m.id, result };
+      const delivered = await deliver(ch, reply);
+      const made = type !== 'cni' || (result as { exitCode?: unknown }).exitCode === 0;
+      if (!delivered && made && undo.run !== undefined) {
+        // the client got an error (it went away, timed out): its ADD is undone, never finished
+        this.#s.log(`${type} ${String(m.id)}: the client went away before its answer: undoing it`);
+        await undo.run().catch((e: Error) => { keep = true; this.#s.log(`undo failed: ${e.message} (the next start retries it)`); });
+      }
+    } finally {
+      if (undo.file !== undefined && !keep) inflightDone(undo.file);
     }
-    // a cni answer is the plugin's own output (agent-wire.md); the others carry `result`
-    ch.send(type === 'cni' ? { v: this.#version, type: 'reply', id: m.id, ...result } : { v: this.#version, type: 'reply', id: m.id, result });
-    ch.end();
   }
 
   #events(m: Message): void {
