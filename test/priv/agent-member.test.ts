@@ -4,7 +4,8 @@
 // what a new-user review did (/tmp/r1/repro-member-del.sh): DEL of root's container with
 // CNI_NETNS empty, with root's netns, with a netns of its own; CHECK of it; CNI GC with an empty
 // cni.dev/valid-attachments; the typed gc. Each is refused (EPERM/EACCES) and both containers
-// stay attached (ip -j inside each netns, state through `ls --json`); a DEL of a container
+// stay attached (ip -j inside each netns, state through `ls --json`). Its own container (in a
+// netns of its own user namespace) it may ADD and DEL (CNI_NETNS empty); a DEL of a container
 // that does not exist still succeeds for the member (DEL is idempotent). Names start with
 // "agm-", subnet 10.238.0.0/24.
 import assert from 'node:assert/strict';
@@ -43,7 +44,7 @@ describe('a group member and root\'s CNI attachments (privileged)', function () 
     rmSync(state, { recursive: true, force: true });
   });
 
-  it('a member may not DEL, CHECK or GC root\'s containers (CNI_NETNS empty, root\'s, its own), nor typed gc; both stay attached; a DEL of nothing succeeds', async () => {
+  it('a member may not ADD over, DEL, CHECK or GC root\'s containers (CNI_NETNS empty, root\'s, its own), nor typed gc; both stay attached; its own it may ADD and DEL; a DEL of nothing succeeds', async () => {
     const cfg = path.join(state, 'agent.json');
     writeFileSync(cfg, JSON.stringify({ group: String(NOBODY) }));
     ok(ctnet(state, ['--json', 'agent', 'start', '--config', cfg]), 'agent start');
@@ -83,6 +84,16 @@ describe('a group member and root\'s CNI attachments (privileged)', function () 
     assert.deepEqual(pods.map((p) => addrsOf('eth0', p)), before, 'root\'s containers were touched');
     const eps = ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>();
     assert.deepEqual(eps.map((e) => e.containerId).sort(), pods, 'the state lost an attachment');
+    // an ADD reusing root's container id is refused too; its own container it may ADD, then DEL with CNI_NETNS empty
+    const steal = await asNobody({ type: 'cni', env: env('ADD', 'agm-pod1', ownNs), stdin: conf() });
+    assert.deepEqual([steal.type, steal.code], ['error', 'EPERM'], JSON.stringify(steal));
+    const mine = await asNobody({ type: 'cni', env: env('ADD', 'agm-mine', ownNs), stdin: conf() });
+    assert.deepEqual([mine.type, mine.exitCode], ['reply', 0], JSON.stringify(mine));
+    const inside = spawnSync('nsenter', [`--net=${ownNs}`, 'ip', '-j', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
+    assert.equal(inside.status, 0, `its own container has eth0: ${inside.stderr}`);
+    const delMine = await asNobody({ type: 'cni', env: env('DEL', 'agm-mine', ''), stdin: conf() });
+    assert.deepEqual([delMine.type, delMine.exitCode], ['reply', 0], JSON.stringify(delMine));
+    assert.deepEqual(ok(ctnet(state, ['--json', 'ls'], { env: OFF })).json<EndpointInfo[]>().map((e) => e.containerId).sort(), pods, 'its own DEL removed exactly its own');
     // DEL is idempotent for a member too: a container nobody attached
     const none = await asNobody({ type: 'cni', env: env('DEL', 'agm-none', ''), stdin: conf() });
     assert.deepEqual([none.type, none.exitCode], ['reply', 0], JSON.stringify(none));
