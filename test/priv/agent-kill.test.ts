@@ -190,7 +190,7 @@ describe('the agent killed with 20 attaches in flight (privileged)', function ()
       }
     });
     await allIn;
-    await sleep(300); // what was written before the stop is read (a runtime's client reads it too)
+    await sleep(500); // what was written before the stop is read (a runtime's client reads it too)
     // the clients time out: each one without a result closes its connection
     for (const c of conns) c.destroy();
     process.kill(agent.pid, 'SIGCONT');
