@@ -24,7 +24,7 @@ export const LOG_NAME = 'agent.log';
 export const STARTING_NAME = 'agent.starting';
 /** Directory of the named-pipe pairs (free/, busy/, new/): the CLI's fast transport. */
 export const PIPES_NAME = 'agent.pipes';
-/** The longest line either end accepts (agent-wire.md: ≤ 4 MiB); a longer one ends the connection. */
+/** The longest line either end accepts (docs/agent-protocol.md: ≤ 4 MiB); a longer one ends the connection. */
 export const MAX_REQUEST_BYTES = 4 << 20;
 /** The largest `--from-file` list read (in the process or by the client for the agent). */
 export const MAX_LIST_BYTES = 16 << 20;

@@ -55,7 +55,7 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptDef>> = {
 const HOST_OR_NETWORK = 'NAME';
 
 const IDLE: OptDef = { type: 'string', arg: 'SECONDS', help: 'exit after this long without a request (default 0: never)' };
-const CONFIG: OptDef = { type: 'string', arg: 'FILE', help: 'agent config (JSON: group, cniAgentMode, metricsListen)' };
+const CONFIG: OptDef = { type: 'string', arg: 'FILE', help: 'agent config (JSON: group, metricsListen)' };
 const UNIT_DIR: OptDef = { type: 'string', arg: 'DIR', help: 'where the unit goes (default /etc/systemd/system)' };
 
 /** The agent's verbs (cli/daemon.ts, docs/agent-protocol.md); `daemon …` are their old names. */
