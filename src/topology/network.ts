@@ -70,6 +70,9 @@ export class Network {
       // elements) and try once more, as a fresh process would.
       if (!await this.#damaged(e, knownBridge)) throw wrap(e);
       try {
+        // a bridge not there YET (another process is creating this network): wait for its
+        // creator, never build it beside it (its create would then fail EEXIST)
+        await waitUntilUnclaimed(ctx, 'creating', this.#rec.name);
         await ctx.fw.ensureBase();
         ctx.bridgeIndex.set(this.#rec.name, await ensureNetworkKernel(ctx, this.#net, false));
         return await attachBridge(ctx, this.#net, opts);
