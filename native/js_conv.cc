@@ -163,6 +163,7 @@ OpC opFromJs(const Napi::Value& v) {
     std::string s;
     if (getStr(o, "alias", &s, &bad)) op.alias = s;
     getBool(o, "hairpin", &op.hairpin, &bad);
+    getBool(o, "promisc", &op.promisc, &bad);
     getFlag(o, "noIpv6LinkLocal", &op.noIpv6LinkLocal, &bad);
   } else if (name == "linkDel" || name == "linkGet") {
     op.type = name == "linkDel" ? OpType::LinkDel : OpType::LinkGet;

@@ -165,6 +165,10 @@ KErr linkSet(const OpC& op, Enc& e) {
     ifi.ifi_flags = *op.up ? IFF_UP : 0;
     ifi.ifi_change = IFF_UP;
   }
+  if (op.promisc) {
+    ifi.ifi_flags |= *op.promisc ? IFF_PROMISC : 0;
+    ifi.ifi_change |= IFF_PROMISC;
+  }
   MsgBuilder& b = e.b;
   e.begin(RTM_NEWLINK, kReqAck, &ifi, sizeof ifi);
   if (op.ns) b.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsFd));

@@ -48,6 +48,7 @@ struct OpC {
   std::optional<uint32_t> mtu, txqlen;
   std::optional<bool> up;
   std::optional<bool> hairpin;  // linkSet: IFLA_BRPORT_MODE via IFLA_INFO_SLAVE_DATA
+  std::optional<bool> promisc;  // linkSet: IFF_PROMISC
   LinkRefC master;        // linkAdd/linkSet
   bool noMaster = false;  // linkSet master: 0
   std::optional<std::string> alias;

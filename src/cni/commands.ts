@@ -54,7 +54,7 @@ export function networkSpec(cfg: CniConfig, delegated?: IpamResult): NetworkSpec
   }
   const spec: { -readonly [K in keyof NetworkSpec]: NetworkSpec[K] } = {
     name: cfg.name, ...(cfg.bridge !== undefined ? { bridge: cfg.bridge } : {}), ...(cfg.mtu !== undefined ? { mtu: cfg.mtu } : {}),
-    masquerade: cfg.ipMasq, ...(cfg.isGateway ? {} : { gatewayOnBridge: false }),
+    masquerade: cfg.ipMasq, ...(cfg.isGateway ? {} : { gatewayOnBridge: false }), ...(cfg.promiscMode ? { promisc: true } : {}),
   };
   const ranges: AddressRange[] = [];
   for (const [rs, f] of [[r4, 4], [r6, 6]] as const) {
@@ -113,7 +113,7 @@ function sameNetwork(n: NetworkInfo, s: NetworkSpec): boolean {
   const plain = (subnet: string | undefined, gateway: string | undefined, have: string | undefined, haveGw: string | undefined, f: number): boolean =>
     asked(f).length > 0 || (subnet === have && (subnet === undefined || haveGw === (gateway ?? gw(subnet))));
   return plain(s.subnet, s.gateway, n.subnet, n.gateway, 4) && plain(s.subnet6, s.gateway6, n.subnet6, n.gateway6, 6) &&
-    (n.gatewayOnBridge !== false) === (s.gatewayOnBridge !== false) &&
+    (n.gatewayOnBridge !== false) === (s.gatewayOnBridge !== false) && (n.promisc === true) === (s.promisc === true) &&
     (s.bridge === undefined || n.bridge === s.bridge) && n.mtu === (s.mtu ?? 1500) && n.masquerade === s.masquerade && !n.internal && n.blockHost !== true;
 }
 

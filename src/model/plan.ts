@@ -78,11 +78,13 @@ export interface LinkAddOp {
   };
 }
 
-/** `ip link set LINK [up|down] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A] [addrgenmode none] [type bridge_slave hairpin on|off]` */
+/** `ip link set LINK [up|down] [promisc on|off] [master M|nomaster] [netns NS] [mtu N] [name NEW] [address MAC] [alias A] [addrgenmode none] [type bridge_slave hairpin on|off]` */
 export interface LinkSetOp {
   readonly op: 'linkSet';
   readonly link: LinkRef;
   readonly up?: boolean;
+  /** Promiscuous mode (`ip link set LINK promisc on|off`, IFF_PROMISC): CNI's `promiscMode` on a bridge. */
+  readonly promisc?: boolean;
   /** A bridge, or 0 for `nomaster`. */
   readonly master?: LinkRef | 0;
   /** Move the link into that netns (IFLA_NET_NS_FD). Costs ~12 ms in the kernel: avoid on hot paths. */

@@ -88,6 +88,8 @@ export interface NetworkSpec {
    * then get no default route unless an attach asks (AttachOptions.defaultRoute). Default true.
    */
   readonly gatewayOnBridge?: boolean;
+  /** true: the bridge is in promiscuous mode (CNI `promiscMode`). Default false. */
+  readonly promisc?: boolean;
 
   readonly labels?: Labels;
   /**
@@ -132,6 +134,8 @@ export interface NetworkInfo {
   readonly ranges?: readonly AddressRange[];
   /** present (false) when the bridge carries no gateway address */
   readonly gatewayOnBridge?: false;
+  /** present (true) when the bridge is in promiscuous mode */
+  readonly promisc?: true;
 
   readonly labels?: Labels;
   /** present (true) when containers may not reach the host; then allowHostPorts too (DNS not listed: always allowed) */

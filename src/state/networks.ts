@@ -148,6 +148,7 @@ export function toNetwork(r: NetworkRow): NetworkRecord {
   if (Object.keys(labels).length > 0) n.labels = labels;
   // like blockHost below: in the spec as given (no column of their own)
   if (n.spec.gatewayOnBridge === false) n.gatewayOnBridge = false;
+  if (n.spec.promisc === true) n.promisc = true;
   // blockHost lives in the spec as given (no column of its own): resolved the same way as at put
   if (n.spec.blockHost === true) {
     n.blockHost = true;
@@ -194,7 +195,7 @@ export class NetworkTable {
     const pool4 = r4.length > 0 ? makeRangePool(name, r4, 4) : undefined;
     const pool6 = r6.length > 0 ? makeRangePool(name, r6, 6) : undefined;
     const ranges = input.ranges !== undefined && input.ranges.length > 0 ? [...storedRanges(pool4, r4), ...storedRanges(pool6, r6)] : undefined;
-    for (const k of ['gatewayOnBridge'] as const) {
+    for (const k of ['gatewayOnBridge', 'promisc'] as const) {
       if (input[k] !== undefined && typeof input[k] !== 'boolean') throw new InvalidInputError(`invalid ${k} of network "${name}": expected true or false`);
     }
     const labels = input.labels !== undefined ? checkLabels(input.labels, name) : {};
@@ -231,6 +232,7 @@ export class NetworkTable {
         if ((had.gatewayOnBridge !== false) !== (input.gatewayOnBridge !== false)) {
           diffs.push(`gatewayOnBridge ${String(had.gatewayOnBridge !== false)} (asked ${String(input.gatewayOnBridge !== false)})`);
         }
+        if ((had.promisc === true) !== (input.promisc === true)) diffs.push(`promisc ${String(had.promisc === true)} (asked ${String(input.promisc === true)})`);
         if ((had.blockHost === true) !== blockHost) diffs.push(`blockHost ${String(had.blockHost === true)} (asked ${String(blockHost)})`);
         else if (hostPortsText(had.allowHostPorts ?? []) !== hostPortsText(hostPorts)) {
           diffs.push(`allowHostPorts ${hostPortsText(had.allowHostPorts ?? []) || 'none'} (asked ${hostPortsText(hostPorts) || 'none'})`);

@@ -28,7 +28,7 @@ import { requiredSysctls } from '../firewall/ruleset.js';
  */
 export interface NetworkView extends Pick<NetworkInfo,
   'name' | 'subnet' | 'subnet6' | 'gateway' | 'gateway6' | 'bridge' | 'bridgeMac' | 'mtu' | 'internal' | 'masquerade'
-  | 'blockHost' | 'allowHostPorts' | 'ranges' | 'gatewayOnBridge'> {
+  | 'blockHost' | 'allowHostPorts' | 'ranges' | 'gatewayOnBridge' | 'promisc'> {
   /** the first IPv4 range's (absent on an IPv6-only network) */
   readonly prefixLen?: number;
   readonly broadcast?: string;
@@ -150,13 +150,14 @@ export function networkSteps(host: NsRef, net: NetworkView, storeTag: string): L
     // forward delay 0: ports forward at once (no STP on a container bridge)
     bridge: { forwardDelay: 0, stp: false },
   };
-  const addrs = bridgeAddrOps(net, net.bridge);
-  const labels = addrs.map((a) => `add ${a.local}/${a.prefixLen} to bridge ${net.bridge}`);
+  const addrs: RtnlOp[] = [...bridgeAddrOps(net, net.bridge)];
+  const labels = addrs.map((a) => 'local' in a ? `add ${a.local}/${a.prefixLen} to bridge ${net.bridge}` : '');
+  if (net.promisc === true) { addrs.push({ op: 'linkSet', link: net.bridge, promisc: true }); labels.push(`put bridge ${net.bridge} in promiscuous mode`); }
   // Two steps, not one: the ops of one step are all sent, so an address op beside a create
   // that failed (EEXIST: an interface of someone else under that name) would name THEIR
   // interface. A failed create stops the plan before the addresses.
   const steps = [rtnlStep(host, [create], `create bridge ${net.bridge} for network ${net.name}`, [`create bridge ${net.bridge}`])];
-  if (addrs.length > 0) steps.push(rtnlStep(host, addrs, `add the gateway address(es) to bridge ${net.bridge}`, labels));
+  if (addrs.length > 0) steps.push(rtnlStep(host, addrs, `add the gateway address(es)${net.promisc === true ? ' and promiscuous mode' : ''} to bridge ${net.bridge}`, labels));
   return steps;
 }
 

@@ -42,6 +42,7 @@ export function networkView(n: NetworkRecord): NetworkView {
     ...(n.ranges !== undefined ? { ranges: n.ranges } : {}),
     bridge: n.bridge, bridgeMac: n.bridgeMac, mtu: n.mtu, internal: n.internal, masquerade: n.masquerade,
     ...(n.gatewayOnBridge === false ? { gatewayOnBridge: false as const } : {}),
+    ...(n.promisc === true ? { promisc: true as const } : {}),
     ...(n.blockHost === true ? { blockHost: true, allowHostPorts: n.allowHostPorts ?? [] } : {}),
   };
   VIEWS.set(n, view);

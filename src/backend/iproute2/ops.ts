@@ -127,6 +127,7 @@ async function linkSet(op: LinkSetOp, nsPath: string | undefined, names: LinkNam
   const rtm = 'RTM_NEWLINK';
   const args = ['link', 'set', 'dev', await names.name(op.link, rtm)];
   if (op.up !== undefined) args.push(op.up ? 'up' : 'down');
+  if (op.promisc !== undefined) args.push('promisc', op.promisc ? 'on' : 'off');
   if (op.master !== undefined) {
     if (op.master === 0) args.push('nomaster');
     else args.push('master', await names.name(op.master, rtm));
