@@ -74,7 +74,22 @@ export class Network {
         // creator, never build it beside it (its create would then fail EEXIST)
         await waitUntilUnclaimed(ctx, 'creating', this.#rec.name);
         await ctx.fw.ensureBase();
-        ctx.bridgeIndex.set(this.#rec.name, await ensureNetworkKernel(ctx, this.#net, false));
+        // Rebuild under the 'creating' claim, taken only while the network is still stored
+        // and not being removed: a `network rm` racing this waits for the claim before it
+        // tears down (remove()), so a bridge rebuilt here never outlives its network.
+        const name = this.#rec.name;
+        const mine = ctx.store.transaction(() => {
+          const now = ctx.store.getNetwork(name);
+          if (now === undefined || now.id !== this.#rec.id || claimed(ctx, 'removing', name) || claimed(ctx, 'creating', name)) return false;
+          claim(ctx, 'creating', now);
+          return true;
+        });
+        if (!mine) throw e;
+        try {
+          ctx.bridgeIndex.set(name, await ensureNetworkKernel(ctx, this.#net, false));
+        } finally {
+          ctx.store.transaction(() => releaseClaim(ctx, 'creating', name));
+        }
         return await attachBridge(ctx, this.#net, opts);
       } catch (e2) {
         throw wrap(e2);
@@ -130,6 +145,8 @@ export class Network {
     });
     try {
       await waitForAttaches(ctx, name);
+      // an attach rebuilding this network's bridge (attach()'s repair) finishes first
+      await waitUntilUnclaimed(ctx, 'creating', name);
       const errors: Error[] = [];
       for (const ep of ctx.store.listEndpoints({ network: name })) await detachRecord(ctx, ep).catch((e: Error) => errors.push(e));
       await flushAfterDetach(ctx); // their guard elements and flows go with the network, not after
