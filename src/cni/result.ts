@@ -33,10 +33,10 @@ export interface ResultInput {
   readonly ipamDns?: CniDns | undefined;
 }
 
-/** The routes a result lists: the IPAM's as given, and with isDefaultGateway a default route per family. */
+/** The routes a result lists: the IPAM's as given, and the default route per family the container got (the library adds it with isGateway, which isDefaultGateway implies). */
 export function resultRoutes(cfg: CniConfig, ep: EndpointInfo, ipamRoutes: readonly CniRoute[]): Array<{ dst: string; gw?: string }> {
   const out: Array<{ dst: string; gw?: string }> = ipamRoutes.map((r) => ({ dst: r.dst, ...(r.gw !== undefined ? { gw: r.gw } : {}) }));
-  if (cfg.isDefaultGateway) {
+  if (cfg.isGateway) {
     if (ep.ip !== '' && !out.some((r) => r.dst === '0.0.0.0/0')) out.push({ dst: '0.0.0.0/0', gw: ep.gateway });
     if (ep.ip6 !== undefined && ep.gateway6 !== undefined && !out.some((r) => r.dst === '::/0')) out.push({ dst: '::/0', gw: ep.gateway6 });
   }
