@@ -1,8 +1,8 @@
 /**
  * Privileged: the CNI plugin's fixes after the issue 11 new-user review, each reproduced as
  * the reviewer drove it (/tmp/r1: t20/t21 ADD racing DEL through the agent, t24 one key in
- * two netns, t22 DEL before the conntrack entries are gone, t16 ADD with stdout closed) and
- * a non-root caller in a user namespace of its own. In-process calls go through handleCni on
+ * two netns, t22 DEL before the conntrack entries are gone, t25 the result's routes, t16 ADD
+ * with stdout closed) and a non-root caller in a user namespace of its own. In-process calls go through handleCni on
  * one long-lived Host (the agent's way); the self-contained entry is dist/bundle/cni.cjs.
  * Oracles: ip -j (addresses, links), conntrack -L, the state through Host.endpoints.
  * Rebuild first: npx tsc -p tsconfig.json && npm run bundle.
@@ -177,6 +177,26 @@ describe('cni fixes (privileged): races of one key, one key in two netns, DEL an
     }
   });
 
+  it('the result lists the routes the container got: isGateway with no ipam routes gives a default route, and the result says so', async () => {
+    const ns = `${P}rt`;
+    await ip(['netns', 'add', ns]);
+    const cases: Array<Record<string, unknown>> = [
+      conf({ ipam: { type: 'host-local', subnet: '10.232.0.0/24' } }),
+      conf({ ipam: { type: 'host-local', subnet: '10.232.1.0/24', routes: [{ dst: '192.168.50.0/24', gw: '10.232.1.9' }] } }),
+      conf({ isGateway: false, ipam: { type: 'host-local', subnet: '10.232.2.0/24' } }),
+    ];
+    for (const [i, c] of cases.entries()) {
+      const add = await cni('ADD', `rt${i}`, `/run/netns/${ns}`, { ...c, name: `${P}rt${i}`, bridge: `${P}rtb${i}` });
+      assert.equal(add.exitCode, 0, add.stdout);
+      const doc = JSON.parse(add.stdout) as { routes?: Array<{ dst: string; gw?: string }>; ips: Array<{ gateway?: string }> };
+      const kernel = await ipJson<{ dst: string; gateway?: string }>(['-4', 'route', 'show', 'table', 'main'], ns);
+      const got = kernel.filter((r) => r.gateway !== undefined).map((r) => `${r.dst === 'default' ? '0.0.0.0/0' : r.dst} via ${r.gateway ?? ''}`).sort();
+      const said = (doc.routes ?? []).map((r) => `${r.dst} via ${r.gw ?? doc.ips[0]?.gateway ?? ''}`).sort();
+      assert.deepEqual(said, got, `case ${i}: ${add.stdout}`);
+      assert.equal((await cni('DEL', `rt${i}`, `/run/netns/${ns}`, { ...c, name: `${P}rt${i}`, bridge: `${P}rtb${i}` })).exitCode, 0);
+    }
+    await ip(['netns', 'del', ns]);
+  });
   for (const how of ['closed (Node gives it /dev/null)', 'a pipe closed by the reader']) {
     it(`self-contained ADD with stdout ${how}: exit 1 and nothing left`, async () => {
       const ns = `${P}out`;
