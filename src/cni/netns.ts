@@ -6,15 +6,16 @@
  * the agent's own process). A path that does not exist is left to ADD (code 3, the
  * container is gone). And the rule for a caller that is not root (the agent's peer, named by
  * the kernel): it may name only /proc/N/ns/net of a process of its own uid living in a user
- * namespace other than the agent's — the same rule as the agent's own check
- * (cli/daemon/access.ts checkNetnsAccess); every nsfs file is owned by root, so its owner
- * says nothing about the caller.
+ * namespace other than the agent's — the one rule of netns/peer.ts, which the agent's own
+ * check (cli/daemon/access.ts) uses too; every nsfs file is owned by root, so its owner says
+ * nothing about the caller.
  *
  * Layer: cni (docs/ARCHITECTURE.md, "CNI" and "Kernel facts").
  */
 import { readlinkSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { CniError, ERR } from './errors.js';
+import { peerNetnsVerdict } from '../netns/peer.js';
 
 export interface CniCaller { readonly uid: number; readonly pid: number }
 
@@ -77,19 +78,8 @@ export function checkCaller(caller: CniCaller | undefined, netns: string): void 
   const refuse = (why: string): CniError => new CniError(ERR.invalidEnv, `CNI_NETNS ${netns}: uid ${caller.uid} ${why}: a caller that is not root may only name /proc/PID/ns/net of its own process in a user namespace of its own`);
   const m = PROC_NS.exec(p);
   if (m === null || m[2] !== 'net' || !/^\d+$/.test(m[1] ?? '')) throw refuse('may not name a pinned (bind-mounted) netns');
-  const view = `/proc/${caller.pid}/root`;
-  const stat = (f: string): Stats | undefined => { try { return statSync(f); } catch { return undefined; } };
-  const proc = stat(`${view}/proc/${m[1] ?? ''}`);
-  if (proc === undefined) throw new CniError(ERR.unknownContainer, `CNI_NETNS ${netns}: the caller has no process ${m[1] ?? ''} (the container is gone)`);
-  if (proc.uid !== caller.uid) throw refuse(`does not own process ${m[1] ?? ''} (uid ${proc.uid})`);
-  const theirUserns = stat(`${view}/proc/${m[1] ?? ''}/ns/user`);
-  const ourUserns = stat('/proc/self/ns/user');
-  if (theirUserns === undefined || ourUserns === undefined || (theirUserns.dev === ourUserns.dev && theirUserns.ino === ourUserns.ino)) {
-    throw refuse("names a netns of the agent's own user namespace (the host's)");
-  }
-  const theirs = stat(view + p);
-  const ours = stat(p);
-  if (theirs === undefined || ours === undefined || theirs.dev !== ours.dev || theirs.ino !== ours.ino) {
-    throw refuse(`names at ${p} another netns than the agent sees there (another mount or pid namespace)`);
-  }
+  const v = peerNetnsVerdict(caller, m[1] ?? '', p);
+  if ('denied' in v) throw refuse(v.denied);
+  if ('gone' in v && v.gone === 'process') throw new CniError(ERR.unknownContainer, `CNI_NETNS ${netns}: the caller has no process ${m[1] ?? ''} (the container is gone)`);
+  if ('gone' in v) throw refuse(`names at ${p} another netns than the agent sees there (another mount or pid namespace)`);
 }

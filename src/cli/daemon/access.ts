@@ -11,9 +11,10 @@
  *
  * Layer: cli (docs/ARCHITECTURE.md, "Layers").
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CtnetError, CODE, InvalidInputError } from '../../model/errors.js';
+import { peerNetnsVerdict } from '../../netns/peer.js';
 
 /** The agent's configuration (JSON file given with --config; every key optional). */
 export interface AgentConfig {
@@ -96,12 +97,8 @@ export function isRoot(peer: Peer, ownUid: number): boolean {
  * Check that a non-root `peer` may name the netns `netns`; throws EACCES (or ENOENT,
  * EINVALID_INPUT) naming it otherwise; returns the path. Every netns file is readable by
  * everyone (nsfs inodes are 0444), so "could open it" means "could enter it": the peer must
- * hold CAP_SYS_ADMIN over the netns's user namespace. What we accept: /proc/N/ns/net (or
- * /proc/N/task/T/ns/net) as the peer sees it (/proc/PID/root/…), where N is a process of the
- * peer's own uid living in a user namespace other than the agent's (one the peer made:
- * `unshare -Urn`, rootless runtimes), and that names the same netns the agent sees at the
- * path (no other mount or pid namespace). Named netns (/run/netns/…) and bind mounts are
- * root's.
+ * hold CAP_SYS_ADMIN over the netns's user namespace: the rule is netns/peer.ts's (shared
+ * with the CNI plugin). Named netns (/run/netns/…) and bind mounts are root's.
  */
 export function checkNetnsAccess(peer: Peer, netns: string): string {
   if (typeof netns !== 'string' || netns === '') throw new InvalidInputError('netns: expected a name or an absolute path');
@@ -110,23 +107,8 @@ export function checkNetnsAccess(peer: Peer, netns: string): string {
   const denied = (why: string): CtnetError => new CtnetError(`netns ${netns}: uid ${peer.uid} ${why}: a non-root caller may only name a netns it could enter itself (/proc/PID/ns/net of its own process in a user namespace of its own)`, 'EACCES');
   const proc = /^\/proc\/(\d+)\/(?:task\/\d+\/)?ns\/net$/.exec(p);
   if (proc === null) throw denied('may not name a named or bind-mounted netns');
-  const theirs = `/proc/${peer.pid}/root`;
-  const st = (f: string): { uid: number; dev: number; ino: number } | undefined => {
-    try { return statSync(f); } catch { return undefined; }
-  };
-  const owner = st(`${theirs}/proc/${proc[1] as string}`);
-  if (owner === undefined) throw new CtnetError(`netns ${netns}: no process ${proc[1] as string} for the caller`, CODE.notFound);
-  if (owner.uid !== peer.uid) throw denied(`does not own process ${proc[1] as string} (uid ${owner.uid})`);
-  const userns = st(`${theirs}/proc/${proc[1] as string}/ns/user`);
-  const ours = st('/proc/self/ns/user');
-  if (userns === undefined || ours === undefined || (userns.dev === ours.dev && userns.ino === ours.ino)) {
-    throw denied(`names a netns of the agent's own user namespace (the host's)`);
-  }
-  const target = st(theirs + p);
-  const mine = st(p);
-  if (target === undefined) throw new CtnetError(`netns ${netns}: ${p} does not exist`, CODE.notFound);
-  if (mine === undefined || mine.dev !== target.dev || mine.ino !== target.ino) {
-    throw denied(`names at ${p} another netns than the agent sees there (another mount or pid namespace)`);
-  }
+  const v = peerNetnsVerdict(peer, proc[1] as string, p);
+  if ('denied' in v) throw denied(v.denied);
+  if ('gone' in v) throw new CtnetError(v.gone === 'process' ? `netns ${netns}: no process ${proc[1] as string} for the caller` : `netns ${netns}: ${p} does not exist`, CODE.notFound);
   return p;
 }
