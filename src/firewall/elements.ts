@@ -318,8 +318,3 @@ export function attachBatch(ep: GuardEndpoint, mappings: readonly PortMapping[],
 export function removeGuardBatch(ep: GuardEndpoint, opts: RulesetOptions = {}): ElementBatch {
   return guardBatch(ep, opts).batch(true);
 }
-
-/** The guard elements as native ops alone (tests; add, or exact idempotent delete). */
-export function guardOps(ep: GuardEndpoint, opts: RulesetOptions, del: boolean): readonly NftElemOp[] {
-  return guardBatch(ep, opts).batch(del).native ?? [];
-}

@@ -10,12 +10,14 @@ import assert from 'node:assert/strict';
 import { backendFor } from '../helpers/backends.js';
 import { assertSandbox, ip, removeLeftovers } from '../helpers/index.js';
 import { readTable } from '../fixtures/firewall/nft.js';
-import { baseRuleset, guardElements, guardOps, publishBatchOf, SET, TABLE, removeGuardBatch, unpublishBatchOf } from '../../src/firewall/index.js';
+import { attachBatch, baseRuleset, guardElements, publishBatchOf, SET, TABLE, removeGuardBatch, unpublishBatchOf, type GuardEndpoint } from '../../src/firewall/index.js';
 import type { PortMapping } from '../../src/model/types.js';
 import type { Backend, NftElemOp, NsRef, Step, StepResult } from '../../src/model/plan.js';
 
 const NS = 'ctne-fw';
 const REF: NsRef = { path: `/run/netns/${NS}` };
+/** An endpoint's guard elements in their native form: what an attach adds, or what removes them. */
+const guardOps = (ep: GuardEndpoint, del: boolean): readonly NftElemOp[] => (del ? removeGuardBatch(ep) : attachBatch(ep, [])).native ?? [];
 const A = { hostIfname: 'ctvaaaa1', mac: '02:42:AC:12:00:02', ip: '172.18.0.2', ip6: 'fd00::2' };
 const B = { hostIfname: 'ctvbbbb2', mac: '02:42:ac:12:00:03', ip: '172.18.0.3' };
 
@@ -48,11 +50,11 @@ describe('native nft element steps (privileged, against nft -j)', function () {
   after(async () => { await removeLeftovers('ctne-'); });
 
   it('adds the guard elements nft itself lists, as [ifname, mac, address]', async () => {
-    const [r] = await run([elems(guardOps(A, {}, false))]);
+    const [r] = await run([elems(guardOps(A, false))]);
     assert.equal(r?.ok, true, JSON.stringify(r));
     assert.deepEqual(await guardSet(), ['ctvaaaa1 02:42:ac:12:00:02 172.18.0.2', 'ctvaaaa1 02:42:ac:12:00:02 fd00::2']);
     // adding again is a no-op, not EEXIST
-    const [again] = await run([elems(guardOps(A, {}, false))]);
+    const [again] = await run([elems(guardOps(A, false))]);
     assert.equal(again?.ok, true, JSON.stringify(again));
     assert.equal((await guardSet()).length, 2);
   });
@@ -60,10 +62,10 @@ describe('native nft element steps (privileged, against nft -j)', function () {
   it('deletes exactly its own element, and deleting what is gone is not an error', async () => {
     await run([{ kind: 'nft', ns: REF, json: guardElements(B) }]); // added by libnftables from JSON
     assert.equal((await guardSet()).length, 3);
-    const [r] = await run([elems(guardOps(B, {}, true))]); // removed natively: same encoding
+    const [r] = await run([elems(guardOps(B, true))]); // removed natively: same encoding
     assert.equal(r?.ok, true, JSON.stringify(r));
     assert.deepEqual(await guardSet(), ['ctvaaaa1 02:42:ac:12:00:02 172.18.0.2', 'ctvaaaa1 02:42:ac:12:00:02 fd00::2']);
-    const [twice] = await run([elems(guardOps(B, {}, true))]);
+    const [twice] = await run([elems(guardOps(B, true))]);
     assert.equal(twice?.ok, true, JSON.stringify(twice));
     // and the reverse: libnftables' JSON removal finds what the native add put there
     const [json] = await run([{ kind: 'nft', ns: REF, json: removeGuardBatch(A).json }]);
@@ -72,7 +74,7 @@ describe('native nft element steps (privileged, against nft -j)', function () {
   });
 
   it('is one transaction: a failing op leaves nothing of the others', async () => {
-    const ops = [...guardOps(A, {}, false), { family: 'bridge', table: TABLE, set: 'no-such-set', keys: [new Uint8Array(28)] } as NftElemOp];
+    const ops = [...guardOps(A, false), { family: 'bridge', table: TABLE, set: 'no-such-set', keys: [new Uint8Array(28)] } as NftElemOp];
     const [r] = await run([elems(ops)]);
     assert.equal(r?.ok, false);
     assert.ok(r !== undefined && !r.ok && 'error' in r);
@@ -85,7 +87,7 @@ describe('native nft element steps (privileged, against nft -j)', function () {
   it('a missing table is ENOENT, op nft (what the firewall treats as "our tables are gone")', async () => {
     await ip(['netns', 'exec', NS, 'nft', 'delete', 'table', 'bridge', TABLE]);
     for (const del of [false, true]) {
-      const [r] = await run([elems(guardOps(A, {}, del))]);
+      const [r] = await run([elems(guardOps(A, del))]);
       assert.ok(r !== undefined && !r.ok && 'error' in r, JSON.stringify(r));
       assert.equal(r.error.code, 'ENOENT');
       assert.equal(r.error.op, 'nft');
